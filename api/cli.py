@@ -1,0 +1,312 @@
+"""The ``backtest-ledger`` command line.
+
+Scripts drive it, so its output is a contract: identifiers and data on stdout, human
+messages on stderr; exit 0 on success, 1 when a verification finds a mismatch, 2 on
+bad usage or input (one line on stderr, never a traceback), 3 when the database
+cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import msgspec
+import sqlalchemy as sa
+
+from api.handlers import NotPermitted, delete_backtest, record_backtest
+from domain.errors import DomainError
+from domain.metrics import METRIC_NAMES
+from domain.submission import parse_submission
+from infrastructure.database import create_engine, write_transaction
+from infrastructure.event_store import ConcurrencyConflict
+from infrastructure.migrate import upgrade
+from infrastructure.settings import Settings
+from infrastructure.users import Role, UserExists, UserNotFound, create_user, user_by_name
+from projections import csv_export, queries, rebuild
+from projections.views import BacktestSummary
+
+USAGE_ERRORS = (DomainError, UserExists, UserNotFound, queries.BadCursor, OSError, NotPermitted)
+
+
+class UsageError(Exception):
+    """Bad input that is not the domain's to name."""
+
+
+def _out(text: str | bytes) -> None:
+    if isinstance(text, bytes):
+        sys.stdout.buffer.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _json(value: object) -> None:
+    _out(msgspec.json.encode(value).decode() + "\n")
+
+
+def _engine(args: argparse.Namespace) -> sa.Engine:
+    engine = create_engine(args.database_url)
+    upgrade(engine)
+    return engine
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    engine = _engine(args)
+    engine.dispose()
+    os.environ["BACKTEST_LEDGER_DATABASE_URL"] = args.database_url
+    _err(f"backtest-ledger serving on http://{args.host}:{args.port}")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    _engine(args)
+    _err("database is at the newest schema revision")
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with write_transaction(engine) as conn:
+        user, api_key = create_user(conn, args.name, Role(args.role))
+    _out(api_key + "\n")
+    _err(f"created {user.role} {user.name!r}; the key above is shown only once")
+    return 0
+
+
+def _user(engine: sa.Engine, name: str):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return user_by_name(conn, name)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    submission, sanitized = parse_submission(body)
+    engine = _engine(args)
+    recorded = record_backtest(engine, _user(engine, args.user), submission, sanitized)
+    _out(recorded.backtest_id + "\n")
+    if sanitized:
+        _err(f"stored {len(sanitized)} non-finite value(s) as null: {', '.join(sanitized[:5])}")
+    return 0
+
+
+def _fmt(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _summary_line(item: BacktestSummary) -> str:
+    m = item.metrics
+    return "  ".join(
+        [
+            item.backtest_id,
+            item.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{item.symbol:<10}",
+            f"{item.strategy:<14}",
+            f"{item.start_date}..{item.end_date}",
+            f"return {_fmt(m.total_return)}",
+            f"sharpe {_fmt(m.sharpe)}",
+            f"maxdd {_fmt(m.max_drawdown)}",
+        ]
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with engine.connect() as conn:
+        owner = user_by_name(conn, args.user)
+        page = queries.list_backtests(
+            conn,
+            owner.user_id,
+            limit=args.limit,
+            cursor=args.cursor,
+            symbol=args.symbol,
+            strategy=args.strategy,
+        )
+    if args.json:
+        _json(page)
+        return 0
+    for item in page.items:
+        _out(_summary_line(item) + "\n")
+    if page.next_cursor:
+        _err(f"more: --cursor {page.next_cursor}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with engine.connect() as conn:
+        owner = user_by_name(conn, args.user)
+        detail = queries.get_detail(conn, args.id, owner.user_id)
+    if args.json:
+        _json(detail)
+        return 0
+    lines = [
+        f"backtest   {detail.backtest_id}",
+        f"symbol     {detail.symbol} ({detail.market_type}, {detail.interval})",
+        f"strategy   {detail.strategy} ({detail.test_mode})",
+        f"parameters {msgspec.json.encode(detail.parameters).decode()}",
+        f"period     {detail.start_date} .. {detail.end_date}, {len(detail.daily_results)} days",
+        f"recorded   {detail.created_at.isoformat()} at position {detail.position}",
+        *(f"{name:<14} {_fmt(getattr(detail.metrics, name))}" for name in METRIC_NAMES),
+    ]
+    if detail.sanitized_fields:
+        lines.append(f"sanitised  {', '.join(detail.sanitized_fields)} (stored as null)")
+    _out("\n".join(lines) + "\n")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    delete_backtest(engine, _user(engine, args.user), args.id)
+    _err(f"deleted {args.id}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with engine.connect() as conn:
+        csv_export.check_exportable(conn, args.id, None)
+    chunks = csv_export.export_csv(engine, args.id, args.kind)
+    if args.output:
+        with open(args.output, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        _err(f"wrote {args.output}")
+    else:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    engine = _engine(args)
+    with tqdm(
+        total=rebuild.total_events(engine), unit="event", file=sys.stderr, desc="rebuild"
+    ) as bar:
+        replayed = rebuild.rebuild(engine, bar.update)
+    _err(f"rebuilt the read models from {replayed} events")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    report = rebuild.verify(_engine(args))
+    if args.json:
+        _json(report.to_json())
+    else:
+        for m in report.mismatches:
+            _out(f"MISMATCH backtest {m.backtest_id} in {m.table}: {m.detail}\n")
+        verdict = "match" if report.ok else "do NOT match"
+        _out(f"{report.backtests} backtests checked: read models {verdict} the log\n")
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        help="SQLAlchemy URL (env BACKTEST_LEDGER_DATABASE_URL; default the SQLite file)",
+    )
+    parser = argparse.ArgumentParser(prog="backtest-ledger", parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str, run: Callable[[argparse.Namespace], int], helptext: str, into: object = sub
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = into.add_parser(  # type: ignore[attr-defined]
+            name, parents=[common], help=helptext
+        )
+        p.set_defaults(run=run)
+        return p
+
+    serve = command("serve", cmd_serve, "run the HTTP service")
+    serve.add_argument("--host", default=Settings().host)
+    serve.add_argument("--port", type=int, default=Settings().port)
+    serve.add_argument("--workers", type=int, default=1)
+
+    db = sub.add_parser("db", help="schema management").add_subparsers(dest="db", required=True)
+    command("upgrade", cmd_db_upgrade, "apply the migrations", db)
+
+    users = sub.add_parser("users", help="users and API keys").add_subparsers(
+        dest="users", required=True
+    )
+    create = command("create", cmd_users_create, "create a user, print its API key", users)
+    create.add_argument("name")
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
+
+    record = command("record", cmd_record, "record a backtest from a JSON file ('-' = stdin)")
+    record.add_argument("file")
+    record.add_argument("--user", required=True)
+
+    listing = command("list", cmd_list, "list a user's backtests, newest first")
+    listing.add_argument("--user", required=True)
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--cursor")
+    listing.add_argument("--symbol")
+    listing.add_argument("--strategy")
+
+    show = command("show", cmd_show, "show one backtest with its metrics")
+    show.add_argument("id")
+    show.add_argument("--user", required=True)
+    show.add_argument("--json", action="store_true")
+
+    delete = command("delete", cmd_delete, "delete a backtest (history keeps it)")
+    delete.add_argument("id")
+    delete.add_argument("--user", required=True)
+
+    export = command("export", cmd_export, "write a backtest's CSV to stdout or a file")
+    export.add_argument("id")
+    export.add_argument("kind", choices=csv_export.KINDS)
+    export.add_argument("-o", "--output")
+
+    proj = sub.add_parser("projections", help="read models").add_subparsers(
+        dest="projections", required=True
+    )
+    command("rebuild", cmd_rebuild, "rebuild every read model from the log", proj)
+    verify = command("verify", cmd_verify, "check the read models against the log", proj)
+    verify.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not hasattr(args, "database_url"):
+        args.database_url = Settings().database_url
+    try:
+        return int(args.run(args))
+    except USAGE_ERRORS as exc:
+        _err(f"error: {exc}")
+        return 2
+    except ConcurrencyConflict as exc:
+        _err(f"error: {exc}; try again")
+        return 2
+    except sa.exc.OperationalError as exc:
+        _err(f"error: database unavailable: {str(exc.orig).splitlines()[0]}")
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

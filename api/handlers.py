@@ -1,0 +1,93 @@
+"""Command handlers shared by HTTP and the CLI: load the stream, decide, append and
+project, all in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from domain.commands import Command, DeleteBacktest, RecordBacktest
+from domain.decider import decide, fold
+from domain.errors import BacktestNotFound, DomainError
+from domain.events import EventMetadata
+from domain.results import BacktestSubmission
+from infrastructure.database import write_transaction
+from infrastructure.event_store import StoredEvent, append, load_stream
+from infrastructure.users import Role, User
+from projections.projector import project
+
+
+class NotPermitted(DomainError):
+    """The actor's role may not issue this command."""
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Where a command came from, for the event metadata."""
+
+    request_id: str | None = None
+    correlation_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    backtest_id: str
+    position: int
+    created_at: dt.datetime
+
+
+def _handle(
+    engine: sa.Engine, stream_id: str, command: Command, metadata: EventMetadata
+) -> list[StoredEvent]:
+    with write_transaction(engine) as conn:
+        history = load_stream(conn, stream_id)
+        state = fold(stored.event() for stored in history)
+        new_events = decide(command, state)
+        previous = history[-1].hash if history else None
+        return append(conn, stream_id, state.version, new_events, metadata, project, previous)
+
+
+def _metadata(actor: User, context: RequestContext | None, **extra: list[str]) -> EventMetadata:
+    context = context or RequestContext()
+    request_id = context.request_id or str(uuid.uuid4())
+    return EventMetadata(
+        actor_id=actor.user_id,
+        request_id=request_id,
+        correlation_id=context.correlation_id or request_id,
+        idempotency_key=context.idempotency_key,
+        **extra,
+    )
+
+
+def record_backtest(
+    engine: sa.Engine,
+    actor: User,
+    submission: BacktestSubmission,
+    sanitized_fields: list[str],
+    context: RequestContext | None = None,
+) -> Recorded:
+    """Record a validated submission as a new backtest owned by the actor."""
+    if actor.role is not Role.USER:
+        raise NotPermitted(f"a {actor.role} cannot record backtests")
+    backtest_id = str(uuid.uuid4())
+    command = RecordBacktest(backtest_id, actor.user_id, submission)
+    metadata = _metadata(actor, context, sanitized_fields=sanitized_fields)
+    [stored] = _handle(engine, backtest_id, command, metadata)
+    return Recorded(backtest_id, stored.position, stored.recorded_at)
+
+
+def delete_backtest(
+    engine: sa.Engine, actor: User, backtest_id: str, context: RequestContext | None = None
+) -> None:
+    """Withdraw one of the actor's backtests from the live read models."""
+    if actor.role is not Role.USER:
+        raise NotPermitted(f"a {actor.role} cannot delete backtests")
+    try:
+        backtest_id = str(uuid.UUID(backtest_id))
+    except ValueError as exc:
+        raise BacktestNotFound(backtest_id) from exc
+    _handle(engine, backtest_id, DeleteBacktest(backtest_id, actor.user_id), _metadata(actor, context))

@@ -1,0 +1,113 @@
+"""The summary metrics of a backtest, with the conventions of empyrical and quantstats.
+
+r are the effective daily returns with nulls skipped, P the periods per year. Every
+figure that is undefined (no data, zero denominator, non-finite) is None, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import msgspec
+import numpy as np
+
+from domain.results import BacktestSubmission, Trade
+from domain.series import drawdowns, effective_returns
+
+
+class Metrics(msgspec.Struct, frozen=True):
+    total_return: float | None
+    cagr: float | None
+    volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float | None
+    calmar: float | None
+    num_trades: int
+    win_rate: float | None
+    profit_factor: float | None
+
+
+METRIC_NAMES: tuple[str, ...] = Metrics.__struct_fields__
+
+
+def finite(value: float | None) -> float | None:
+    """A float, or None when it is missing or not finite."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def compute_metrics(submission: BacktestSubmission) -> Metrics:
+    """Every metric of SPEC.md's table for one submitted backtest."""
+    capital = submission.initial_capital or 0.0
+    days = submission.daily_results
+    returns = np.array(
+        [r for r in effective_returns(capital, days) if r is not None], dtype=np.float64
+    )
+    equities = [day.equity for day in days if day.equity is not None]
+    periods = submission.periods_per_year
+    total = equities[-1] / capital - 1.0 if equities and capital > 0 else None
+    cagr_value = cagr(total, len(returns), periods)
+    max_dd = min((d for d in drawdowns(equities) if d is not None), default=None)
+    calmar = None if cagr_value is None or not max_dd else cagr_value / abs(max_dd)
+    return Metrics(
+        total_return=finite(total),
+        cagr=finite(cagr_value),
+        volatility=finite(volatility(returns, periods)),
+        sharpe=finite(sharpe(returns, periods)),
+        sortino=finite(sortino(returns, periods)),
+        max_drawdown=finite(max_dd),
+        calmar=finite(calmar),
+        **trade_metrics(submission.trades),
+    )
+
+
+def cagr(total_return: float | None, n: int, periods_per_year: int) -> float | None:
+    """(1 + total_return)^(P / n) − 1, with n the number of returns."""
+    if total_return is None or n == 0 or 1.0 + total_return < 0:
+        return None
+    try:
+        return float((1.0 + total_return) ** (periods_per_year / n) - 1.0)
+    except OverflowError:
+        return None
+
+
+def volatility(returns: np.ndarray, periods_per_year: int) -> float | None:
+    """std(r, ddof=1) · √P."""
+    if len(returns) < 2:
+        return None
+    return float(np.std(returns, ddof=1) * math.sqrt(periods_per_year))
+
+
+def sharpe(returns: np.ndarray, periods_per_year: int) -> float | None:
+    """mean(r) / std(r, ddof=1) · √P, risk-free 0; None when std is 0."""
+    if len(returns) < 2:
+        return None
+    std = float(np.std(returns, ddof=1))
+    if std == 0:
+        return None
+    return float(np.mean(returns)) / std * math.sqrt(periods_per_year)
+
+
+def sortino(returns: np.ndarray, periods_per_year: int) -> float | None:
+    """mean(r)·P / (√mean(min(r,0)²) · √P); None when no return is negative."""
+    if len(returns) == 0 or not (returns < 0).any():
+        return None
+    downside = math.sqrt(float(np.mean(np.square(np.minimum(returns, 0.0)))))
+    return float(np.mean(returns)) * periods_per_year / (downside * math.sqrt(periods_per_year))
+
+
+def trade_metrics(trades: Sequence[Trade]) -> dict[str, int | float | None]:
+    """num_trades, win_rate (pnl > 0) and profit_factor (Σ gains / |Σ losses|)."""
+    pnls = [t.pnl for t in trades if t.pnl is not None]
+    gains = sum(p for p in pnls if p > 0)
+    losses = sum(p for p in pnls if p < 0)
+    wins = sum(1 for p in pnls if p > 0)
+    return {
+        "num_trades": len(trades),
+        "win_rate": wins / len(trades) if trades else None,
+        "profit_factor": finite(gains / abs(losses)) if losses < 0 else None,
+    }

@@ -1,0 +1,70 @@
+"""Value types of a submitted backtest: the POST body, its daily rows, months and trades.
+
+Optional numeric fields are ``UNSET`` when the client did not send them, so the
+recorded event keeps exactly what was submitted, and ``None`` when the client sent
+null or a non-finite number that was sanitised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+Number = float | None
+OptionalNumber = float | None | UnsetType
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+
+
+class DailyResult(msgspec.Struct, forbid_unknown_fields=True):
+    date: dt.date
+    equity: Number
+    return_: OptionalNumber = msgspec.field(default=UNSET, name="return")
+    cash: OptionalNumber = UNSET
+    position: OptionalNumber = UNSET
+    benchmark_return: OptionalNumber = UNSET
+
+
+class MonthlyResult(msgspec.Struct, forbid_unknown_fields=True):
+    month: Month
+    return_: Number = msgspec.field(name="return")
+    start_equity: OptionalNumber = UNSET
+    end_equity: OptionalNumber = UNSET
+
+
+class Trade(msgspec.Struct, forbid_unknown_fields=True):
+    entry_time: Instant
+    exit_time: Instant
+    side: Literal["long", "short"]
+    entry_price: Number
+    exit_price: Number
+    quantity: Number
+    pnl: Number
+    return_: OptionalNumber = msgspec.field(default=UNSET, name="return")
+    fees: OptionalNumber = UNSET
+
+
+class BacktestSubmission(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of a RecordBacktest command, as the client sent it (sanitised)."""
+
+    symbol: ShortText
+    interval: ShortText
+    strategy: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    test_mode: ShortText
+    market_type: ShortText
+    initial_capital: Number
+    daily_results: list[DailyResult]
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    periods_per_year: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 252
+    monthly_results: list[MonthlyResult] | UnsetType = UNSET
+    trades: list[Trade] = msgspec.field(default_factory=list)
+    metrics: dict[str, Number] | UnsetType = UNSET
+
+
+def given(value: OptionalNumber) -> Number:
+    """The value of an optional field, with ``None`` for both absent and null."""
+    return None if value is UNSET else value  # type: ignore[return-value]

@@ -1,0 +1,78 @@
+"""Series derived from a backtest's daily rows: effective returns, drawdowns, months.
+
+Derived data lives in read models, never in events, so a corrected formula reaches
+history through a rebuild.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from domain.results import UNSET, BacktestSubmission, DailyResult, MonthlyResult, given
+
+
+def effective_returns(initial_capital: float, days: Sequence[DailyResult]) -> list[float | None]:
+    """The returns the metrics use: the given ones when the client sent any, otherwise
+    equity_t / equity_{t-1} − 1 with equity_{-1} = initial_capital. Unknown → None."""
+    if any(day.return_ is not UNSET for day in days):
+        return [given(day.return_) for day in days]
+    returns: list[float | None] = []
+    previous: float | None = initial_capital
+    for day in days:
+        if day.equity is None or previous is None or previous == 0:
+            returns.append(None)
+        else:
+            returns.append(day.equity / previous - 1.0)
+        previous = day.equity
+    return returns
+
+
+def drawdowns(equities: Sequence[float | None]) -> list[float | None]:
+    """equity_t / max_{s≤t} equity_s − 1 for each day (None where undefined)."""
+    out: list[float | None] = []
+    peak = -math.inf
+    for equity in equities:
+        if equity is None:
+            out.append(None)
+            continue
+        peak = max(peak, equity)
+        out.append(equity / peak - 1.0 if peak > 0 else None)
+    return out
+
+
+def derived_monthly(submission: BacktestSubmission) -> list[MonthlyResult]:
+    """Calendar months from the daily rows: compounded returns within each month, the
+    start equity being the previous month's end (the initial capital at first)."""
+    days = submission.daily_results
+    returns = effective_returns(submission.initial_capital or 0.0, days)
+    months: list[MonthlyResult] = []
+    start: float | None = submission.initial_capital
+    i = 0
+    while i < len(days):
+        key = (days[i].date.year, days[i].date.month)
+        growth, seen, end = 1.0, False, None
+        while i < len(days) and (days[i].date.year, days[i].date.month) == key:
+            if returns[i] is not None:
+                growth *= 1.0 + returns[i]  # type: ignore[operator]
+                seen = True
+            if days[i].equity is not None:
+                end = days[i].equity
+            i += 1
+        months.append(
+            MonthlyResult(
+                month=f"{key[0]:04d}-{key[1]:02d}",
+                return_=growth - 1.0 if seen else None,
+                start_equity=start,
+                end_equity=end,
+            )
+        )
+        start = end if end is not None else start
+    return months
+
+
+def monthly_results(submission: BacktestSubmission) -> list[MonthlyResult]:
+    """The months the client gave, or the ones derived from the daily rows."""
+    if submission.monthly_results is UNSET:
+        return derived_monthly(submission)
+    return list(submission.monthly_results)

@@ -1,0 +1,117 @@
+"""Parsing and validating a submitted backtest: bytes in, a clean submission out.
+
+Every failure is an ``InvalidBacktest`` naming the offending field by JSON pointer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+import msgspec
+
+from domain.errors import FieldError, InvalidBacktest
+from domain.results import UNSET, BacktestSubmission
+from domain.sanitize import pointer_token, sanitize
+
+_PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(.*?)\]")
+
+
+def msgspec_path_to_pointer(path: str) -> str:
+    """Turn msgspec's ``$.daily_results[3].date`` into ``/daily_results/3/date``."""
+    tokens = []
+    for name, index, other in _PATH_TOKEN.findall(path.removeprefix("$")):
+        raw = name or index or other.strip("'\"")
+        tokens.append("/" + pointer_token(raw))
+    return "".join(tokens)
+
+
+def _validation_error(error: msgspec.ValidationError) -> FieldError:
+    message = str(error)
+    reason, _, path = message.rpartition(" - at `")
+    if not reason:
+        reason, path = message, "$"
+    pointer = msgspec_path_to_pointer(path.rstrip("`"))
+    for prefix, short in (
+        ("Object contains unknown field", "unknown field"),
+        ("Object missing required field", "required field is missing"),
+    ):
+        if reason.startswith(prefix):
+            field = reason.split("`")[1]
+            return FieldError(f"{pointer}/{pointer_token(field)}", short)
+    return FieldError(pointer, reason)
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode a JSON body, accepting the NaN/Infinity tokens Python clients send."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidBacktest([FieldError("", f"body is not valid UTF-8 ({exc.reason})")]) from exc
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise InvalidBacktest([FieldError("", "JSON nested too deeply")]) from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidBacktest(
+            [FieldError("", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]
+        ) from exc
+
+
+def parse_submission(body: bytes) -> tuple[BacktestSubmission, list[str]]:
+    """Decode, sanitise and validate a body; return it with the sanitised pointers."""
+    return submission_from_document(decode_json(body))
+
+
+def submission_from_document(document: Any) -> tuple[BacktestSubmission, list[str]]:
+    """Sanitise and validate an already-decoded JSON document."""
+    if not isinstance(document, dict):
+        raise InvalidBacktest([FieldError("", "the backtest must be a JSON object")])
+    try:
+        clean, sanitized = sanitize(document)
+    except FieldError as exc:
+        raise InvalidBacktest([exc]) from exc
+    try:
+        submission = msgspec.convert(clean, BacktestSubmission)
+    except msgspec.ValidationError as exc:
+        raise InvalidBacktest([_validation_error(exc)]) from exc
+    errors = list(_semantic_errors(submission))
+    if errors:
+        raise InvalidBacktest(errors)
+    return _normalised(submission), sanitized
+
+
+def _semantic_errors(sub: BacktestSubmission) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if sub.initial_capital is None or not sub.initial_capital > 0:
+        errors.append(FieldError("/initial_capital", "must be a number greater than 0"))
+    if not sub.daily_results:
+        errors.append(FieldError("/daily_results", "must hold at least one day"))
+    for i in range(1, len(sub.daily_results)):
+        if sub.daily_results[i].date <= sub.daily_results[i - 1].date:
+            errors.append(
+                FieldError(f"/daily_results/{i}/date", "dates must be strictly increasing")
+            )
+            break
+    if sub.monthly_results is not UNSET:
+        months = [m.month for m in sub.monthly_results]
+        for i in range(1, len(months)):
+            if months[i] <= months[i - 1]:
+                errors.append(
+                    FieldError(f"/monthly_results/{i}/month", "months must be strictly increasing")
+                )
+                break
+    for i, trade in enumerate(sub.trades):
+        if trade.exit_time < trade.entry_time:
+            errors.append(FieldError(f"/trades/{i}/exit_time", "must not be before entry_time"))
+    return errors
+
+
+def _normalised(sub: BacktestSubmission) -> BacktestSubmission:
+    """Times are stored as UTC instants, whatever offset the client used."""
+    for trade in sub.trades:
+        trade.entry_time = trade.entry_time.astimezone(dt.UTC)
+        trade.exit_time = trade.exit_time.astimezone(dt.UTC)
+    return sub

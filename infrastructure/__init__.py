@@ -1,0 +1,1 @@
+"""Storage for backtest-ledger: settings, engine, schema, the event store, users."""

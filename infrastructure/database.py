@@ -1,0 +1,65 @@
+"""The SQLAlchemy engine for PostgreSQL (psycopg 3) or the embedded SQLite file.
+
+On SQLite we take over transaction control from the sqlite3 module so that writes
+can start with ``BEGIN IMMEDIATE``: a write transaction then waits for the write lock
+up front instead of failing when it upgrades a read lock mid-way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+WRITE = {"write_transaction": True}
+
+
+def is_sqlite(engine: sa.Engine | sa.Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """An engine for ``url``, with the SQLite file's folder created when needed."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_sqlite(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("write_transaction", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in a transaction meant to write; committed on success."""
+    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        yield conn
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """A stored time as an aware UTC instant (SQLite hands back naive UTC values)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)

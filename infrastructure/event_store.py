@@ -1,0 +1,282 @@
+"""The event store: append with optimistic concurrency, load a stream, read the feed.
+
+Feed order (the replay order) on PostgreSQL is ``(tx_id, position)``, where ``tx_id``
+is the appending transaction's id (``xid8``, defaulting to ``pg_current_xact_id()``).
+Positions come from a sequence and become visible out of order when transactions
+commit concurrently, so a reader paging by position alone can skip an event that
+commits late with a smaller position. The feed therefore returns only rows whose
+transaction is older than every transaction still running in the reader's snapshot
+(``tx_id < pg_snapshot_xmin(pg_current_snapshot())``): such a transaction has
+finished, so no row can later appear before the reader's cursor. Appends are never
+serialised by a lock. On SQLite writes are serialised anyway, so position order is
+commit order and the feed is simply ``ORDER BY position``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from domain.events import (
+    SCHEMA_VERSIONS,
+    Event,
+    EventMetadata,
+    decode_event,
+    decode_metadata,
+    encode_event,
+    encode_metadata,
+    event_type,
+)
+from infrastructure.database import as_utc
+from infrastructure.hash_chain import GENESIS, event_hash
+from infrastructure.tables import events
+
+EVENT_COLUMNS = (
+    events.c.position,
+    events.c.event_id,
+    events.c.stream_id,
+    events.c.stream_version,
+    events.c.event_type,
+    events.c.schema_version,
+    events.c.data,
+    events.c.metadata,
+    events.c.recorded_at,
+    events.c.hash,
+)
+
+
+class ConcurrencyConflict(Exception):
+    """Another command appended to the stream since it was loaded."""
+
+    def __init__(self, stream_id: str, expected_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id} changed concurrently (expected version {expected_version})"
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+
+
+class UnknownPosition(Exception):
+    """A feed cursor names a position that holds no event."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(f"no event at position {position}")
+        self.position = position
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One row of the event log, exactly as stored."""
+
+    position: int
+    event_id: str
+    stream_id: str
+    stream_version: int
+    event_type: str
+    schema_version: int
+    data: bytes
+    metadata: bytes
+    recorded_at: dt.datetime
+    hash: str
+
+    @classmethod
+    def from_row(cls, row: sa.Row[tuple[object, ...]]) -> StoredEvent:
+        m = row._mapping
+        return cls(
+            position=m["position"],
+            event_id=m["event_id"],
+            stream_id=m["stream_id"],
+            stream_version=m["stream_version"],
+            event_type=m["event_type"],
+            schema_version=m["schema_version"],
+            data=bytes(m["data"]),
+            metadata=bytes(m["metadata"]),
+            recorded_at=as_utc(m["recorded_at"]),
+            hash=m["hash"],
+        )
+
+    def event(self) -> Event:
+        return decode_event(self.data)
+
+    def meta(self) -> EventMetadata:
+        return decode_metadata(self.metadata)
+
+
+Projector = Callable[[sa.Connection, StoredEvent], None]
+
+
+def load_stream(conn: sa.Connection, stream_id: str) -> list[StoredEvent]:
+    """Every event of one stream, in stream order."""
+    rows = conn.execute(
+        sa.select(*EVENT_COLUMNS)
+        .where(events.c.stream_id == stream_id)
+        .order_by(events.c.stream_version)
+    )
+    return [StoredEvent.from_row(row) for row in rows]
+
+
+def append(
+    conn: sa.Connection,
+    stream_id: str,
+    expected_version: int,
+    new_events: Sequence[Event],
+    metadata: EventMetadata,
+    project: Projector,
+    previous_hash: str | None = None,
+) -> list[StoredEvent]:
+    """Append events after ``expected_version`` and project each, in the caller's
+    transaction; ``ConcurrencyConflict`` when the stream moved on meanwhile."""
+    if previous_hash is None:
+        previous_hash = _stream_head_hash(conn, stream_id, expected_version)
+    encoded_metadata = encode_metadata(metadata)
+    recorded_at = dt.datetime.now(dt.UTC)
+    stored: list[StoredEvent] = []
+    for offset, new_event in enumerate(new_events, start=1):
+        row = _new_row(
+            stream_id, expected_version + offset, new_event, encoded_metadata, recorded_at
+        )
+        row["hash"] = previous_hash = event_hash(previous_hash, **row)
+        try:
+            position = conn.execute(
+                events.insert().values(**row).returning(events.c.position)
+            ).scalar_one()
+        except sa.exc.IntegrityError as exc:
+            if _is_version_conflict(exc):
+                raise ConcurrencyConflict(stream_id, expected_version) from exc
+            raise
+        event = StoredEvent(position=position, **row)
+        project(conn, event)
+        stored.append(event)
+    return stored
+
+
+def _new_row(
+    stream_id: str,
+    version: int,
+    event: Event,
+    metadata: bytes,
+    recorded_at: dt.datetime,
+) -> dict[str, object]:
+    name = event_type(event)
+    return {
+        "event_id": str(uuid.uuid4()),
+        "stream_id": stream_id,
+        "stream_version": version,
+        "event_type": name,
+        "schema_version": SCHEMA_VERSIONS[name],
+        "recorded_at": recorded_at,
+        "data": encode_event(event),
+        "metadata": metadata,
+    }
+
+
+def _stream_head_hash(conn: sa.Connection, stream_id: str, version: int) -> str:
+    if version == 0:
+        return GENESIS
+    found = conn.execute(
+        sa.select(events.c.hash).where(
+            events.c.stream_id == stream_id, events.c.stream_version == version
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise ConcurrencyConflict(stream_id, version)
+    return str(found)
+
+
+def _is_version_conflict(exc: sa.exc.IntegrityError) -> bool:
+    text = str(exc.orig)
+    return "uq_events_stream_version" in text or "events.stream_id, events.stream_version" in text
+
+
+def read_feed(conn: sa.Connection, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+    """Up to ``limit`` events right after the event at position ``after`` in feed order
+    (``after=0`` starts at the beginning). Never skips: see the module docstring."""
+    if conn.dialect.name != "postgresql":
+        rows = conn.execute(
+            sa.select(*EVENT_COLUMNS)
+            .where(events.c.position > after)
+            .order_by(events.c.position)
+            .limit(limit)
+        )
+        return [StoredEvent.from_row(row) for row in rows]
+    cursor_tx = "'0'::xid8"
+    if after > 0:
+        found = conn.execute(
+            sa.text("SELECT 1 FROM events WHERE position = :p"), {"p": after}
+        ).first()
+        if found is None:
+            raise UnknownPosition(after)
+        cursor_tx = "(SELECT tx_id FROM events WHERE position = :after)"
+    columns = ", ".join(f'"{c.name}"' for c in EVENT_COLUMNS)
+    rows = conn.execute(
+        sa.text(
+            f"SELECT {columns} FROM events "
+            f"WHERE (tx_id, position) > ({cursor_tx}, :after) "
+            "AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY tx_id, position LIMIT :limit"
+        ),
+        {"after": after, "limit": limit},
+    )
+    return [StoredEvent.from_row(row) for row in rows]
+
+
+def iter_feed(conn: sa.Connection, after: int = 0, page: int = 1000) -> Iterator[StoredEvent]:
+    """Every event after ``after`` that the feed can show now, page by page."""
+    while True:
+        batch = read_feed(conn, after, page)
+        yield from batch
+        if len(batch) < page:
+            return
+        after = batch[-1].position
+
+
+def count_events(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+
+
+def scan_log(conn: sa.Connection, page: int = 1000) -> Iterator[StoredEvent]:
+    """Every event visible to this connection, in feed order, with no hold-back.
+
+    Only sound where no appending transaction can still commit an event that sorts
+    before one already read: ``projections rebuild`` calls it with the read models
+    locked, so an append still in flight projects itself after the rebuild commits.
+    """
+    if conn.dialect.name != "postgresql":
+        after = 0
+        while True:
+            batch = read_feed(conn, after, page)
+            yield from batch
+            if len(batch) < page:
+                return
+            after = batch[-1].position
+    columns = ", ".join(f'"{c.name}"' for c in EVENT_COLUMNS)
+    tx, pos = "0", 0
+    while True:
+        rows = conn.execute(
+            sa.text(
+                f"SELECT {columns}, tx_id::text AS tx FROM events "
+                "WHERE (tx_id, position) > (CAST(:tx AS xid8), :pos) "
+                "ORDER BY tx_id, position LIMIT :limit"
+            ),
+            {"tx": tx, "pos": pos, "limit": page},
+        ).all()
+        for row in rows:
+            yield StoredEvent.from_row(row)
+        if len(rows) < page:
+            return
+        tx, pos = rows[-1]._mapping["tx"], rows[-1]._mapping["position"]
+
+
+def stream_ids(conn: sa.Connection) -> list[str]:
+    """The id of every stream in the log."""
+    return list(
+        conn.execute(
+            sa.select(events.c.stream_id).where(events.c.stream_version == 1).order_by(
+                events.c.position
+            )
+        ).scalars()
+    )

@@ -1,0 +1,22 @@
+"""Settings, read from ``BACKTEST_LEDGER_*`` environment variables or given by flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/backtest-ledger.sqlite3"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"BACKTEST_LEDGER_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", DEFAULT_DATABASE_URL))
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
+    max_body_bytes: int = field(
+        default_factory=lambda: int(_env("MAX_BODY_BYTES", str(64 * 1024 * 1024)))
+    )

@@ -1,0 +1,127 @@
+"""The schema, as SQLAlchemy Core tables: the event log, users, and the read models.
+
+Migrations create these tables; this module is what queries are written against.
+On PostgreSQL the events table also has a ``tx_id xid8`` column (see the migration
+and ``event_store``) that is deliberately absent here: only the PostgreSQL feed reads it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+Money = sa.Double
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("stream_version", sa.Integer, nullable=False),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("metadata", sa.LargeBinary, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+backtests = sa.Table(
+    "backtests",
+    metadata,
+    sa.Column("backtest_id", sa.String(36), primary_key=True),
+    sa.Column("owner_id", sa.String(36), nullable=False),
+    sa.Column("symbol", sa.String(64), nullable=False),
+    sa.Column("interval", sa.String(64), nullable=False),
+    sa.Column("strategy", sa.String(200), nullable=False),
+    sa.Column("test_mode", sa.String(64), nullable=False),
+    sa.Column("market_type", sa.String(64), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("deleted_position", sa.BigInteger, nullable=True),
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("total_return", Money),
+    sa.Column("cagr", Money),
+    sa.Column("volatility", Money),
+    sa.Column("sharpe", Money),
+    sa.Column("sortino", Money),
+    sa.Column("max_drawdown", Money),
+    sa.Column("calmar", Money),
+    sa.Column("num_trades", sa.Integer, nullable=False),
+    sa.Column("win_rate", Money),
+    sa.Column("profit_factor", Money),
+    sa.Index("ix_backtests_owner_created", "owner_id", "created_at", "backtest_id"),
+    sa.Index("ix_backtests_owner_symbol_strategy", "owner_id", "symbol", "strategy"),
+)
+
+backtest_details = sa.Table(
+    "backtest_details",
+    metadata,
+    sa.Column("backtest_id", sa.String(36), primary_key=True),
+    sa.Column("parameters", sa.Text, nullable=False),
+    sa.Column("initial_capital", Money, nullable=False),
+    sa.Column("periods_per_year", sa.Integer, nullable=False),
+    sa.Column("reported_metrics", sa.Text, nullable=True),
+    sa.Column("sanitized_fields", sa.Text, nullable=False),
+    sa.Column("daily_extra_columns", sa.Text, nullable=False),
+    sa.Column("monthly_derived", sa.Boolean, nullable=False),
+)
+
+backtest_daily = sa.Table(
+    "backtest_daily",
+    metadata,
+    sa.Column("backtest_id", sa.String(36), primary_key=True),
+    sa.Column("day_no", sa.Integer, primary_key=True),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("equity", Money),
+    sa.Column("return", Money),
+    sa.Column("drawdown", Money),
+    sa.Column("cash", Money),
+    sa.Column("position", Money),
+    sa.Column("benchmark_return", Money),
+)
+
+backtest_monthly = sa.Table(
+    "backtest_monthly",
+    metadata,
+    sa.Column("backtest_id", sa.String(36), primary_key=True),
+    sa.Column("month_no", sa.Integer, primary_key=True),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("return", Money),
+    sa.Column("start_equity", Money),
+    sa.Column("end_equity", Money),
+)
+
+backtest_trades = sa.Table(
+    "backtest_trades",
+    metadata,
+    sa.Column("backtest_id", sa.String(36), primary_key=True),
+    sa.Column("trade_no", sa.Integer, primary_key=True),
+    sa.Column("side", sa.String(5), nullable=False),
+    sa.Column("entry_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("exit_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("entry_price", Money),
+    sa.Column("exit_price", Money),
+    sa.Column("quantity", Money),
+    sa.Column("pnl", Money),
+    sa.Column("return", Money),
+    sa.Column("fees", Money),
+)
+
+READ_MODEL_TABLES = (backtests, backtest_details, backtest_daily, backtest_monthly, backtest_trades)

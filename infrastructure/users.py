@@ -1,0 +1,90 @@
+"""Users and their API keys. A key is shown once at creation; only its hash is kept.
+
+Keys are 256-bit random tokens, so a plain SHA-256 is a sound one-way hash for them
+(no dictionary to guard against, unlike passwords).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+from infrastructure.tables import users
+
+
+class Role(StrEnum):
+    USER = "user"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    name: str
+    role: Role
+
+
+class UserExists(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a user named {name!r} already exists")
+
+
+class UserNotFound(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no user named {name!r}")
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def create_user(conn: sa.Connection, name: str, role: Role) -> tuple[User, str]:
+    """Create a user; return it with its API key (the only time the key is seen)."""
+    if conn.execute(sa.select(users.c.user_id).where(users.c.name == name)).first():
+        raise UserExists(name)
+    api_key = "btl_" + secrets.token_urlsafe(32)
+    user = User(user_id=str(uuid.uuid4()), name=name, role=role)
+    conn.execute(
+        users.insert().values(
+            user_id=user.user_id,
+            name=name,
+            role=role.value,
+            key_hash=hash_key(api_key),
+            created_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    return user, api_key
+
+
+def _user(row: sa.Row[tuple[object, ...]]) -> User:
+    m = row._mapping
+    return User(user_id=m["user_id"], name=m["name"], role=Role(m["role"]))
+
+
+def user_by_name(conn: sa.Connection, name: str) -> User:
+    row = conn.execute(
+        sa.select(users.c.user_id, users.c.name, users.c.role).where(
+            users.c.name == name, users.c.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        raise UserNotFound(name)
+    return _user(row)
+
+
+def user_by_key(conn: sa.Connection, api_key: str) -> User | None:
+    """The active user holding this key, or None. The lookup is by hash, so no secret
+    is ever compared byte by byte."""
+    row = conn.execute(
+        sa.select(users.c.user_id, users.c.name, users.c.role).where(
+            users.c.key_hash == hash_key(api_key), users.c.revoked_at.is_(None)
+        )
+    ).first()
+    return None if row is None else _user(row)

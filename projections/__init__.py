@@ -1,0 +1,1 @@
+"""Read models of backtest-ledger: the projector, queries, rebuild/verify, CSV exports."""

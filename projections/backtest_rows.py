@@ -1,0 +1,120 @@
+"""What one backtest's events make of the read-model tables, as plain rows.
+
+Pure functions of the stored events: the projector inserts these rows, and
+``projections verify`` compares them with what is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from domain.events import BacktestRecorded
+from domain.metrics import compute_metrics
+from domain.results import UNSET, given
+from domain.series import drawdowns, effective_returns, monthly_results
+from infrastructure.event_store import StoredEvent
+
+Row = dict[str, Any]
+DAILY_EXTRA_COLUMNS = ("cash", "position", "benchmark_return")
+
+
+@dataclass
+class BacktestRows:
+    """The rows of one backtest in every read-model table."""
+
+    summary: Row
+    detail: Row
+    daily: list[Row] = field(default_factory=list)
+    monthly: list[Row] = field(default_factory=list)
+    trades: list[Row] = field(default_factory=list)
+
+
+def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
+    """The rows a BacktestRecorded event produces."""
+    sub = event.submission
+    days = sub.daily_results
+    capital = sub.initial_capital or 0.0
+    returns = effective_returns(capital, days)
+    dds = drawdowns([day.equity for day in days])
+    metrics = msgspec.structs.asdict(compute_metrics(sub))
+    extras = [
+        name for name in DAILY_EXTRA_COLUMNS if any(getattr(d, name) is not UNSET for d in days)
+    ]
+    summary = {
+        "backtest_id": event.backtest_id,
+        "owner_id": event.owner_id,
+        "symbol": sub.symbol,
+        "interval": sub.interval,
+        "strategy": sub.strategy,
+        "test_mode": sub.test_mode,
+        "market_type": sub.market_type,
+        "start_date": days[0].date,
+        "end_date": days[-1].date,
+        "created_at": stored.recorded_at,
+        "position": stored.position,
+        "deleted_position": None,
+        "deleted_at": None,
+        **metrics,
+    }
+    detail = {
+        "backtest_id": event.backtest_id,
+        "parameters": msgspec.json.encode(sub.parameters).decode(),
+        "initial_capital": capital,
+        "periods_per_year": sub.periods_per_year,
+        "reported_metrics": None
+        if sub.metrics is UNSET
+        else msgspec.json.encode(sub.metrics).decode(),
+        "sanitized_fields": msgspec.json.encode(stored.meta().sanitized_fields).decode(),
+        "daily_extra_columns": ",".join(extras),
+        "monthly_derived": sub.monthly_results is UNSET,
+    }
+    daily = [
+        {
+            "backtest_id": event.backtest_id,
+            "day_no": i,
+            "date": day.date,
+            "equity": day.equity,
+            "return": returns[i],
+            "drawdown": dds[i],
+            "cash": given(day.cash),
+            "position": given(day.position),
+            "benchmark_return": given(day.benchmark_return),
+        }
+        for i, day in enumerate(days)
+    ]
+    monthly = [
+        {
+            "backtest_id": event.backtest_id,
+            "month_no": i,
+            "month": m.month,
+            "return": m.return_,
+            "start_equity": given(m.start_equity),
+            "end_equity": given(m.end_equity),
+        }
+        for i, m in enumerate(monthly_results(sub))
+    ]
+    trades = [
+        {
+            "backtest_id": event.backtest_id,
+            "trade_no": i,
+            "side": t.side,
+            "entry_time": t.entry_time,
+            "exit_time": t.exit_time,
+            "entry_price": t.entry_price,
+            "exit_price": t.exit_price,
+            "quantity": t.quantity,
+            "pnl": t.pnl,
+            "return": given(t.return_),
+            "fees": given(t.fees),
+        }
+        for i, t in enumerate(sub.trades, start=1)
+    ]
+    return BacktestRows(summary, detail, daily, monthly, trades)
+
+
+def deleted_values(stored: StoredEvent) -> Row:
+    """The summary columns a BacktestDeleted event sets."""
+    return {"deleted_position": stored.position, "deleted_at": stored.recorded_at}

@@ -1,0 +1,138 @@
+"""The one CSV writer, and the daily/monthly/trades exports it streams.
+
+RFC 4180 (comma, CRLF, quotes doubled), one header row, ISO dates, UTC instants,
+floats in their shortest round-trip form (``repr``), null as an empty cell, and text
+that a spreadsheet would run as a formula prefixed with ``'`` (OWASP CSV injection).
+Rows are read through a streaming cursor and written in chunks, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from domain.errors import BacktestNotFound
+from infrastructure.database import as_utc
+from infrastructure.tables import (
+    backtest_daily,
+    backtest_details,
+    backtest_monthly,
+    backtest_trades,
+    backtests,
+)
+
+ExportKind = Literal["daily", "monthly", "trades"]
+KINDS: tuple[ExportKind, ...] = ("daily", "monthly", "trades")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
+CHUNK_BYTES = 64 * 1024
+_NEEDS_QUOTES = (",", '"', "\r", "\n")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def csv_text(text: str) -> str:
+    """A text cell: neutralised if a spreadsheet would evaluate it, quoted if needed."""
+    if text.startswith(FORMULA_PREFIXES) and not _is_number(text):
+        text = "'" + text
+    if any(ch in text for ch in _NEEDS_QUOTES):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_cell(value: Any) -> str:
+    """One cell of the CSV contract."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return as_utc(value).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return csv_text(str(value))
+
+
+def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """The CSV bytes of a header and rows, in chunks of about ``CHUNK_BYTES``."""
+    buffer = [",".join(csv_text(name) for name in header) + "\r\n"]
+    size = len(buffer[0])
+    for row in rows:
+        line = ",".join([csv_cell(value) for value in row]) + "\r\n"
+        buffer.append(line)
+        size += len(line)
+        if size >= CHUNK_BYTES:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
+
+
+def export_columns(conn: sa.Connection, backtest_id: str, kind: ExportKind) -> list[str]:
+    """The header of an export (daily.csv adds cash/position/benchmark_return when given)."""
+    if kind == "monthly":
+        return ["month", "return", "start_equity", "end_equity"]
+    if kind == "trades":
+        return [c.name for c in backtest_trades.columns if c.name != "backtest_id"]
+    extras = conn.execute(
+        sa.select(backtest_details.c.daily_extra_columns).where(
+            backtest_details.c.backtest_id == backtest_id
+        )
+    ).scalar_one()
+    return ["date", "equity", "return", "drawdown", *filter(None, extras.split(","))]
+
+
+def _ordered_rows(
+    conn: sa.Connection, backtest_id: str, kind: ExportKind, columns: list[str]
+) -> Iterator[Sequence[Any]]:
+    table, order = {
+        "daily": (backtest_daily, backtest_daily.c.day_no),
+        "monthly": (backtest_monthly, backtest_monthly.c.month_no),
+        "trades": (backtest_trades, backtest_trades.c.trade_no),
+    }[kind]
+    query = (
+        sa.select(*(table.c[name] for name in columns))
+        .where(table.c.backtest_id == backtest_id)
+        .order_by(order)
+    )
+    streaming = conn.execution_options(stream_results=True, yield_per=5000)
+    yield from streaming.execute(query)
+
+
+def check_exportable(conn: sa.Connection, backtest_id: str, owner_id: str | None) -> str:
+    """The symbol of a live backtest the caller may export, or ``BacktestNotFound``."""
+    query = sa.select(backtests.c.symbol).where(
+        backtests.c.backtest_id == backtest_id, backtests.c.deleted_position.is_(None)
+    )
+    if owner_id is not None:
+        query = query.where(backtests.c.owner_id == owner_id)
+    symbol = conn.execute(query).scalar_one_or_none()
+    if symbol is None:
+        raise BacktestNotFound(backtest_id)
+    return str(symbol)
+
+
+def export_csv(
+    engine: sa.Engine, backtest_id: str, kind: ExportKind, owner_id: str | None = None
+) -> Iterator[bytes]:
+    """Stream one export on a connection of its own, held only while it is read.
+
+    Call ``check_exportable`` first when a missing backtest must be an error before
+    any byte is sent; this generator checks again inside its own snapshot.
+    """
+    with engine.connect() as conn, conn.begin():
+        check_exportable(conn, backtest_id, owner_id)
+        columns = export_columns(conn, backtest_id, kind)
+        yield from write_csv(columns, _ordered_rows(conn, backtest_id, kind, columns))

@@ -1,0 +1,171 @@
+"""Read-model queries: the owner's list (keyset-paginated) and one backtest's detail."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from domain.errors import BacktestNotFound
+from domain.metrics import METRIC_NAMES, Metrics
+from domain.results import DailyResult, MonthlyResult, Trade
+from infrastructure.database import as_utc
+from infrastructure.tables import (
+    backtest_daily,
+    backtest_details,
+    backtest_monthly,
+    backtest_trades,
+    backtests,
+)
+from projections.views import BacktestDetail, BacktestPage, BacktestSummary
+
+MAX_PAGE = 500
+
+
+class BadCursor(ValueError):
+    """A list cursor that this service did not hand out."""
+
+
+def encode_cursor(created_at: dt.datetime, backtest_id: str) -> str:
+    raw = msgspec.json.encode([as_utc(created_at).isoformat(), backtest_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, backtest_id = msgspec.json.decode(raw, type=tuple[dt.datetime, str])
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise BadCursor("cursor is not one this service issued") from exc
+    return created, backtest_id
+
+
+def _summary(m: Any) -> BacktestSummary:
+    return BacktestSummary(
+        backtest_id=m["backtest_id"],
+        symbol=m["symbol"],
+        interval=m["interval"],
+        strategy=m["strategy"],
+        test_mode=m["test_mode"],
+        market_type=m["market_type"],
+        start_date=m["start_date"],
+        end_date=m["end_date"],
+        created_at=as_utc(m["created_at"]),
+        position=m["position"],
+        metrics=Metrics(**{name: m[name] for name in METRIC_NAMES}),
+    )
+
+
+def list_backtests(
+    conn: sa.Connection,
+    owner_id: str,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    symbol: str | None = None,
+    strategy: str | None = None,
+) -> BacktestPage:
+    """The owner's live backtests, newest first, one indexed query per page."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = sa.select(backtests).where(
+        backtests.c.owner_id == owner_id, backtests.c.deleted_position.is_(None)
+    )
+    if symbol is not None:
+        query = query.where(backtests.c.symbol == symbol)
+    if strategy is not None:
+        query = query.where(backtests.c.strategy == strategy)
+    if cursor:
+        created, backtest_id = decode_cursor(cursor)
+        query = query.where(
+            sa.tuple_(backtests.c.created_at, backtests.c.backtest_id) < (created, backtest_id)
+        )
+    query = query.order_by(backtests.c.created_at.desc(), backtests.c.backtest_id.desc())
+    rows = conn.execute(query.limit(limit + 1)).mappings().all()
+    items = [_summary(m) for m in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(last.created_at, last.backtest_id)
+    return BacktestPage(items=items, next_cursor=next_cursor)
+
+
+def find_summary(conn: sa.Connection, backtest_id: str, owner_id: str | None) -> BacktestSummary:
+    """A live backtest's summary; ``owner_id=None`` reads any owner's (auditors)."""
+    query = sa.select(backtests).where(
+        backtests.c.backtest_id == backtest_id, backtests.c.deleted_position.is_(None)
+    )
+    if owner_id is not None:
+        query = query.where(backtests.c.owner_id == owner_id)
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise BacktestNotFound(backtest_id)
+    return _summary(row)
+
+
+def get_detail(conn: sa.Connection, backtest_id: str, owner_id: str | None) -> BacktestDetail:
+    """Everything about one live backtest, as the detail view shows it."""
+    summary = find_summary(conn, backtest_id, owner_id)
+    d = (
+        conn.execute(sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id))
+        .mappings()
+        .one()
+    )
+
+    def rows(table: sa.Table, order: sa.Column[Any]) -> list[Any]:
+        return list(
+            conn.execute(sa.select(table).where(table.c.backtest_id == backtest_id).order_by(order))
+            .mappings()
+            .all()
+        )
+
+    daily = [
+        DailyResult(
+            date=r["date"],
+            equity=r["equity"],
+            return_=r["return"],
+            cash=r["cash"],
+            position=r["position"],
+            benchmark_return=r["benchmark_return"],
+        )
+        for r in rows(backtest_daily, backtest_daily.c.day_no)
+    ]
+    monthly = [
+        MonthlyResult(
+            month=r["month"],
+            return_=r["return"],
+            start_equity=r["start_equity"],
+            end_equity=r["end_equity"],
+        )
+        for r in rows(backtest_monthly, backtest_monthly.c.month_no)
+    ]
+    trades = [
+        Trade(
+            entry_time=as_utc(r["entry_time"]),
+            exit_time=as_utc(r["exit_time"]),
+            side=r["side"],
+            entry_price=r["entry_price"],
+            exit_price=r["exit_price"],
+            quantity=r["quantity"],
+            pnl=r["pnl"],
+            return_=r["return"],
+            fees=r["fees"],
+        )
+        for r in rows(backtest_trades, backtest_trades.c.trade_no)
+    ]
+    return BacktestDetail(
+        **msgspec.structs.asdict(summary),
+        parameters=msgspec.json.decode(d["parameters"]),
+        initial_capital=d["initial_capital"],
+        periods_per_year=d["periods_per_year"],
+        reported_metrics=None
+        if d["reported_metrics"] is None
+        else msgspec.json.decode(d["reported_metrics"]),
+        sanitized_fields=msgspec.json.decode(d["sanitized_fields"]),
+        daily_results=daily,
+        monthly_results=monthly,
+        trades=trades,
+    )
