@@ -2,8 +2,8 @@
 
 Scripts drive it, so its output is a contract: identifiers and data on stdout, human
 messages on stderr; exit 0 on success, 1 when a verification finds a mismatch, 2 on
-bad usage or input (one line on stderr, never a traceback), 3 when the database
-cannot be reached.
+bad usage or input (one line on stderr, never a traceback), 3 when the command
+could not complete (database unreachable, unexpected failure).
 """
 
 from __future__ import annotations
@@ -306,6 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if os.environ.get("BACKTEST_LEDGER_DEBUG"):
+            raise
+        _err(f"error: unexpected {type(exc).__name__}: {exc} (BACKTEST_LEDGER_DEBUG=1 shows more)")
+        return 3
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ def _handle(
         return append(conn, stream_id, state.version, new_events, metadata, project, previous)
 
 
-def _metadata(actor: User, context: RequestContext | None, **extra: list[str]) -> EventMetadata:
+def _metadata(
+    actor: User, context: RequestContext | None, sanitized_fields: list[str] | None = None
+) -> EventMetadata:
     context = context or RequestContext()
     request_id = context.request_id or str(uuid.uuid4())
     return EventMetadata(
@@ -59,7 +61,7 @@ def _metadata(actor: User, context: RequestContext | None, **extra: list[str]) -
         request_id=request_id,
         correlation_id=context.correlation_id or request_id,
         idempotency_key=context.idempotency_key,
-        **extra,
+        sanitized_fields=sanitized_fields or [],
     )
 
 
@@ -90,4 +92,6 @@ def delete_backtest(
         backtest_id = str(uuid.UUID(backtest_id))
     except ValueError as exc:
         raise BacktestNotFound(backtest_id) from exc
-    _handle(engine, backtest_id, DeleteBacktest(backtest_id, actor.user_id), _metadata(actor, context))
+    _handle(
+        engine, backtest_id, DeleteBacktest(backtest_id, actor.user_id), _metadata(actor, context)
+    )

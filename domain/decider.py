@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import singledispatch
 
-from domain.commands import Command, DeleteBacktest, RecordBacktest
+from domain.commands import Command, RecordBacktest
 from domain.errors import BacktestAlreadyExists, BacktestNotFound
 from domain.events import BacktestDeleted, BacktestRecorded, Event
 

@@ -59,7 +59,8 @@ def encode_event(event: Event) -> bytes:
 
 def decode_event(data: bytes) -> Event:
     """Decode stored event data into its event class."""
-    return _event_decoder.decode(data)
+    event: Event = _event_decoder.decode(data)
+    return event
 
 
 def encode_metadata(metadata: EventMetadata) -> bytes:

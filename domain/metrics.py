@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -53,6 +54,7 @@ def compute_metrics(submission: BacktestSubmission) -> Metrics:
     cagr_value = cagr(total, len(returns), periods)
     max_dd = min((d for d in drawdowns(equities) if d is not None), default=None)
     calmar = None if cagr_value is None or not max_dd else cagr_value / abs(max_dd)
+    trades = trade_metrics(submission.trades)
     return Metrics(
         total_return=finite(total),
         cagr=finite(cagr_value),
@@ -61,7 +63,9 @@ def compute_metrics(submission: BacktestSubmission) -> Metrics:
         sortino=finite(sortino(returns, periods)),
         max_drawdown=finite(max_dd),
         calmar=finite(calmar),
-        **trade_metrics(submission.trades),
+        num_trades=trades.num_trades,
+        win_rate=trades.win_rate,
+        profit_factor=trades.profit_factor,
     )
 
 
@@ -100,14 +104,20 @@ def sortino(returns: np.ndarray, periods_per_year: int) -> float | None:
     return float(np.mean(returns)) * periods_per_year / (downside * math.sqrt(periods_per_year))
 
 
-def trade_metrics(trades: Sequence[Trade]) -> dict[str, int | float | None]:
+class TradeMetrics(NamedTuple):
+    num_trades: int
+    win_rate: float | None
+    profit_factor: float | None
+
+
+def trade_metrics(trades: Sequence[Trade]) -> TradeMetrics:
     """num_trades, win_rate (pnl > 0) and profit_factor (Σ gains / |Σ losses|)."""
     pnls = [t.pnl for t in trades if t.pnl is not None]
     gains = sum(p for p in pnls if p > 0)
     losses = sum(p for p in pnls if p < 0)
     wins = sum(1 for p in pnls if p > 0)
-    return {
-        "num_trades": len(trades),
-        "win_rate": wins / len(trades) if trades else None,
-        "profit_factor": finite(gains / abs(losses)) if losses < 0 else None,
-    }
+    return TradeMetrics(
+        num_trades=len(trades),
+        win_rate=wins / len(trades) if trades else None,
+        profit_factor=finite(gains / abs(losses)) if losses < 0 else None,
+    )

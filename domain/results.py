@@ -67,4 +67,4 @@ class BacktestSubmission(msgspec.Struct, forbid_unknown_fields=True):
 
 def given(value: OptionalNumber) -> Number:
     """The value of an optional field, with ``None`` for both absent and null."""
-    return None if value is UNSET else value  # type: ignore[return-value]
+    return None if isinstance(value, UnsetType) else value

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from domain.results import UNSET, BacktestSubmission, DailyResult, MonthlyResult, given
+from msgspec import UNSET
+
+from domain.results import BacktestSubmission, DailyResult, MonthlyResult, given
 
 
 def effective_returns(initial_capital: float, days: Sequence[DailyResult]) -> list[float | None]:

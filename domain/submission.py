@@ -11,9 +11,10 @@ import re
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 from domain.errors import FieldError, InvalidBacktest
-from domain.results import UNSET, BacktestSubmission
+from domain.results import BacktestSubmission
 from domain.sanitize import pointer_token, sanitize
 
 _PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(.*?)\]")

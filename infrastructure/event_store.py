@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -84,7 +85,7 @@ class StoredEvent:
     hash: str
 
     @classmethod
-    def from_row(cls, row: sa.Row[tuple[object, ...]]) -> StoredEvent:
+    def from_row(cls, row: Any) -> StoredEvent:
         m = row._mapping
         return cls(
             position=m["position"],
@@ -136,10 +137,21 @@ def append(
     recorded_at = dt.datetime.now(dt.UTC)
     stored: list[StoredEvent] = []
     for offset, new_event in enumerate(new_events, start=1):
-        row = _new_row(
-            stream_id, expected_version + offset, new_event, encoded_metadata, recorded_at
+        name = event_type(new_event)
+        unsealed = StoredEvent(
+            position=0,
+            event_id=str(uuid.uuid4()),
+            stream_id=stream_id,
+            stream_version=expected_version + offset,
+            event_type=name,
+            schema_version=SCHEMA_VERSIONS[name],
+            data=encode_event(new_event),
+            metadata=encoded_metadata,
+            recorded_at=recorded_at,
+            hash="",
         )
-        row["hash"] = previous_hash = event_hash(previous_hash, **row)
+        event = replace(unsealed, hash=event_hash(previous_hash, unsealed))
+        row = {k: v for k, v in asdict(event).items() if k != "position"}
         try:
             position = conn.execute(
                 events.insert().values(**row).returning(events.c.position)
@@ -148,30 +160,11 @@ def append(
             if _is_version_conflict(exc):
                 raise ConcurrencyConflict(stream_id, expected_version) from exc
             raise
-        event = StoredEvent(position=position, **row)
+        event = replace(event, position=position)
         project(conn, event)
         stored.append(event)
+        previous_hash = event.hash
     return stored
-
-
-def _new_row(
-    stream_id: str,
-    version: int,
-    event: Event,
-    metadata: bytes,
-    recorded_at: dt.datetime,
-) -> dict[str, object]:
-    name = event_type(event)
-    return {
-        "event_id": str(uuid.uuid4()),
-        "stream_id": stream_id,
-        "stream_version": version,
-        "event_type": name,
-        "schema_version": SCHEMA_VERSIONS[name],
-        "recorded_at": recorded_at,
-        "data": encode_event(event),
-        "metadata": metadata,
-    }
 
 
 def _stream_head_hash(conn: sa.Connection, stream_id: str, version: int) -> str:
@@ -275,8 +268,8 @@ def stream_ids(conn: sa.Connection) -> list[str]:
     """The id of every stream in the log."""
     return list(
         conn.execute(
-            sa.select(events.c.stream_id).where(events.c.stream_version == 1).order_by(
-                events.c.position
-            )
+            sa.select(events.c.stream_id)
+            .where(events.c.stream_version == 1)
+            .order_by(events.c.position)
         ).scalars()
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Protocol
 
 import msgspec
 
@@ -22,31 +23,49 @@ def canonical_instant(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def event_hash(
-    previous_hash: str,
-    *,
-    event_id: str,
-    stream_id: str,
-    stream_version: int,
-    event_type: str,
-    schema_version: int,
-    recorded_at: dt.datetime,
-    data: bytes,
-    metadata: bytes,
-) -> str:
+class Hashable(Protocol):
+    """The stored columns of an event that its hash covers."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def stream_id(self) -> str: ...
+
+    @property
+    def stream_version(self) -> int: ...
+
+    @property
+    def event_type(self) -> str: ...
+
+    @property
+    def schema_version(self) -> int: ...
+
+    @property
+    def recorded_at(self) -> dt.datetime: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def metadata(self) -> bytes: ...
+
+
+def event_hash(previous_hash: str, event: Hashable) -> str:
+    """sha256(previous hash ‖ header ‖ data ‖ metadata), as lowercase hex."""
     header = msgspec.json.encode(
         [
-            event_id,
-            stream_id,
-            stream_version,
-            event_type,
-            schema_version,
-            canonical_instant(recorded_at),
-            len(data),
-            len(metadata),
+            event.event_id,
+            event.stream_id,
+            event.stream_version,
+            event.event_type,
+            event.schema_version,
+            canonical_instant(event.recorded_at),
+            len(event.data),
+            len(event.metadata),
         ]
     )
     digest = hashlib.sha256(bytes.fromhex(previous_hash))
-    for part in (header, b"\n", data, metadata):
+    for part in (header, b"\n", event.data, event.metadata):
         digest.update(part)
     return digest.hexdigest()

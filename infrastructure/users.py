@@ -12,6 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -63,7 +64,7 @@ def create_user(conn: sa.Connection, name: str, role: Role) -> tuple[User, str]:
     return user, api_key
 
 
-def _user(row: sa.Row[tuple[object, ...]]) -> User:
+def _user(row: Any) -> User:
     m = row._mapping
     return User(user_id=m["user_id"], name=m["name"], role=Role(m["role"]))
 

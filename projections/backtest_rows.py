@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 from domain.events import BacktestRecorded
 from domain.metrics import compute_metrics
-from domain.results import UNSET, given
+from domain.results import given
 from domain.series import drawdowns, effective_returns, monthly_results
 from infrastructure.event_store import StoredEvent
 

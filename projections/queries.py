@@ -110,7 +110,9 @@ def get_detail(conn: sa.Connection, backtest_id: str, owner_id: str | None) -> B
     """Everything about one live backtest, as the detail view shows it."""
     summary = find_summary(conn, backtest_id, owner_id)
     d = (
-        conn.execute(sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id))
+        conn.execute(
+            sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id)
+        )
         .mappings()
         .one()
     )

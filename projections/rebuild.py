@@ -27,7 +27,7 @@ from infrastructure.tables import (
 from projections.backtest_rows import BacktestRows, Row, deleted_values, recorded_rows
 from projections.projector import project
 
-Progress = Callable[[int], None]
+Progress = Callable[[int], object]
 
 
 def rebuild(engine: sa.Engine, progress: Progress | None = None) -> int:
@@ -109,13 +109,13 @@ def _compare(
 ) -> None:
     if len(want) != len(got):
         detail = f"{len(got)} rows stored, {len(want)} expected from the log"
-        report.mismatches.append(Mismatch(backtest_id, table.name, detail))
+        report.mismatches.append(Mismatch(backtest_id, str(table.name), detail))
         return
     for index, (w, g) in enumerate(zip(want, got, strict=True)):
         diff = sorted(k for k in w if w[k] != g.get(k))
         if diff:
             detail = f"row {index}: {', '.join(diff)} differ from the log"
-            report.mismatches.append(Mismatch(backtest_id, table.name, detail))
+            report.mismatches.append(Mismatch(backtest_id, str(table.name), detail))
             return
 
 

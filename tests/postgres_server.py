@@ -71,7 +71,9 @@ class ThrowawayCluster:
         subprocess.run([*self.as_postgres, *args], check=True, capture_output=True, timeout=120)
 
     def start(self) -> str:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust")
+        self._run(
+            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"
+        )
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(
             str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,

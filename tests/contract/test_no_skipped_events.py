@@ -61,9 +61,11 @@ def test_a_catch_up_reader_sees_every_event_once_in_feed_order(pg_engine: sa.Eng
     read.join()
     assert errors == []
     with pg_engine.connect() as conn:
-        committed = conn.execute(
-            sa.text("SELECT position FROM events ORDER BY tx_id, position")
-        ).scalars().all()
+        committed = (
+            conn.execute(sa.text("SELECT position FROM events ORDER BY tx_id, position"))
+            .scalars()
+            .all()
+        )
     assert len(committed) == WRITERS * APPENDS
     assert len(seen) == len(set(seen)), "an event was read twice"
     assert seen == committed, "the reader missed events or read them out of feed order"

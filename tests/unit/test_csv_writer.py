@@ -19,8 +19,10 @@ from projections.csv_export import csv_cell, write_csv
         (-0.0, "-0.0"),
         (7, "7"),
         (dt.date(2024, 2, 29), "2024-02-29"),
-        (dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=2))),
-         "2024-01-01T08:00:00Z"),
+        (
+            dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "2024-01-01T08:00:00Z",
+        ),
         ("long", "long"),
         ("a,b", '"a,b"'),
         ('say "hi"', '"say ""hi"""'),

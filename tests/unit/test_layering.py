@@ -9,7 +9,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "domain": {"sqlalchemy", "psycopg", "litestar", "alembic", "infrastructure", "projections", "api"},
+    "domain": {
+        "sqlalchemy",
+        "psycopg",
+        "litestar",
+        "alembic",
+        "infrastructure",
+        "projections",
+        "api",
+    },
     "infrastructure": {"projections", "api", "litestar"},
     "projections": {"api", "litestar"},
 }

@@ -57,7 +57,7 @@ def test_volatility_sharpe_and_sortino() -> None:
 def test_drawdown_and_calmar() -> None:
     assert drawdowns([110.0, 99.0, 108.9]) == close([0.0, -0.1, -0.01], rel=1e-12)
     assert METRICS.max_drawdown == close(-0.1, rel=1e-12)
-    assert METRICS.calmar == close((1.089 ** 84 - 1) / 0.1, rel=1e-12)
+    assert METRICS.calmar == close((1.089**84 - 1) / 0.1, rel=1e-12)
 
 
 def test_trade_metrics_count_every_trade_and_skip_null_pnl_in_sums() -> None:
@@ -67,8 +67,8 @@ def test_trade_metrics_count_every_trade_and_skip_null_pnl_in_sums() -> None:
 
 
 def test_undefined_metrics_are_null_never_zero() -> None:
-    flat = dict(DOC, daily_results=[{"date": "2024-01-01", "equity": 100.0},
-                                    {"date": "2024-01-02", "equity": 100.0}], trades=[])  # fmt: skip
+    days = [{"date": "2024-01-01", "equity": 100.0}, {"date": "2024-01-02", "equity": 100.0}]
+    flat = dict(DOC, daily_results=days, trades=[])
     metrics = compute_metrics(submission_from_document(flat)[0])
     assert metrics.total_return == 0.0
     assert metrics.sharpe is None  # std is 0

@@ -73,8 +73,10 @@ def test_times_are_stored_as_utc_instants() -> None:
         ),
         (lambda d: d["trades"][0].update(entry_time="2024-01-01T10:00:00"), "/trades/0/entry_time"),
         (lambda d: d.update(periods_per_year=0), "/periods_per_year"),
-        (lambda d: d.update(monthly_results=[{"month": "2024-13", "return": 0.1}]),
-         "/monthly_results/0/month"),
+        (
+            lambda d: d.update(monthly_results=[{"month": "2024-13", "return": 0.1}]),
+            "/monthly_results/0/month",
+        ),
         (lambda d: d["parameters"].update(note="a\x00b"), "/parameters/note"),
     ],
 )

@@ -58,9 +58,7 @@ def upgrade() -> None:
     )
     if dialect == "postgresql":
         # Feed order is (tx_id, position): see infrastructure/event_store.py.
-        op.execute(
-            "ALTER TABLE events ADD COLUMN tx_id xid8 NOT NULL DEFAULT pg_current_xact_id()"
-        )
+        op.execute("ALTER TABLE events ADD COLUMN tx_id xid8 NOT NULL DEFAULT pg_current_xact_id()")
         op.execute("CREATE INDEX ix_events_feed ON events (tx_id, position)")
         for statement in PG_APPEND_ONLY:
             op.execute(statement)

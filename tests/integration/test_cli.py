@@ -1,0 +1,163 @@
+"""The ``backtest-ledger`` CLI as scripts use it: stdout, stderr and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from infrastructure.database import create_engine
+from infrastructure.tables import backtests
+from tests.factories import backtest_document, body
+
+CLI = str(Path(sys.executable).parent / "backtest-ledger")
+
+
+class Ledger:
+    def __init__(self, url: str, tmp_path: Path) -> None:
+        self.url = url
+        self.tmp = tmp_path
+
+    def run(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=self.url)
+        return subprocess.run(
+            [CLI, *args], input=stdin.decode() if stdin else None, env=env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    def stdout_bytes(self, *args: str) -> bytes:
+        env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=self.url)
+        done = subprocess.run([CLI, *args], env=env, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def ok(self, *args: str) -> str:
+        done = self.run(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def file(self, document: dict[str, object], name: str = "bt.json") -> str:
+        path = self.tmp / name
+        path.write_bytes(body(document))
+        return str(path)
+
+
+@pytest.fixture
+def ledger(database_url: str, tmp_path: Path) -> Ledger:
+    return Ledger(database_url, tmp_path)
+
+
+def test_the_full_lifecycle_from_the_command_line(ledger: Ledger) -> None:
+    assert "newest" in ledger.run("db", "upgrade").stderr
+    key = ledger.ok("users", "create", "alice")
+    assert key.strip().startswith("btl_") and key.count("\n") == 1
+    doc = backtest_document(days=45, trades=5)
+    doc["daily_results"][2]["return"] = float("nan")
+    recorded = ledger.run("record", ledger.file(doc), "--user", "alice")
+    assert recorded.returncode == 0, recorded.stderr
+    backtest_id = recorded.stdout.strip()
+    assert len(backtest_id) == 36 and "/daily_results/2/return" in recorded.stderr
+
+    listed = json.loads(ledger.ok("list", "--user", "alice", "--json"))
+    assert [i["backtest_id"] for i in listed["items"]] == [backtest_id]
+    assert set(listed["items"][0]["metrics"]) >= {"sharpe", "cagr", "max_drawdown", "calmar"}
+    assert backtest_id in ledger.ok("list", "--user", "alice")
+
+    shown = json.loads(ledger.ok("show", backtest_id, "--user", "alice", "--json"))
+    assert shown["sanitized_fields"] == ["/daily_results/2/return"]
+    assert shown["daily_results"][2]["return"] is None
+    assert len(shown["trades"]) == 5
+    assert "sharpe" in ledger.ok("show", backtest_id, "--user", "alice")
+
+    csv_stdout = ledger.stdout_bytes("export", backtest_id, "trades")
+    out_file = ledger.tmp / "trades.csv"
+    ledger.ok("export", backtest_id, "trades", "-o", str(out_file))
+    assert out_file.read_bytes() == csv_stdout
+    assert out_file.read_bytes().startswith(b"trade_no,side,")
+
+    verified = json.loads(ledger.ok("projections", "verify", "--json"))
+    assert verified == {"ok": True, "backtests": 1, "mismatches": []}
+    rebuilt = ledger.run("projections", "rebuild")
+    assert rebuilt.returncode == 0 and "1 events" in rebuilt.stderr
+
+    assert ledger.run("delete", backtest_id, "--user", "alice").returncode == 0
+    again = ledger.run("delete", backtest_id, "--user", "alice")
+    assert again.returncode == 2 and "not found" in again.stderr
+    assert json.loads(ledger.ok("list", "--user", "alice", "--json"))["items"] == []
+
+
+def test_bad_input_exits_2_with_one_line_naming_the_field(ledger: Ledger) -> None:
+    ledger.ok("users", "create", "alice")
+    doc = backtest_document(days=5)
+    doc["daily_results"][3]["date"] = "2023-01-01"
+    done = ledger.run("record", ledger.file(doc), "--user", "alice")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "/daily_results/3/date" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads(ledger.ok("list", "--user", "alice", "--json"))["items"] == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("record", "/no/such/file.json", "--user", "alice"),
+        ("list", "--user", "nobody"),
+        ("show", "00000000-0000-0000-0000-000000000000", "--user", "alice"),
+        ("export", "00000000-0000-0000-0000-000000000000", "daily"),
+        ("export", "x", "weekly"),
+        ("users", "create", "alice"),
+        ("frobnicate",),
+    ],
+)
+def test_usage_errors_exit_2_without_a_traceback(ledger: Ledger, args: tuple[str, ...]) -> None:
+    ledger.ok("users", "create", "alice")
+    done = ledger.run(*args)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_record_reads_stdin_and_database_url_flag_selects_the_store(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    ledger.ok("users", "create", "alice", "--database-url", other)
+    done = subprocess.run(
+        [CLI, "--database-url", other, "record", "-", "--user", "alice"],
+        input=body(backtest_document()), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.strip()) == 36
+
+
+def test_verify_exits_1_naming_the_altered_backtest(ledger: Ledger) -> None:
+    ledger.ok("users", "create", "alice")
+    backtest_id = ledger.ok("record", ledger.file(backtest_document()), "--user", "alice").strip()
+    engine = create_engine(ledger.url)
+    with engine.begin() as conn:
+        conn.execute(backtests.update().values(sharpe=99.0))
+    engine.dispose()
+    done = ledger.run("projections", "verify", "--json")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["ok"] is False
+    assert report["mismatches"][0]["backtest_id"] == backtest_id
+    human = ledger.run("projections", "verify")
+    assert human.returncode == 1 and backtest_id in human.stdout
+    assert ledger.run("projections", "rebuild").returncode == 0
+    assert ledger.run("projections", "verify").returncode == 0
+
+
+def test_auditors_cannot_record(ledger: Ledger) -> None:
+    ledger.ok("users", "create", "carol", "--role", "auditor")
+    done = ledger.run("record", ledger.file(backtest_document()), "--user", "carol")
+    assert done.returncode == 2 and "auditor" in done.stderr
+    engine = create_engine(ledger.url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one() == 0
+    engine.dispose()
