@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import replace
 
@@ -118,3 +119,28 @@ def test_the_feed_continues_right_after_the_given_position(engine: sa.Engine) ->
         assert [e.stream_id for e in everything] == streams
         page = read_feed(conn, everything[1].position, 2)
     assert [e.stream_id for e in page] == streams[2:4]
+
+
+def test_of_two_racing_commands_on_one_stream_exactly_one_wins(engine: sa.Engine) -> None:
+    """Both decided against version 1; the second to commit gets the conflict."""
+    stream = str(uuid.uuid4())
+    append_deleted(engine, stream, 0)
+    outcome: list[str] = []
+
+    def loser() -> None:
+        try:
+            append_deleted(engine, stream, 1)
+            outcome.append("appended")
+        except ConcurrencyConflict:
+            outcome.append("conflict")
+
+    with write_transaction(engine) as conn:
+        append(conn, stream, 1, [BacktestDeleted(stream)], META, no_projection)
+        racer = threading.Thread(target=loser)
+        racer.start()
+        racer.join(timeout=0.5)
+        assert racer.is_alive(), "the second append must wait for the first to finish"
+    racer.join(timeout=30)
+    assert outcome == ["conflict"]
+    with engine.connect() as conn:
+        assert [e.stream_version for e in load_stream(conn, stream)] == [1, 2]
