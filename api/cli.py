@@ -99,7 +99,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     submission, sanitized = parse_submission(body)
     engine = _engine(args)
-    recorded = record_backtest(engine, _user(engine, args.user), submission, sanitized)
+    recorded = record_backtest(engine, _user(engine, args.user), submission, sanitized).recorded
     _out(recorded.backtest_id + "\n")
     if sanitized:
         _err(f"stored {len(sanitized)} non-finite value(s) as null: {', '.join(sanitized[:5])}")

@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+import msgspec
 import sqlalchemy as sa
 
 from domain.commands import Command, DeleteBacktest, RecordBacktest
@@ -14,6 +15,7 @@ from domain.decider import decide, fold
 from domain.errors import BacktestNotFound, DomainError
 from domain.events import EventMetadata
 from domain.results import BacktestSubmission
+from infrastructure import idempotency
 from infrastructure.database import write_transaction
 from infrastructure.event_store import StoredEvent, append, load_stream
 from infrastructure.users import Role, User
@@ -26,35 +28,41 @@ class NotPermitted(DomainError):
 
 @dataclass(frozen=True)
 class RequestContext:
-    """Where a command came from, for the event metadata."""
+    """Where a command came from, for the event metadata and idempotency."""
 
     request_id: str | None = None
     correlation_id: str | None = None
     idempotency_key: str | None = None
+    body_hash: str | None = None
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(msgspec.Struct, frozen=True):
+    """The answer to a recorded backtest."""
+
     backtest_id: str
     position: int
     created_at: dt.datetime
 
 
-def _handle(
-    engine: sa.Engine, stream_id: str, command: Command, metadata: EventMetadata
+@dataclass(frozen=True)
+class RecordOutcome:
+    recorded: Recorded
+    replayed: bool
+
+
+def _decide_and_append(
+    conn: sa.Connection, stream_id: str, command: Command, metadata: EventMetadata
 ) -> list[StoredEvent]:
-    with write_transaction(engine) as conn:
-        history = load_stream(conn, stream_id)
-        state = fold(stored.event() for stored in history)
-        new_events = decide(command, state)
-        previous = history[-1].hash if history else None
-        return append(conn, stream_id, state.version, new_events, metadata, project, previous)
+    history = load_stream(conn, stream_id)
+    state = fold(stored.event() for stored in history)
+    new_events = decide(command, state)
+    previous = history[-1].hash if history else None
+    return append(conn, stream_id, state.version, new_events, metadata, project, previous)
 
 
 def _metadata(
-    actor: User, context: RequestContext | None, sanitized_fields: list[str] | None = None
+    actor: User, context: RequestContext, sanitized_fields: list[str] | None = None
 ) -> EventMetadata:
-    context = context or RequestContext()
     request_id = context.request_id or str(uuid.uuid4())
     return EventMetadata(
         actor_id=actor.user_id,
@@ -71,15 +79,26 @@ def record_backtest(
     submission: BacktestSubmission,
     sanitized_fields: list[str],
     context: RequestContext | None = None,
-) -> Recorded:
-    """Record a validated submission as a new backtest owned by the actor."""
+) -> RecordOutcome:
+    """Record a validated submission as a new backtest owned by the actor; with an
+    idempotency key seen before (same body), return the first answer instead."""
     if actor.role is not Role.USER:
         raise NotPermitted(f"a {actor.role} cannot record backtests")
+    context = context or RequestContext()
+    key = context.idempotency_key
     backtest_id = str(uuid.uuid4())
     command = RecordBacktest(backtest_id, actor.user_id, submission)
-    metadata = _metadata(actor, context, sanitized_fields=sanitized_fields)
-    [stored] = _handle(engine, backtest_id, command, metadata)
-    return Recorded(backtest_id, stored.position, stored.recorded_at)
+    with write_transaction(engine) as conn:
+        if key is not None:
+            prior = idempotency.claim(conn, actor.user_id, key, context.body_hash or "")
+            if prior is not None:
+                return RecordOutcome(msgspec.json.decode(prior.response, type=Recorded), True)
+        metadata = _metadata(actor, context, sanitized_fields)
+        [stored] = _decide_and_append(conn, backtest_id, command, metadata)
+        recorded = Recorded(backtest_id, stored.position, stored.recorded_at)
+        if key is not None:
+            idempotency.remember(conn, actor.user_id, key, msgspec.json.encode(recorded))
+    return RecordOutcome(recorded, False)
 
 
 def delete_backtest(
@@ -92,6 +111,8 @@ def delete_backtest(
         backtest_id = str(uuid.UUID(backtest_id))
     except ValueError as exc:
         raise BacktestNotFound(backtest_id) from exc
-    _handle(
-        engine, backtest_id, DeleteBacktest(backtest_id, actor.user_id), _metadata(actor, context)
-    )
+    command = DeleteBacktest(backtest_id, actor.user_id)
+    with write_transaction(engine) as conn:
+        _decide_and_append(
+            conn, backtest_id, command, _metadata(actor, context or RequestContext())
+        )

@@ -26,6 +26,11 @@ class InvalidBacktest(DomainError):
         super().__init__(f"invalid backtest at {first.pointer or '/'}: {first.reason}{more}")
 
 
+class MalformedBody(InvalidBacktest):
+    """The body is not JSON at all (bad syntax or encoding), as opposed to JSON of the
+    wrong shape."""
+
+
 class BacktestNotFound(DomainError):
     """No live backtest with this id is visible to the actor."""
 

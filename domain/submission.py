@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from domain.errors import FieldError, InvalidBacktest
+from domain.errors import FieldError, InvalidBacktest, MalformedBody
 from domain.results import BacktestSubmission
 from domain.sanitize import pointer_token, sanitize
 
@@ -50,13 +50,13 @@ def decode_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidBacktest([FieldError("", f"body is not valid UTF-8 ({exc.reason})")]) from exc
+        raise MalformedBody([FieldError("", f"body is not valid UTF-8 ({exc.reason})")]) from exc
     try:
         return json.loads(text)
     except RecursionError as exc:
-        raise InvalidBacktest([FieldError("", "JSON nested too deeply")]) from exc
+        raise MalformedBody([FieldError("", "JSON nested too deeply")]) from exc
     except json.JSONDecodeError as exc:
-        raise InvalidBacktest(
+        raise MalformedBody(
             [FieldError("", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]
         ) from exc
 

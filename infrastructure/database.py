@@ -23,11 +23,23 @@ def is_sqlite(engine: sa.Engine | sa.Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """An engine for ``url``, with the SQLite file's folder created when needed."""
+def create_engine(url: str, connect_timeout: float = 5, **kwargs: Any) -> sa.Engine:
+    """An engine for ``url``, with the SQLite file's folder created when needed.
+
+    On PostgreSQL, connections are checked before use (so the pool recovers by
+    itself after an outage) and connecting gives up after ``connect_timeout`` s.
+    """
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+        connect_args = {"connect_timeout": max(1, round(connect_timeout))}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=connect_timeout,
+            connect_args=connect_args,
+            **kwargs,
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)

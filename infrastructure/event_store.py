@@ -188,6 +188,10 @@ def _is_version_conflict(exc: sa.exc.IntegrityError) -> bool:
 def read_feed(conn: sa.Connection, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
     """Up to ``limit`` events right after the event at position ``after`` in feed order
     (``after=0`` starts at the beginning). Never skips: see the module docstring."""
+    if after > 0:
+        found = conn.execute(sa.select(events.c.position).where(events.c.position == after))
+        if found.first() is None:
+            raise UnknownPosition(after)
     if conn.dialect.name != "postgresql":
         rows = conn.execute(
             sa.select(*EVENT_COLUMNS)
@@ -196,14 +200,7 @@ def read_feed(conn: sa.Connection, after: int = 0, limit: int = 1000) -> list[St
             .limit(limit)
         )
         return [StoredEvent.from_row(row) for row in rows]
-    cursor_tx = "'0'::xid8"
-    if after > 0:
-        found = conn.execute(
-            sa.text("SELECT 1 FROM events WHERE position = :p"), {"p": after}
-        ).first()
-        if found is None:
-            raise UnknownPosition(after)
-        cursor_tx = "(SELECT tx_id FROM events WHERE position = :after)"
+    cursor_tx = "(SELECT tx_id FROM events WHERE position = :after)" if after else "'0'::xid8"
     columns = ", ".join(f'"{c.name}"' for c in EVENT_COLUMNS)
     rows = conn.execute(
         sa.text(
@@ -215,16 +212,6 @@ def read_feed(conn: sa.Connection, after: int = 0, limit: int = 1000) -> list[St
         {"after": after, "limit": limit},
     )
     return [StoredEvent.from_row(row) for row in rows]
-
-
-def iter_feed(conn: sa.Connection, after: int = 0, page: int = 1000) -> Iterator[StoredEvent]:
-    """Every event after ``after`` that the feed can show now, page by page."""
-    while True:
-        batch = read_feed(conn, after, page)
-        yield from batch
-        if len(batch) < page:
-            return
-        after = batch[-1].position
 
 
 def count_events(conn: sa.Connection) -> int:

@@ -68,6 +68,7 @@ backtests = sa.Table(
     sa.Column("profit_factor", Money),
     sa.Index("ix_backtests_owner_created", "owner_id", "created_at", "backtest_id"),
     sa.Index("ix_backtests_owner_symbol_strategy", "owner_id", "symbol", "strategy"),
+    sa.Index("ix_backtests_created", "created_at", "backtest_id"),
 )
 
 backtest_details = sa.Table(
@@ -125,3 +126,13 @@ backtest_trades = sa.Table(
 )
 
 READ_MODEL_TABLES = (backtests, backtest_details, backtest_daily, backtest_monthly, backtest_trades)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -62,18 +62,19 @@ def _summary(m: Any) -> BacktestSummary:
 
 def list_backtests(
     conn: sa.Connection,
-    owner_id: str,
+    owner_id: str | None,
     *,
     limit: int = 50,
     cursor: str | None = None,
     symbol: str | None = None,
     strategy: str | None = None,
 ) -> BacktestPage:
-    """The owner's live backtests, newest first, one indexed query per page."""
+    """The owner's live backtests (everyone's for ``owner_id=None``), newest first, one
+    indexed query per page."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = sa.select(backtests).where(
-        backtests.c.owner_id == owner_id, backtests.c.deleted_position.is_(None)
-    )
+    query = sa.select(backtests).where(backtests.c.deleted_position.is_(None))
+    if owner_id is not None:
+        query = query.where(backtests.c.owner_id == owner_id)
     if symbol is not None:
         query = query.where(backtests.c.symbol == symbol)
     if strategy is not None:

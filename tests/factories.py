@@ -74,4 +74,4 @@ def make_user(engine: sa.Engine, name: str = "alice", role: Role = Role.USER) ->
 
 def record(engine: sa.Engine, user: User, document: dict[str, Any]) -> Recorded:
     submission, sanitized = parse_submission(body(document))
-    return record_backtest(engine, user, submission, sanitized)
+    return record_backtest(engine, user, submission, sanitized).recorded

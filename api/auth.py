@@ -1,0 +1,51 @@
+"""Bearer API-key authentication and role guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+import sqlalchemy as sa
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from infrastructure.users import Role, User, user_by_key
+
+
+def _lookup(engine: sa.Engine, api_key: str) -> User | None:
+    with engine.connect() as conn:
+        return user_by_key(conn, api_key)
+
+
+class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
+    """``Authorization: Bearer <api key>``; a missing, unknown or revoked key is 401."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        scheme, _, api_key = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not api_key.strip():
+            raise NotAuthorizedException("an API key is required: Authorization: Bearer <key>")
+        engine: sa.Engine = connection.app.state.engine
+        user = await anyio.to_thread.run_sync(_lookup, engine, api_key.strip())
+        if user is None:
+            raise NotAuthorizedException("the API key is not valid")
+        return AuthenticationResult(user=user, auth=None)
+
+
+def requires(*roles: Role) -> Any:
+    """A guard letting through only the given roles (403 for the others)."""
+
+    def guard(connection: ASGIConnection[Any, User, Any, Any], _: BaseRouteHandler) -> None:
+        if connection.user.role not in roles:
+            allowed = " or ".join(role.value for role in roles)
+            raise PermissionDeniedException(f"this needs the {allowed} role")
+
+    return guard
+
+
+def owner_scope(user: User) -> str | None:
+    """Whose backtests a reader sees: their own, or everyone's for an auditor."""
+    return None if user.role is Role.AUDITOR else user.user_id

@@ -1,0 +1,115 @@
+"""The single map from errors to RFC 9457 problem details. No response ever carries a
+stack trace or SQL text."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from api.handlers import NotPermitted
+from api.schemas import FieldProblem, Problem
+from domain.errors import BacktestNotFound, InvalidBacktest, MalformedBody
+from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
+from infrastructure.idempotency import IdempotencyKeyReused
+from projections.queries import BadCursor
+
+log = logging.getLogger("backtest_ledger")
+PROBLEM_JSON = "application/problem+json"
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid backtest",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+DOMAIN_STATUS: dict[type[Exception], int] = {
+    BacktestNotFound: 404,
+    NotPermitted: 403,
+    ConcurrencyConflict: 409,
+    IdempotencyKeyReused: 409,
+    BadCursor: 400,
+    UnknownPosition: 400,
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    title = TITLES.get(status, "Error")
+    slug = title.lower().replace(" ", "-")
+    return Response(
+        Problem(f"urn:backtest-ledger:problem:{slug}", title, status, detail, errors),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _invalid(_request: Request[Any, Any, Any], exc: InvalidBacktest) -> Response[Problem]:
+    errors = [FieldProblem(e.pointer, e.reason) for e in exc.errors]
+    return problem(400 if isinstance(exc, MalformedBody) else 422, str(exc), errors=errors)
+
+
+def _domain(_request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    status = next(s for kind, s in DOMAIN_STATUS.items() if isinstance(exc, kind))
+    return problem(status, str(exc))
+
+
+def _validation(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    errors = [
+        FieldProblem(f"/{e.get('key', '')}", str(e.get("message", "")))
+        for e in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(e, dict)
+    ]
+    return problem(400, exc.detail or "invalid request", errors=errors or None)
+
+
+def _http(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="backtest-ledger"')
+    detail = exc.detail if exc.status_code < 500 else TITLES.get(exc.status_code, "error")
+    return problem(exc.status_code, detail, headers=headers)
+
+
+def _database(_request: Request[Any, Any, Any], exc: sa.exc.DBAPIError) -> Response[Problem]:
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+        exc.connection_invalidated
+    ):
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return problem(
+            503, "the database is unavailable; retry shortly", headers={"Retry-After": "5"}
+        )
+    return _unexpected(_request, exc)
+
+
+def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.error("unexpected error", exc_info=exc)
+    return problem(500, "an unexpected error occurred; it has been logged")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    InvalidBacktest: _invalid,
+    **dict.fromkeys(DOMAIN_STATUS, _domain),
+    ValidationException: _validation,
+    HTTPException: _http,
+    sa.exc.DBAPIError: _database,
+    Exception: _unexpected,
+}

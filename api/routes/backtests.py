@@ -1,0 +1,199 @@
+"""/api/v1/backtests: record, list, detail, delete, CSV downloads and stream history."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+import uuid
+from typing import Annotated, Any
+
+import anyio.to_thread
+import sqlalchemy as sa
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
+from litestar.response import Response, Stream
+
+from api.auth import owner_scope, requires
+from api.handlers import (
+    Recorded,
+    RecordOutcome,
+    RequestContext,
+    delete_backtest,
+    record_backtest,
+)
+from api.schemas import EventOut, StreamHistory
+from domain.errors import BacktestNotFound
+from domain.events import BacktestRecorded
+from domain.submission import parse_submission
+from infrastructure.event_store import load_stream
+from infrastructure.idempotency import request_hash
+from infrastructure.users import Role, User
+from projections import csv_export, queries
+from projections.views import BacktestDetail, BacktestPage
+
+READERS = requires(Role.USER, Role.AUDITOR)
+WRITERS = requires(Role.USER)
+BacktestId = Annotated[str, PathParameter(description="The backtest's id (a UUID).")]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Repeat a POST safely: the same key and body return the first answer.",
+    ),
+]
+
+
+def _context(request: Request[Any, Any, Any], key: str | None, body: bytes) -> RequestContext:
+    return RequestContext(
+        request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
+        correlation_id=request.headers.get("x-correlation-id"),
+        idempotency_key=key,
+        body_hash=request_hash(body) if key is not None else None,
+    )
+
+
+def attachment(symbol: str, backtest_id: str, kind: str) -> str:
+    """A Content-Disposition no symbol can break: an ASCII fallback plus RFC 5987."""
+    name = f"{symbol}_{backtest_id}_{kind}.csv"
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
+
+
+class BacktestController(Controller):
+    path = "/backtests"
+    tags = ["backtests"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @post(
+        "/",
+        operation_id="recordBacktest",
+        guards=[WRITERS],
+        status_code=201,
+        summary="Record a backtest",
+    )
+    async def record(
+        self, request: Request[User, Any, State], idempotency_key: IdempotencyKey = None
+    ) -> Response[Recorded]:
+        """Record a backtest's results. ``NaN``/``Infinity`` tokens are accepted and stored
+        as null; their JSON pointers are kept as ``sanitized_fields``."""
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in ("application/json", ""):
+            raise HTTPException(status_code=415, detail="send the backtest as application/json")
+        body = await request.body()
+        engine: sa.Engine = request.app.state.engine
+        context = _context(request, idempotency_key, body)
+
+        def work() -> RecordOutcome:
+            submission, sanitized = parse_submission(body)
+            return record_backtest(engine, request.user, submission, sanitized, context)
+
+        outcome = await anyio.to_thread.run_sync(work)
+        headers = {"Location": f"/api/v1/backtests/{outcome.recorded.backtest_id}"}
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(outcome.recorded, status_code=201, headers=headers)
+
+    @get("/", operation_id="listBacktests", guards=[READERS], sync_to_thread=True)
+    def list_backtests(
+        self,
+        request: Request[User, Any, State],
+        limit: Annotated[int, QueryParameter(ge=1, le=queries.MAX_PAGE)] = 50,
+        cursor: Annotated[
+            str | None, QueryParameter(description="next_cursor of the previous page")
+        ] = None,
+        symbol: Annotated[str | None, QueryParameter(description="only this symbol")] = None,
+        strategy: Annotated[str | None, QueryParameter(description="only this strategy")] = None,
+    ) -> BacktestPage:
+        """The caller's backtests, newest first (an auditor's: everyone's)."""
+        with request.app.state.engine.connect() as conn:
+            return queries.list_backtests(
+                conn,
+                owner_scope(request.user),
+                limit=limit,
+                cursor=cursor,
+                symbol=symbol,
+                strategy=strategy,
+            )
+
+    @get("/{backtest_id:str}", operation_id="getBacktest", guards=[READERS], sync_to_thread=True)
+    def detail(self, request: Request[User, Any, State], backtest_id: BacktestId) -> BacktestDetail:
+        """Everything about one backtest: fields, daily and monthly results, trades, metrics."""
+        with request.app.state.engine.connect() as conn:
+            return queries.get_detail(conn, backtest_id, owner_scope(request.user))
+
+    @delete(
+        "/{backtest_id:str}",
+        operation_id="deleteBacktest",
+        guards=[WRITERS],
+        sync_to_thread=True,
+        status_code=204,
+    )
+    def remove(self, request: Request[User, Any, State], backtest_id: BacktestId) -> None:
+        """Withdraw a backtest from the live views (the log keeps it; a second delete is 404)."""
+        context = _context(request, None, b"")
+        delete_backtest(request.app.state.engine, request.user, backtest_id, context)
+
+    def _csv(self, request: Request[User, Any, State], backtest_id: str, kind: str) -> Stream:
+        engine: sa.Engine = request.app.state.engine
+        owner = owner_scope(request.user)
+        with engine.connect() as conn:
+            symbol = csv_export.check_exportable(conn, backtest_id, owner)
+        # The stream opens its own connection: request-scoped ones are gone by then.
+        chunks = csv_export.export_csv(engine, backtest_id, kind, owner)  # type: ignore[arg-type]
+        return Stream(
+            chunks,
+            media_type="text/csv",
+            headers={"Content-Disposition": attachment(symbol, backtest_id, kind)},
+        )
+
+    @get(
+        "/{backtest_id:str}/daily.csv",
+        operation_id="downloadDailyCsv",
+        guards=[READERS],
+        sync_to_thread=True,
+        media_type="text/csv",
+    )
+    def daily_csv(self, request: Request[User, Any, State], backtest_id: BacktestId) -> Stream:
+        """date, equity, return, drawdown (+ cash, position, benchmark_return when given)."""
+        return self._csv(request, backtest_id, "daily")
+
+    @get(
+        "/{backtest_id:str}/monthly.csv",
+        operation_id="downloadMonthlyCsv",
+        guards=[READERS],
+        sync_to_thread=True,
+        media_type="text/csv",
+    )
+    def monthly_csv(self, request: Request[User, Any, State], backtest_id: BacktestId) -> Stream:
+        """month, return, start_equity, end_equity (derived from daily when not given)."""
+        return self._csv(request, backtest_id, "monthly")
+
+    @get(
+        "/{backtest_id:str}/trades.csv",
+        operation_id="downloadTradesCsv",
+        guards=[READERS],
+        sync_to_thread=True,
+        media_type="text/csv",
+    )
+    def trades_csv(self, request: Request[User, Any, State], backtest_id: BacktestId) -> Stream:
+        """trade_no, side, entry_time, exit_time, prices, quantity, pnl, return, fees."""
+        return self._csv(request, backtest_id, "trades")
+
+    @get(
+        "/{backtest_id:str}/history",
+        operation_id="getBacktestHistory",
+        guards=[READERS],
+        sync_to_thread=True,
+    )
+    def history(self, request: Request[User, Any, State], backtest_id: BacktestId) -> StreamHistory:
+        """The backtest's events in stream order, deletions included (owner or auditor)."""
+        with request.app.state.engine.connect() as conn:
+            stream = load_stream(conn, backtest_id)
+        owner = owner_scope(request.user)
+        first = stream[0].event() if stream else None
+        if not isinstance(first, BacktestRecorded) or owner not in (None, first.owner_id):
+            raise BacktestNotFound(backtest_id)
+        return StreamHistory(backtest_id, [EventOut.of(e) for e in stream])

@@ -1,0 +1,58 @@
+"""An HTTP client on the real Litestar app, over a real database, with four users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from litestar.testing import TestClient
+
+from api.app import create_app
+from infrastructure.database import write_transaction
+from infrastructure.settings import Settings
+from infrastructure.users import Role, create_user
+from tests.factories import backtest_document, body
+
+
+@dataclass
+class Api:
+    client: TestClient[Any]
+    engine: sa.Engine
+    keys: dict[str, str]
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    def record(self, who: str = "alice", document: dict[str, Any] | None = None, **headers: str):  # type: ignore[no-untyped-def]
+        return self.client.post(
+            "/api/v1/backtests",
+            content=body(document or backtest_document()),
+            headers={**self.auth(who), "Content-Type": "application/json", **headers},
+        )
+
+    def get(self, path: str, who: str = "alice", **params: Any):  # type: ignore[no-untyped-def]
+        return self.client.get(path, headers=self.auth(who), params=params)
+
+    def event_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one())
+
+
+def make_keys(engine: sa.Engine) -> dict[str, str]:
+    keys = {}
+    with write_transaction(engine) as conn:
+        for name, role in [("alice", Role.USER), ("bob", Role.USER),
+                           ("carol", Role.AUDITOR), ("dave", Role.ADMIN)]:  # fmt: skip
+            keys[name] = create_user(conn, name, role)[1]
+    return keys
+
+
+@pytest.fixture
+def api(engine: sa.Engine, database_url: str) -> Iterator[Api]:
+    keys = make_keys(engine)
+    app = create_app(Settings(database_url=database_url, max_body_bytes=2 * 1024 * 1024))
+    with TestClient(app=app) as client:
+        yield Api(client, engine, keys)
