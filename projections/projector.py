@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from domain.events import BacktestDeleted, BacktestRecorded
+from infrastructure.database import bulk_insert
 from infrastructure.event_store import StoredEvent
 from infrastructure.tables import (
     backtest_daily,
@@ -32,8 +33,7 @@ def project(conn: sa.Connection, stored: StoredEvent) -> None:
             (backtest_monthly, rows.monthly),
             (backtest_trades, rows.trades),
         ):
-            if table_rows:
-                conn.execute(table.insert(), table_rows)
+            bulk_insert(conn, table, table_rows)
     elif isinstance(event, BacktestDeleted):
         conn.execute(
             backtests.update()

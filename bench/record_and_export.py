@@ -1,0 +1,176 @@
+"""Recording backtests over HTTP, and downloading a large trades.csv, each against
+raw psycopg doing the same database work in the same run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+import uuid
+
+import httpx
+import numpy as np
+import pandas as pd
+import psycopg
+
+from api.handlers import record_backtest
+from bench.harness import PeakRss, Result, libpq, limit, result, scaled, served
+from domain.results import BacktestSubmission, DailyResult, Trade
+from infrastructure.database import create_engine, write_transaction
+from infrastructure.migrate import upgrade
+from infrastructure.users import Role, create_user, user_by_key
+from tests.factories import backtest_document, body
+
+READ_MODELS = ["backtests", "backtest_details", "backtest_daily", "backtest_monthly",
+               "backtest_trades"]  # fmt: skip
+TRADE_COLUMNS = ("trade_no, side, entry_time, exit_time, entry_price, exit_price, quantity, "
+                 "pnl, \"return\", fees")  # fmt: skip
+
+
+def ten_year_backtest() -> bytes:
+    doc = backtest_document(days=2520, trades=500, start=dt.date(2010, 1, 1))
+    doc["periods_per_year"] = 252
+    return body(doc)
+
+
+def bench_record(url: str, api_key: str, base: str) -> list[Result]:
+    payload = ten_year_backtest()
+    n = scaled(30, 3)
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        assert client.post("/api/v1/backtests", content=payload).status_code == 201  # warm up
+        started = time.perf_counter()
+        for _ in range(n):
+            response = client.post("/api/v1/backtests", content=payload)
+            assert response.status_code == 201, response.text
+        api_seconds = time.perf_counter() - started
+    baseline_seconds = raw_record_seconds(url, n)
+    api_rate, raw_rate = n / api_seconds, n / baseline_seconds
+    mb = len(payload) / 1e6
+    return [
+        result("record 10y daily + 500 trades (HTTP)", api_rate, "backtests/s",
+               "psycopg: same event row + COPY of same read-model rows, 1 tx each",
+               raw_rate, 0.5),
+        result("record 10y daily + 500 trades (HTTP)", api_rate * mb, "MB/s",
+               "same baseline, body MB/s", raw_rate * mb, 0.5),
+    ]  # fmt: skip
+
+
+def raw_record_seconds(url: str, n: int) -> float:
+    """Write what one recorded backtest stored, n times, with plain psycopg."""
+    with psycopg.connect(libpq(url)) as conn:
+        sample = conn.execute("SELECT backtest_id FROM backtests LIMIT 1").fetchone()
+        assert sample is not None
+        (sample_id,) = sample
+        event = conn.execute(
+            "SELECT event_type, schema_version, data, metadata, recorded_at, hash "
+            "FROM events WHERE stream_id = %s",
+            (sample_id,),
+        ).fetchone()
+        rows = {
+            t: conn.execute(f"SELECT * FROM {t} WHERE backtest_id = %s", (sample_id,)).fetchall()
+            for t in READ_MODELS
+        }
+        conn.commit()
+        started = time.perf_counter()
+        for _ in range(n):
+            new_id = str(uuid.uuid4())
+            conn.execute(
+                "INSERT INTO events (event_id, stream_id, stream_version, event_type, "
+                "schema_version, data, metadata, recorded_at, hash) "
+                "VALUES (%s, %s, 1, %s, %s, %s, %s, %s, %s)",
+                (str(uuid.uuid4()), new_id, *event),  # type: ignore[misc]
+            )
+            with conn.cursor() as cursor:
+                for table, table_rows in rows.items():
+                    with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                        for row in table_rows:
+                            copy.write_row((new_id, *row[1:]))
+            conn.commit()
+        return time.perf_counter() - started
+
+
+def big_submission(n_trades: int) -> BacktestSubmission:
+    rng = np.random.default_rng(7)
+    start = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
+    pnl = rng.normal(1, 20, n_trades)
+    trades = [
+        Trade(
+            entry_time=start + dt.timedelta(minutes=i),
+            exit_time=start + dt.timedelta(minutes=i + 3),
+            side="long" if i % 3 else "short",
+            entry_price=100.0 + i * 1e-4,
+            exit_price=100.5 + i * 1e-4,
+            quantity=1.5,
+            pnl=float(pnl[i]),
+            fees=0.01,
+        )
+        for i in range(n_trades)
+    ]
+    days = [DailyResult(date=dt.date(2015, 1, 1) + dt.timedelta(days=i), equity=1e6 + i)
+            for i in range(2520)]  # fmt: skip
+    return BacktestSubmission(
+        symbol="ES", interval="1m", strategy="scalper", test_mode="backtest",
+        market_type="futures", initial_capital=1e6, daily_results=days, trades=trades,
+    )  # fmt: skip
+
+
+def bench_export(url: str, api_key: str, base: str, pid: int) -> list[Result]:
+    n_trades = scaled(1_000_000, 10_000)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        user = user_by_key(conn, api_key)
+    assert user is not None
+    backtest_id = record_backtest(engine, user, big_submission(n_trades), []).recorded.backtest_id
+    engine.dispose()
+
+    headers = {"Authorization": f"Bearer {api_key}"}
+    size = 0
+    with PeakRss(pid) as rss, httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+        started = time.perf_counter()
+        with client.stream("GET", f"/api/v1/backtests/{backtest_id}/trades.csv") as response:
+            assert response.status_code == 200
+            for chunk in response.iter_raw():
+                size += len(chunk)
+        api_seconds = time.perf_counter() - started
+
+    with psycopg.connect(libpq(url)) as conn, conn.cursor() as cursor:
+        copied = 0
+        started = time.perf_counter()
+        query = (f"COPY (SELECT {TRADE_COLUMNS} FROM backtest_trades WHERE backtest_id = "
+                 f"'{backtest_id}' ORDER BY trade_no) TO STDOUT (FORMAT csv, HEADER)")  # fmt: skip
+        with cursor.copy(query) as copy:
+            for block in copy:
+                copied += len(block)
+        copy_seconds = time.perf_counter() - started
+        cursor.execute(
+            f"SELECT {TRADE_COLUMNS} FROM backtest_trades WHERE backtest_id = %s ORDER BY trade_no",
+            (backtest_id,),
+        )
+        names = [d.name for d in cursor.description or []]
+        frame = pd.DataFrame(cursor.fetchall(), columns=names)
+    started = time.perf_counter()
+    frame.to_csv(io.StringIO(), index=False)
+    pandas_seconds = time.perf_counter() - started
+
+    rows = n_trades
+    return [
+        result(f"trades.csv of {rows:,} trades (HTTP)", rows / api_seconds, "rows/s",
+               "PostgreSQL COPY (SELECT ...) TO STDOUT (FORMAT csv)", rows / copy_seconds, 0.8),
+        result(f"trades.csv of {rows:,} trades (HTTP)", rows / api_seconds, "rows/s",
+               "pandas.DataFrame.to_csv of the same rows", rows / pandas_seconds, 3.0),
+        result(f"trades.csv of {rows:,} trades (HTTP)", size / api_seconds / 1e6, "MB/s",
+               "COPY csv MB/s", copied / copy_seconds / 1e6, 0.8),
+        limit("trades.csv server RSS growth", rss.growth_mb, "MB", 100.0,
+              "peak resident memory growth of the server during the download"),
+    ]  # fmt: skip
+
+
+def run(url: str) -> list[Result]:
+    engine = create_engine(url)
+    upgrade(engine)
+    with write_transaction(engine) as conn:
+        _, api_key = create_user(conn, "bench", Role.USER)
+    engine.dispose()
+    with served(url) as (base, pid):
+        return bench_record(url, api_key, base) + bench_export(url, api_key, base, pid)
