@@ -11,6 +11,7 @@ from litestar.middleware.base import DefineMiddleware
 from api.auth import ApiKeyAuthentication
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import docs_assets, document_record_body, openapi_config
+from api.routes.audit import verify_audit_log
 from api.routes.backtests import BacktestController
 from api.routes.events import event_feed
 from api.routes.health import health
@@ -24,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = create_engine(settings.database_url)
     api = Router(
         path="/api/v1",
-        route_handlers=[BacktestController, event_feed],
+        route_handlers=[BacktestController, event_feed, verify_audit_log],
         middleware=[DefineMiddleware(ApiKeyAuthentication)],
         security=[{"BearerAuth": []}],
     )

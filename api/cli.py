@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -21,15 +22,28 @@ from api.handlers import NotPermitted, delete_backtest, record_backtest
 from domain.errors import DomainError
 from domain.metrics import METRIC_NAMES
 from domain.submission import parse_submission
+from infrastructure import log_file
+from infrastructure.audit import ChainReport, export_log, verify_chain, verify_log
 from infrastructure.database import create_engine, write_transaction
-from infrastructure.event_store import ConcurrencyConflict
+from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings
 from infrastructure.users import Role, UserExists, UserNotFound, create_user, user_by_name
 from projections import csv_export, queries, rebuild
 from projections.views import BacktestSummary
 
-USAGE_ERRORS = (DomainError, UserExists, UserNotFound, queries.BadCursor, OSError, NotPermitted)
+USAGE_ERRORS = (
+    DomainError,
+    UserExists,
+    UserNotFound,
+    queries.BadCursor,
+    queries.BadAsOf,
+    OSError,
+    NotPermitted,
+    log_file.BadLogFile,
+    rebuild.LogNotEmpty,
+    UnknownPosition,
+)
 
 
 class UsageError(Exception):
@@ -139,6 +153,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             cursor=args.cursor,
             symbol=args.symbol,
             strategy=args.strategy,
+            as_of=queries.parse_as_of(args.as_of) if args.as_of else None,
         )
     if args.json:
         _json(page)
@@ -154,7 +169,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     engine = _engine(args)
     with engine.connect() as conn:
         owner = user_by_name(conn, args.user)
-        detail = queries.get_detail(conn, args.id, owner.user_id)
+        as_of = queries.parse_as_of(args.as_of) if args.as_of else None
+        detail = queries.get_detail(conn, args.id, owner.user_id, as_of)
     if args.json:
         _json(detail)
         return 0
@@ -196,15 +212,59 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rebuild(args: argparse.Namespace) -> int:
+def _progress_bar(total: int, what: str) -> Any:
     from tqdm import tqdm
 
+    return tqdm(total=total, unit="event", file=sys.stderr, desc=what, smoothing=0.1)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
     engine = _engine(args)
-    with tqdm(
-        total=rebuild.total_events(engine), unit="event", file=sys.stderr, desc="rebuild"
-    ) as bar:
-        replayed = rebuild.rebuild(engine, bar.update)
+    if args.from_file:
+        report = verify_chain(log_file.read_file(args.from_file))
+        if not report.ok:
+            _err(f"error: {args.from_file} fails verification: {_break(report)}")
+            return 1
+        with _progress_bar(report.events, "replay") as bar:
+            replayed = rebuild.rebuild_from_log(
+                engine, log_file.read_file(args.from_file), bar.update
+            )
+    else:
+        with _progress_bar(rebuild.total_events(engine), "rebuild") as bar:
+            replayed = rebuild.rebuild(engine, bar.update)
     _err(f"rebuilt the read models from {replayed} events")
+    return 0
+
+
+def _break(report: ChainReport) -> str:
+    m = report.first_mismatch
+    if m is None:
+        return "no mismatch"
+    return f"position {m.position} (stream {m.stream_id}, version {m.stream_version}): {m.reason}"
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    report = verify_chain(log_file.read_file(args.file)) if args.file else verify_log(_engine(args))
+    if args.json:
+        _json(report.to_json())
+    elif report.ok:
+        _out(
+            f"ok: {report.events} events in {report.streams} streams verify; "
+            f"head position {report.head_position}; digest {report.digest}\n"
+        )
+    else:
+        _out(f"MISMATCH at {_break(report)}\n")
+    return 0 if report.ok else 1
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    events = export_log(_engine(args), args.after)
+    if args.output:
+        with open(args.output, "wb") as handle:
+            count = log_file.write_file(events, handle)
+        _err(f"wrote {count} events to {args.output}")
+    else:
+        log_file.write_file(events, sys.stdout.buffer)
     return 0
 
 
@@ -265,11 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--cursor")
     listing.add_argument("--symbol")
     listing.add_argument("--strategy")
+    listing.add_argument("--as-of", help="ISO time with offset, or position:N")
 
     show = command("show", cmd_show, "show one backtest with its metrics")
     show.add_argument("id")
     show.add_argument("--user", required=True)
     show.add_argument("--json", action="store_true")
+    show.add_argument("--as-of", help="ISO time with offset, or position:N")
 
     delete = command("delete", cmd_delete, "delete a backtest (history keeps it)")
     delete.add_argument("id")
@@ -283,9 +345,22 @@ def build_parser() -> argparse.ArgumentParser:
     proj = sub.add_parser("projections", help="read models").add_subparsers(
         dest="projections", required=True
     )
-    command("rebuild", cmd_rebuild, "rebuild every read model from the log", proj)
+    rebuilding = command("rebuild", cmd_rebuild, "rebuild every read model from the log", proj)
+    rebuilding.add_argument(
+        "--from-file", help="load an `audit export` file into an empty database first"
+    )
     verify = command("verify", cmd_verify, "check the read models against the log", proj)
     verify.add_argument("--json", action="store_true")
+
+    audit = sub.add_parser("audit", help="tamper evidence").add_subparsers(
+        dest="audit", required=True
+    )
+    audit_verify = command("verify", cmd_audit_verify, "recompute every hash chain", audit)
+    audit_verify.add_argument("--json", action="store_true")
+    audit_verify.add_argument("--file", help="verify an `audit export` file, no database")
+    audit_export = command("export", cmd_audit_export, "write the log as NDJSON", audit)
+    audit_export.add_argument("--after", type=int, default=0, help="start after this position")
+    audit_export.add_argument("-o", "--output")
     return parser
 
 

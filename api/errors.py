@@ -15,7 +15,7 @@ from api.schemas import FieldProblem, Problem
 from domain.errors import BacktestNotFound, InvalidBacktest, MalformedBody
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
-from projections.queries import BadCursor
+from projections.queries import BadAsOf, BadCursor
 
 log = logging.getLogger("backtest_ledger")
 PROBLEM_JSON = "application/problem+json"
@@ -41,6 +41,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     ConcurrencyConflict: 409,
     IdempotencyKeyReused: 409,
     BadCursor: 400,
+    BadAsOf: 400,
     UnknownPosition: 400,
 }
 

@@ -32,6 +32,7 @@ class RequestContext:
 
     request_id: str | None = None
     correlation_id: str | None = None
+    causation_id: str | None = None
     idempotency_key: str | None = None
     body_hash: str | None = None
 
@@ -68,6 +69,7 @@ def _metadata(
         actor_id=actor.user_id,
         request_id=request_id,
         correlation_id=context.correlation_id or request_id,
+        causation_id=context.causation_id or request_id,
         idempotency_key=context.idempotency_key,
         sanitized_fields=sanitized_fields or [],
     )

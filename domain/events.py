@@ -3,9 +3,15 @@
 Events are frozen msgspec Structs forming a tagged union on ``type``. ``encode_event``
 and ``decode_event`` are the only places events become bytes and back again, so what
 is hashed is exactly what is stored.
+
+Each event type has a schema version. Stored bytes are never rewritten: an event
+stored under an older version is upcast on read, one version step at a time.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -28,7 +34,31 @@ class BacktestDeleted(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
 
 Event = BacktestRecorded | BacktestDeleted
 
-SCHEMA_VERSIONS: dict[str, int] = {"BacktestRecorded": 1, "BacktestDeleted": 1}
+SCHEMA_VERSIONS: dict[str, int] = {"BacktestRecorded": 2, "BacktestDeleted": 1}
+
+
+V1_SIDES = {"buy": "long", "sell": "short"}
+
+
+def _recorded_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 let ``periods_per_year`` be absent, meaning 252, and called trade sides
+    ``buy``/``sell``; v2 always records the periods and says ``long``/``short``."""
+    submission = data["submission"]
+    submission.setdefault("periods_per_year", 252)
+    for trade in submission.get("trades", []):
+        trade["side"] = V1_SIDES.get(trade["side"], trade["side"])
+    return data
+
+
+# (event type, stored version) -> the step that lifts it to the next version
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("BacktestRecorded", 1): _recorded_v1_to_v2,
+}
+
+
+class UnknownSchemaVersion(Exception):
+    def __init__(self, event_type: str, version: int) -> None:
+        super().__init__(f"no way to read {event_type} version {version}")
 
 
 class EventMetadata(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -57,10 +87,22 @@ def encode_event(event: Event) -> bytes:
     return _encoder.encode(event)
 
 
-def decode_event(data: bytes) -> Event:
-    """Decode stored event data into its event class."""
-    event: Event = _event_decoder.decode(data)
-    return event
+def decode_event(data: bytes, event_type: str | None = None, schema_version: int = 0) -> Event:
+    """Decode stored event data into its current event class, upcasting older versions."""
+    current = SCHEMA_VERSIONS.get(event_type or "", 0)
+    if event_type is None or schema_version == current:
+        event: Event = _event_decoder.decode(data)
+        return event
+    if schema_version > current:
+        raise UnknownSchemaVersion(event_type, schema_version)
+    document = msgspec.json.decode(data)
+    for version in range(schema_version, current):
+        step = UPCASTERS.get((event_type, version))
+        if step is None:
+            raise UnknownSchemaVersion(event_type, version)
+        document = step(document)
+    upcast: Event = msgspec.convert(document, Event)
+    return upcast
 
 
 def encode_metadata(metadata: EventMetadata) -> bytes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -101,7 +101,8 @@ class StoredEvent:
         )
 
     def event(self) -> Event:
-        return decode_event(self.data)
+        """The event in its current schema version (older ones are upcast)."""
+        return decode_event(self.data, self.event_type, self.schema_version)
 
     def meta(self) -> EventMetadata:
         return decode_metadata(self.metadata)
@@ -218,37 +219,59 @@ def count_events(conn: sa.Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
 
 
-def scan_log(conn: sa.Connection, page: int = 1000) -> Iterator[StoredEvent]:
-    """Every event visible to this connection, in feed order, with no hold-back.
-
-    Only sound where no appending transaction can still commit an event that sorts
-    before one already read: ``projections rebuild`` calls it with the read models
-    locked, so an append still in flight projects itself after the rebuild commits.
-    """
+def feed_frontier(conn: sa.Connection) -> int:
+    """Every event the feed has not yet released belongs to a transaction at or above
+    this id (PostgreSQL: the snapshot's xmin; SQLite: 0, nothing is held back)."""
     if conn.dialect.name != "postgresql":
-        after = 0
-        while True:
-            batch = read_feed(conn, after, page)
-            yield from batch
-            if len(batch) < page:
-                return
-            after = batch[-1].position
-    columns = ", ".join(f'"{c.name}"' for c in EVENT_COLUMNS)
-    tx, pos = "0", 0
-    while True:
+        return 0
+    xmin = conn.execute(sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
+    return int(xmin.scalar_one())
+
+
+def events_from_frontier(
+    conn: sa.Connection, frontier: int, after: int = 0
+) -> Iterator[StoredEvent]:
+    """Every visible event the feed had not released at ``frontier`` (PostgreSQL), or
+    after position ``after`` (SQLite), held back or not. Only sound under a lock that
+    keeps new events from being projected meanwhile (``projections rebuild``)."""
+    if conn.dialect.name != "postgresql":
+        rows = conn.execute(
+            sa.select(*EVENT_COLUMNS).where(events.c.position > after).order_by(events.c.position)
+        )
+    else:
+        columns = ", ".join(f'"{c.name}"' for c in EVENT_COLUMNS)
         rows = conn.execute(
             sa.text(
-                f"SELECT {columns}, tx_id::text AS tx FROM events "
-                "WHERE (tx_id, position) > (CAST(:tx AS xid8), :pos) "
-                "ORDER BY tx_id, position LIMIT :limit"
+                f"SELECT {columns} FROM events WHERE tx_id >= CAST(:frontier AS xid8) "
+                "ORDER BY tx_id, position"
             ),
-            {"tx": tx, "pos": pos, "limit": page},
-        ).all()
-        for row in rows:
-            yield StoredEvent.from_row(row)
-        if len(rows) < page:
-            return
-        tx, pos = rows[-1]._mapping["tx"], rows[-1]._mapping["position"]
+            {"frontier": str(frontier)},
+        )
+    for row in rows:
+        yield StoredEvent.from_row(row)
+
+
+def import_events(conn: sa.Connection, stored: Iterable[StoredEvent]) -> int:
+    """Insert exported events exactly as they were (positions, ids, bytes, hashes)
+    into an empty log; return how many."""
+    count = 0
+    batch: list[dict[str, object]] = []
+    for event in stored:
+        batch.append(asdict(event))
+        count += 1
+        if len(batch) == 1000:
+            conn.execute(events.insert(), batch)
+            batch = []
+    if batch:
+        conn.execute(events.insert(), batch)
+    if conn.dialect.name == "postgresql" and count:
+        conn.execute(
+            sa.text(
+                "SELECT setval(pg_get_serial_sequence('events', 'position'), "
+                "(SELECT max(position) FROM events))"
+            )
+        )
+    return count
 
 
 def stream_ids(conn: sa.Connection) -> list[str]:
@@ -259,4 +282,19 @@ def stream_ids(conn: sa.Connection) -> list[str]:
             .where(events.c.stream_version == 1)
             .order_by(events.c.position)
         ).scalars()
+    )
+
+
+def in_feed_up_to(conn: sa.Connection, position: sa.ColumnElement[Any], n: int) -> Any:
+    """A SQL condition: the event at ``position`` comes at or before the event at
+    position ``n`` in feed order ("as of position n")."""
+    if conn.execute(sa.select(events.c.position).where(events.c.position == n)).first() is None:
+        raise UnknownPosition(n)
+    if conn.dialect.name != "postgresql":
+        return position <= n
+    compiled = position.compile(dialect=conn.dialect)
+    return sa.literal_column(
+        f"(((SELECT e.tx_id FROM events e WHERE e.position = {compiled}), {compiled}) "
+        f"<= ((SELECT tx_id FROM events WHERE position = {int(n)}), {int(n)}))",
+        type_=sa.Boolean,
     )

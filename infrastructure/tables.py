@@ -7,6 +7,8 @@ and ``event_store``) that is deliberately absent here: only the PostgreSQL feed 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -125,7 +127,6 @@ backtest_trades = sa.Table(
     sa.Column("fees", Money),
 )
 
-READ_MODEL_TABLES = (backtests, backtest_details, backtest_daily, backtest_monthly, backtest_trades)
 
 idempotency_keys = sa.Table(
     "idempotency_keys",
@@ -136,3 +137,33 @@ idempotency_keys = sa.Table(
     sa.Column("response", sa.LargeBinary, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+@dataclass(frozen=True)
+class ReadModels:
+    """One set of read-model tables: the live ones, or a rebuild's fresh ones."""
+
+    backtests: sa.Table
+    details: sa.Table
+    daily: sa.Table
+    monthly: sa.Table
+    trades: sa.Table
+
+    def tables(self) -> tuple[sa.Table, ...]:
+        return (self.backtests, self.details, self.daily, self.monthly, self.trades)
+
+
+LIVE = ReadModels(backtests, backtest_details, backtest_daily, backtest_monthly, backtest_trades)
+SHADOW_SUFFIX = "__rebuild"
+
+
+def shadow_read_models() -> ReadModels:
+    """Fresh copies of the read-model tables, named ``<table>__rebuild``, with their
+    primary keys but without secondary indexes (created at the swap, after loading)."""
+    shadow_metadata = sa.MetaData()
+    copies = []
+    for table in LIVE.tables():
+        copy = table.to_metadata(shadow_metadata, name=table.name + SHADOW_SUFFIX)
+        copy.indexes.clear()
+        copies.append(copy)
+    return ReadModels(*copies)

@@ -11,32 +11,25 @@ import sqlalchemy as sa
 from domain.events import BacktestDeleted, BacktestRecorded
 from infrastructure.database import bulk_insert
 from infrastructure.event_store import StoredEvent
-from infrastructure.tables import (
-    backtest_daily,
-    backtest_details,
-    backtest_monthly,
-    backtest_trades,
-    backtests,
-)
+from infrastructure.tables import LIVE, ReadModels
 from projections.backtest_rows import deleted_values, recorded_rows
 
 
-def project(conn: sa.Connection, stored: StoredEvent) -> None:
-    """Apply one event to every read model."""
+def project(conn: sa.Connection, stored: StoredEvent, models: ReadModels = LIVE) -> None:
+    """Apply one event to every read model (the live tables unless told otherwise)."""
     event = stored.event()
     if isinstance(event, BacktestRecorded):
         rows = recorded_rows(stored, event)
-        conn.execute(backtests.insert(), [rows.summary])
-        conn.execute(backtest_details.insert(), [rows.detail])
-        for table, table_rows in (
-            (backtest_daily, rows.daily),
-            (backtest_monthly, rows.monthly),
-            (backtest_trades, rows.trades),
-        ):
-            bulk_insert(conn, table, table_rows)
+        # the summary row first: a rebuild's lock on it fences the whole projection
+        conn.execute(models.backtests.insert(), [rows.summary])
+        conn.execute(models.details.insert(), [rows.detail])
+        bulk_insert(conn, models.daily, rows.daily)
+        bulk_insert(conn, models.monthly, rows.monthly)
+        bulk_insert(conn, models.trades, rows.trades)
     elif isinstance(event, BacktestDeleted):
+        summary = models.backtests
         conn.execute(
-            backtests.update()
-            .where(backtests.c.backtest_id == event.backtest_id)
+            summary.update()
+            .where(summary.c.backtest_id == event.backtest_id)
             .values(**deleted_values(stored))
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from domain.errors import BacktestNotFound
 from domain.metrics import METRIC_NAMES, Metrics
 from domain.results import DailyResult, MonthlyResult, Trade
 from infrastructure.database import as_utc
+from infrastructure.event_store import in_feed_up_to
 from infrastructure.tables import (
     backtest_daily,
     backtest_details,
@@ -28,6 +30,50 @@ MAX_PAGE = 500
 
 class BadCursor(ValueError):
     """A list cursor that this service did not hand out."""
+
+
+class BadAsOf(ValueError):
+    """An ``as_of`` that is neither an ISO 8601 time with offset nor ``position:N``."""
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """A past moment: a time, or a position in the feed ("as of position N")."""
+
+    time: dt.datetime | None = None
+    position: int | None = None
+
+
+def parse_as_of(text: str) -> AsOf:
+    if text.startswith("position:"):
+        number = text.removeprefix("position:")
+        if not number.isdigit() or int(number) < 1:
+            raise BadAsOf("as_of=position:N needs a positive whole N")
+        return AsOf(position=int(number))
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadAsOf("as_of must be an ISO 8601 time with offset or position:N") from exc
+    if moment.tzinfo is None:
+        raise BadAsOf("as_of needs a UTC offset, e.g. 2026-01-31T00:00:00Z")
+    return AsOf(time=moment.astimezone(dt.UTC))
+
+
+def visible(conn: sa.Connection, as_of: AsOf | None) -> Any:
+    """Which summary rows were live: now, at a time, or as of a feed position."""
+    b = backtests.c
+    if as_of is None:
+        return b.deleted_position.is_(None)
+    if as_of.time is not None:
+        return sa.and_(
+            b.created_at <= as_of.time,
+            sa.or_(b.deleted_at.is_(None), b.deleted_at > as_of.time),
+        )
+    n = as_of.position or 0
+    return sa.and_(
+        in_feed_up_to(conn, b.position, n),
+        sa.or_(b.deleted_position.is_(None), sa.not_(in_feed_up_to(conn, b.deleted_position, n))),
+    )
 
 
 def encode_cursor(created_at: dt.datetime, backtest_id: str) -> str:
@@ -68,11 +114,12 @@ def list_backtests(
     cursor: str | None = None,
     symbol: str | None = None,
     strategy: str | None = None,
+    as_of: AsOf | None = None,
 ) -> BacktestPage:
     """The owner's live backtests (everyone's for ``owner_id=None``), newest first, one
     indexed query per page."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = sa.select(backtests).where(backtests.c.deleted_position.is_(None))
+    query = sa.select(backtests).where(visible(conn, as_of))
     if owner_id is not None:
         query = query.where(backtests.c.owner_id == owner_id)
     if symbol is not None:
@@ -94,11 +141,12 @@ def list_backtests(
     return BacktestPage(items=items, next_cursor=next_cursor)
 
 
-def find_summary(conn: sa.Connection, backtest_id: str, owner_id: str | None) -> BacktestSummary:
-    """A live backtest's summary; ``owner_id=None`` reads any owner's (auditors)."""
-    query = sa.select(backtests).where(
-        backtests.c.backtest_id == backtest_id, backtests.c.deleted_position.is_(None)
-    )
+def find_summary(
+    conn: sa.Connection, backtest_id: str, owner_id: str | None, as_of: AsOf | None = None
+) -> BacktestSummary:
+    """A live backtest's summary (or one live at ``as_of``); ``owner_id=None`` reads any
+    owner's (auditors)."""
+    query = sa.select(backtests).where(backtests.c.backtest_id == backtest_id, visible(conn, as_of))
     if owner_id is not None:
         query = query.where(backtests.c.owner_id == owner_id)
     row = conn.execute(query).mappings().first()
@@ -107,9 +155,11 @@ def find_summary(conn: sa.Connection, backtest_id: str, owner_id: str | None) ->
     return _summary(row)
 
 
-def get_detail(conn: sa.Connection, backtest_id: str, owner_id: str | None) -> BacktestDetail:
-    """Everything about one live backtest, as the detail view shows it."""
-    summary = find_summary(conn, backtest_id, owner_id)
+def get_detail(
+    conn: sa.Connection, backtest_id: str, owner_id: str | None, as_of: AsOf | None = None
+) -> BacktestDetail:
+    """Everything about one live backtest (or one live at ``as_of``)."""
+    summary = find_summary(conn, backtest_id, owner_id, as_of)
     d = (
         conn.execute(
             sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id)

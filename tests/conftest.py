@@ -79,3 +79,27 @@ def pg_engine(postgres_schema_url: str) -> Iterator[sa.Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def another_engine(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[sa.Engine]:
+    """A second, empty, migrated database on the same store as ``engine``."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'another.sqlite3'}"
+        schema = None
+    else:
+        server = request.getfixturevalue("postgres_url")
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(libpq_dsn(server), autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        url = _schema_url(server, schema)
+    engine = create_engine(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    if schema is not None:
+        with psycopg.connect(libpq_dsn(request.getfixturevalue("postgres_url")),
+                             autocommit=True) as conn:  # fmt: skip
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

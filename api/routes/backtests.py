@@ -45,12 +45,20 @@ IdempotencyKey = Annotated[
         description="Repeat a POST safely: the same key and body return the first answer.",
     ),
 ]
+AsOfParameter = Annotated[
+    str | None,
+    QueryParameter(
+        description="A past moment: an ISO 8601 time with offset, or position:N (as of the "
+        "feed up to and including the event at position N).",
+    ),
+]
 
 
 def _context(request: Request[Any, Any, Any], key: str | None, body: bytes) -> RequestContext:
     return RequestContext(
         request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
         correlation_id=request.headers.get("x-correlation-id"),
+        causation_id=request.headers.get("x-causation-id"),
         idempotency_key=key,
         body_hash=request_hash(body) if key is not None else None,
     )
@@ -106,8 +114,10 @@ class BacktestController(Controller):
         ] = None,
         symbol: Annotated[str | None, QueryParameter(description="only this symbol")] = None,
         strategy: Annotated[str | None, QueryParameter(description="only this strategy")] = None,
+        as_of: AsOfParameter = None,
     ) -> BacktestPage:
-        """The caller's backtests, newest first (an auditor's: everyone's)."""
+        """The caller's backtests, newest first (an auditor's: everyone's); with ``as_of``,
+        the list exactly as it stood then (later deletions shown, later records not)."""
         with request.app.state.engine.connect() as conn:
             return queries.list_backtests(
                 conn,
@@ -116,13 +126,21 @@ class BacktestController(Controller):
                 cursor=cursor,
                 symbol=symbol,
                 strategy=strategy,
+                as_of=queries.parse_as_of(as_of) if as_of else None,
             )
 
     @get("/{backtest_id:str}", operation_id="getBacktest", guards=[READERS], sync_to_thread=True)
-    def detail(self, request: Request[User, Any, State], backtest_id: BacktestId) -> BacktestDetail:
-        """Everything about one backtest: fields, daily and monthly results, trades, metrics."""
+    def detail(
+        self,
+        request: Request[User, Any, State],
+        backtest_id: BacktestId,
+        as_of: AsOfParameter = None,
+    ) -> BacktestDetail:
+        """Everything about one backtest: fields, daily and monthly results, trades, metrics
+        (with ``as_of``: as it was then, if it was live then)."""
+        moment = queries.parse_as_of(as_of) if as_of else None
         with request.app.state.engine.connect() as conn:
-            return queries.get_detail(conn, backtest_id, owner_scope(request.user))
+            return queries.get_detail(conn, backtest_id, owner_scope(request.user), moment)
 
     @delete(
         "/{backtest_id:str}",

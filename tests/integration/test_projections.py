@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from api.handlers import delete_backtest
 from domain.errors import BacktestNotFound
 from infrastructure.event_store import ConcurrencyConflict
-from infrastructure.tables import READ_MODEL_TABLES, backtest_daily, backtests, events
+from infrastructure.tables import LIVE, backtest_daily, backtests, events
 from projections import queries
 from projections.rebuild import rebuild, verify
 from tests.factories import backtest_document, make_user, record
@@ -21,7 +21,7 @@ def snapshot(engine: sa.Engine) -> dict[str, list[Any]]:
     with engine.connect() as conn:
         return {
             t.name: [tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key))]
-            for t in READ_MODEL_TABLES
+            for t in LIVE.tables()
         }
 
 

@@ -1,0 +1,83 @@
+"""An event stored under an older schema version is upcast on read: it replays,
+verifies and exports exactly like its current-version twin (both stores)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+
+import msgspec
+import sqlalchemy as sa
+
+from domain.events import SCHEMA_VERSIONS, BacktestRecorded, EventMetadata, encode_metadata
+from infrastructure import log_file
+from infrastructure.audit import export_log, verify_log
+from infrastructure.database import write_transaction
+from infrastructure.event_store import StoredEvent, load_stream
+from infrastructure.hash_chain import GENESIS, event_hash
+from infrastructure.tables import events
+from projections import queries
+from projections.csv_export import export_csv
+from projections.rebuild import rebuild, verify
+from tests.factories import backtest_document, make_user, record
+
+
+def store_v1(engine: sa.Engine, owner_id: str, v2_doc: dict[str, object]) -> str:
+    """Write a BacktestRecorded as a version-1 client did: no periods_per_year, and
+    trade sides called buy/sell."""
+    backtest_id = str(uuid.uuid4())
+    submission = dict(v2_doc)
+    submission.pop("periods_per_year")
+    submission["trades"] = [
+        dict(t, side={"long": "buy", "short": "sell"}[t["side"]])  # type: ignore[index]
+        for t in v2_doc["trades"]  # type: ignore[attr-defined]
+    ]
+    data = msgspec.json.encode({"type": "BacktestRecorded", "backtest_id": backtest_id,
+                                "owner_id": owner_id, "submission": submission})  # fmt: skip
+    unsealed = StoredEvent(
+        position=0, event_id=str(uuid.uuid4()), stream_id=backtest_id, stream_version=1,
+        event_type="BacktestRecorded", schema_version=1, data=data,
+        metadata=encode_metadata(EventMetadata(actor_id=owner_id)),
+        recorded_at=dt.datetime.now(dt.UTC), hash="",
+    )  # fmt: skip
+    row = {k: getattr(unsealed, k) for k in (
+        "event_id", "stream_id", "stream_version", "event_type", "schema_version", "data",
+        "metadata", "recorded_at")}  # fmt: skip
+    with write_transaction(engine) as conn:
+        conn.execute(events.insert().values(**row, hash=event_hash(GENESIS, unsealed)))
+    return backtest_id
+
+
+def test_a_version_1_event_replays_verifies_and_exports_like_version_2(
+    engine: sa.Engine,
+) -> None:
+    assert SCHEMA_VERSIONS["BacktestRecorded"] == 2
+    alice = make_user(engine)
+    doc = backtest_document(days=40, trades=6)
+    doc["periods_per_year"] = 252
+    current = record(engine, alice, doc).backtest_id
+    old = store_v1(engine, alice.user_id, doc)
+
+    rebuild(engine)
+    assert verify(engine).ok
+    assert verify_log(engine).ok
+
+    with engine.connect() as conn:
+        [stored] = load_stream(conn, old)
+        upcast = stored.event()
+        twin = queries.get_detail(conn, current, alice.user_id)
+        detail = queries.get_detail(conn, old, alice.user_id)
+    assert stored.schema_version == 1 and b"periods_per_year" not in stored.data
+    assert isinstance(upcast, BacktestRecorded)
+    assert upcast.submission.periods_per_year == 252
+    assert [t.side for t in upcast.submission.trades] == [t["side"] for t in doc["trades"]]
+    assert detail.metrics == twin.metrics and detail.periods_per_year == 252
+    for kind in ("daily", "monthly", "trades"):
+        assert b"".join(export_csv(engine, old, kind)) == b"".join(  # type: ignore[arg-type]
+            export_csv(engine, current, kind)  # type: ignore[arg-type]
+        )
+
+    sink = io.BytesIO()
+    log_file.write_file(export_log(engine), sink)
+    assert b'"schema_version":1' in sink.getvalue() and stored.data in sink.getvalue()
