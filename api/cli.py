@@ -30,6 +30,7 @@ from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings
 from infrastructure.users import Role, UserExists, UserNotFound, create_user, user_by_name
 from projections import csv_export, queries, rebuild
+from projections.significance import SignificanceParams, significance
 from projections.views import BacktestSummary
 
 USAGE_ERRORS = (
@@ -212,6 +213,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_significance(args: argparse.Namespace) -> int:
+    params = SignificanceParams(args.seed, args.samples, args.level, args.block_length)
+    with _engine(args).connect() as conn:
+        report = significance(conn, args.id, None, params)
+    if args.json:
+        _json(report)
+        return 0
+    mean, sharpe, dsr, wf = report.mean_return, report.sharpe, report.dsr, report.walk_forward
+    pct = f"{report.level:.0%}"
+    _out(
+        "\n".join(
+            [
+                f"backtest     {report.backtest_id} ({report.observations} returns, seed "
+                f"{report.seed}, {report.samples} resamples, block {_fmt(report.block_length)})",
+                f"mean return  {_fmt(mean.estimate)}  {pct} CI [{_fmt(mean.ci_low)}, "
+                f"{_fmt(mean.ci_high)}]  p(mean<=0) {_fmt(mean.p_value)}",
+                f"sharpe       {_fmt(sharpe.estimate)}  {pct} CI [{_fmt(sharpe.ci_low)}, "
+                f"{_fmt(sharpe.ci_high)}]",
+                f"PSR(0)       {_fmt(report.psr)}",
+                f"DSR          {_fmt(dsr.value)}  over {dsr.trials} trials (SR0 {_fmt(dsr.sr0)})",
+                f"walk-forward {wf.windows} windows, {_fmt(wf.positive_share)} positive, "
+                f"mean OOS sharpe {_fmt(wf.mean_oos_sharpe)}",
+            ]
+        )
+        + "\n"
+    )
+    return 0
+
+
 def _progress_bar(total: int, what: str) -> Any:
     from tqdm import tqdm
 
@@ -351,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify = command("verify", cmd_verify, "check the read models against the log", proj)
     verify.add_argument("--json", action="store_true")
+
+    sig = command("significance", cmd_significance, "is it luck? bootstrap, PSR, DSR, WF")
+    sig.add_argument("id")
+    sig.add_argument("--json", action="store_true")
+    sig.add_argument("--seed", type=int, default=0)
+    sig.add_argument("--samples", type=int, default=10_000)
+    sig.add_argument("--level", type=float, default=0.95)
+    sig.add_argument("--block-length", type=float)
 
     audit = sub.add_parser("audit", help="tamper evidence").add_subparsers(
         dest="audit", required=True

@@ -31,6 +31,7 @@ from infrastructure.event_store import load_stream
 from infrastructure.idempotency import request_hash
 from infrastructure.users import Role, User
 from projections import csv_export, queries
+from projections.significance import SignificanceParams, SignificanceReport, significance
 from projections.views import BacktestDetail, BacktestPage
 
 READERS = requires(Role.USER, Role.AUDITOR)
@@ -199,6 +200,37 @@ class BacktestController(Controller):
     def trades_csv(self, request: Request[User, Any, State], backtest_id: BacktestId) -> Stream:
         """trade_no, side, entry_time, exit_time, prices, quantity, pnl, return, fees."""
         return self._csv(request, backtest_id, "trades")
+
+    @get(
+        "/{backtest_id:str}/significance",
+        operation_id="getBacktestSignificance",
+        guards=[READERS],
+        sync_to_thread=True,
+    )
+    def significance(
+        self,
+        request: Request[User, Any, State],
+        backtest_id: BacktestId,
+        seed: Annotated[int, QueryParameter(ge=0, le=2**32 - 1, description="bootstrap seed")] = 0,
+        samples: Annotated[
+            int, QueryParameter(ge=100, le=100_000, description="bootstrap resamples")
+        ] = 10_000,
+        level: Annotated[
+            float, QueryParameter(gt=0.5, lt=1.0, description="confidence level")
+        ] = 0.95,
+        block_length: Annotated[
+            float | None,
+            QueryParameter(gt=0, le=10_000, description="expected block length (default: optimal)"),
+        ] = None,
+    ) -> SignificanceReport:
+        """Is it luck? Bootstrap intervals of the mean return and Sharpe, the bootstrap
+        p-value of mean ≤ 0, the Probabilistic and Deflated Sharpe Ratios (the trials
+        being every backtest this user recorded for this symbol and strategy, deleted
+        ones included) and walk-forward consistency. The same seed gives the same
+        numbers."""
+        params = SignificanceParams(seed, samples, level, block_length)
+        with request.app.state.engine.connect() as conn:
+            return significance(conn, backtest_id, owner_scope(request.user), params)
 
     @get(
         "/{backtest_id:str}/history",

@@ -1,0 +1,228 @@
+"""The significance report of one backtest: bootstrap intervals (``arch``), PSR, DSR
+over every variant the user tried, and walk-forward consistency.
+
+Read from the read models: the backtest's effective daily returns (nulls skipped)
+and the per-period Sharpe of every backtest the same user recorded with the same
+symbol and strategy — deleted ones included, because a deletion does not undo a trial.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
+import numpy as np
+import sqlalchemy as sa
+from arch.bootstrap import StationaryBootstrap, optimal_block_length
+
+from domain.significance import (
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    moments,
+    probabilistic_sharpe_ratio,
+    walk_forward,
+)
+from infrastructure.tables import backtest_daily, backtest_details, backtests
+from projections.queries import find_summary
+
+Figure = float | None
+
+
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class MeanReturn(msgspec.Struct, frozen=True):
+    """The mean daily return, its stationary-bootstrap percentile interval, and the
+    bootstrap p-value of H0: mean ≤ 0 (Politis & Romano, 1994)."""
+
+    estimate: Annotated[Figure, _doc("mean of the daily returns")]
+    ci_low: Annotated[Figure, _doc("lower end of the percentile interval at `level`")]
+    ci_high: Annotated[Figure, _doc("upper end of the percentile interval at `level`")]
+    p_value: Annotated[
+        Figure,
+        _doc("share of recentred bootstrap means at least the estimate: (k+1)/(samples+1)"),
+    ]
+
+
+class SharpeInterval(msgspec.Struct, frozen=True):
+    """The annualised Sharpe ratio (risk-free 0) and its stationary-bootstrap interval."""
+
+    estimate: Annotated[Figure, _doc("mean/std(ddof=1)·√periods_per_year")]
+    ci_low: Figure
+    ci_high: Figure
+
+
+class Deflated(msgspec.Struct, frozen=True):
+    """The Deflated Sharpe Ratio (Bailey & López de Prado, 2014): PSR against the
+    Sharpe the best of `trials` unskilled variants would show."""
+
+    value: Annotated[Figure, _doc("PSR(SR0); null with fewer than two trials")]
+    trials: Annotated[
+        int, _doc("backtests of this user with this symbol and strategy, deleted included")
+    ]
+    sr0: Annotated[Figure, _doc("expected maximum per-period Sharpe of the trials")]
+
+
+class WalkForwardOut(msgspec.Struct, frozen=True):
+    """Rolling windows: `in_sample` returns then `out_of_sample`, moved by `step`."""
+
+    windows: int
+    positive_share: Annotated[Figure, _doc("share of out-of-sample windows that made money")]
+    mean_oos_sharpe: Annotated[Figure, _doc("mean annualised out-of-sample Sharpe")]
+
+
+class SignificanceReport(msgspec.Struct, frozen=True):
+    """Is it luck? Uncertainty of the headline figures, and how many variants were
+    tried to find them."""
+
+    backtest_id: str
+    observations: Annotated[int, _doc("daily returns used (nulls skipped)")]
+    periods_per_year: int
+    seed: Annotated[int, _doc("bootstrap seed: the same seed gives the same numbers")]
+    samples: Annotated[int, _doc("bootstrap resamples")]
+    level: Annotated[float, _doc("confidence level of the intervals")]
+    block_length: Annotated[
+        Figure, _doc("expected block length (Politis & White 2004 optimal unless given)")
+    ]
+    mean_return: MeanReturn
+    sharpe: SharpeInterval
+    psr: Annotated[
+        Figure,
+        _doc("Probabilistic Sharpe Ratio vs SR*=0 (Bailey & López de Prado, 2012)"),
+    ]
+    dsr: Deflated
+    walk_forward: WalkForwardOut
+
+
+@dataclass(frozen=True)
+class SignificanceParams:
+    seed: int = 0
+    samples: int = 10_000
+    level: float = 0.95
+    block_length: float | None = None
+    in_sample: int | None = None  # default: one year of periods
+    out_of_sample: int | None = None  # default: a quarter of a year
+    step: int | None = None  # default: a quarter of a year
+
+
+def _returns(conn: sa.Connection, backtest_id: str) -> np.ndarray:
+    query = (
+        sa.select(backtest_daily.c["return"])
+        .where(backtest_daily.c.backtest_id == backtest_id, backtest_daily.c["return"].is_not(None))
+        .order_by(backtest_daily.c.day_no)
+    )
+    return np.fromiter(conn.execute(query).scalars(), dtype=np.float64)
+
+
+def trial_sharpes(conn: sa.Connection, owner_id: str, symbol: str, strategy: str) -> list[float]:
+    """Per-period Sharpe of every trial, deleted ones included (None ones left out)."""
+    query = (
+        sa.select(backtests.c.sharpe, backtest_details.c.periods_per_year)
+        .join(backtest_details, backtest_details.c.backtest_id == backtests.c.backtest_id)
+        .where(
+            backtests.c.owner_id == owner_id,
+            backtests.c.symbol == symbol,
+            backtests.c.strategy == strategy,
+        )
+    )
+    return [s / math.sqrt(p) for s, p in conn.execute(query) if s is not None]
+
+
+def count_trials(conn: sa.Connection, owner_id: str, symbol: str, strategy: str) -> int:
+    query = sa.select(sa.func.count()).where(
+        backtests.c.owner_id == owner_id,
+        backtests.c.symbol == symbol,
+        backtests.c.strategy == strategy,
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def significance(
+    conn: sa.Connection, backtest_id: str, viewer: str | None, params: SignificanceParams
+) -> SignificanceReport:
+    """The report for one live backtest the viewer may read (``None``: any owner's)."""
+    summary = find_summary(conn, backtest_id, viewer)
+    owner, periods = conn.execute(
+        sa.select(backtests.c.owner_id, backtest_details.c.periods_per_year)
+        .join(backtest_details, backtest_details.c.backtest_id == backtests.c.backtest_id)
+        .where(backtests.c.backtest_id == backtest_id)
+    ).one()
+    returns = _returns(conn, backtest_id)
+    sharpes = trial_sharpes(conn, owner, summary.symbol, summary.strategy)
+    trials = count_trials(conn, owner, summary.symbol, summary.strategy)
+    return build_report(backtest_id, returns, periods, sharpes, trials, params)
+
+
+def build_report(
+    backtest_id: str,
+    returns: np.ndarray,
+    periods: int,
+    trial_sharpes: list[float],
+    trials: int,
+    params: SignificanceParams,
+) -> SignificanceReport:
+    m = moments(returns)
+    block, mean_return, sharpe = bootstrap(returns, periods, params)
+    quarter = max(1, periods // 4)
+    wf = walk_forward(
+        returns,
+        periods,
+        params.in_sample or periods,
+        params.out_of_sample or quarter,
+        params.step or quarter,
+    )
+    dsr = deflated_sharpe_ratio(m, trial_sharpes) if m and trials >= 2 else None
+    return SignificanceReport(
+        backtest_id=backtest_id,
+        observations=len(returns),
+        periods_per_year=periods,
+        seed=params.seed,
+        samples=params.samples,
+        level=params.level,
+        block_length=block,
+        mean_return=mean_return,
+        sharpe=sharpe,
+        psr=probabilistic_sharpe_ratio(m) if m else None,
+        dsr=Deflated(
+            value=dsr,
+            trials=trials,
+            sr0=expected_max_sharpe(trial_sharpes) if trials >= 2 else None,
+        ),
+        walk_forward=WalkForwardOut(wf.windows, wf.positive_share, wf.mean_oos_sharpe),
+    )
+
+
+def _mean_and_sharpe(x: np.ndarray) -> np.ndarray:
+    std = x.std(ddof=1)
+    return np.array([x.mean(), x.mean() / std if std > 0 else np.nan])
+
+
+def bootstrap(
+    returns: np.ndarray, periods: int, params: SignificanceParams
+) -> tuple[float | None, MeanReturn, SharpeInterval]:
+    """Stationary-bootstrap percentile intervals of the mean and the annualised Sharpe,
+    and the p-value of H0: mean ≤ 0, reproducible from ``params.seed``."""
+    if len(returns) < 3 or float(np.std(returns)) == 0:
+        return None, MeanReturn(None, None, None, None), SharpeInterval(None, None, None)
+    block = params.block_length
+    if block is None:
+        block = float(optimal_block_length(returns)["stationary"].iloc[0])
+    block = max(1.0, block)
+    sampler = StationaryBootstrap(block, returns, seed=params.seed)  # type: ignore[arg-type]
+    draws = sampler.apply(_mean_and_sharpe, params.samples)
+    tail = (1 - params.level) / 2 * 100
+    mean_low, mean_high = np.nanpercentile(draws[:, 0], [tail, 100 - tail])
+    sharpe_low, sharpe_high = np.nanpercentile(draws[:, 1], [tail, 100 - tail])
+    mean = float(returns.mean())
+    # Recentre the bootstrap means on 0 (H0) and count those at least as large.
+    extreme = int(np.sum(draws[:, 0] - mean >= mean))
+    annual = math.sqrt(periods)
+    estimate = _mean_and_sharpe(returns)[1] * annual
+    return (
+        block,
+        MeanReturn(mean, float(mean_low), float(mean_high), (extreme + 1) / (params.samples + 1)),
+        SharpeInterval(float(estimate), float(sharpe_low * annual), float(sharpe_high * annual)),
+    )

@@ -1,0 +1,30 @@
+"""The significance report over HTTP."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+from tests.factories import backtest_document
+
+
+def test_the_report_is_reproducible_documented_and_private(api: Api) -> None:
+    ids = [api.record(document=backtest_document(days=400, seed=s)).json()["backtest_id"]
+           for s in range(3)]  # fmt: skip
+    url = f"/api/v1/backtests/{ids[0]}/significance"
+    first = api.get(url, seed=5, samples=300)
+    assert first.status_code == 200, first.text
+    report = first.json()
+    assert report["seed"] == 5 and report["samples"] == 300 and report["level"] == 0.95
+    assert report["dsr"]["trials"] == 3
+    assert set(report["mean_return"]) == {"estimate", "ci_low", "ci_high", "p_value"}
+    # a year in and a quarter out (365 + 91 returns) do not fit in 400 returns
+    assert report["walk_forward"] == {"windows": 0, "positive_share": None, "mean_oos_sharpe": None}
+    assert api.get(url, seed=5, samples=300).content == first.content
+    assert api.get(url, who="bob").status_code == 404
+    assert api.get(url, who="carol", seed=5, samples=300).content == first.content
+    for bad in ({"samples": 5}, {"level": 1.5}, {"seed": -1}, {"block_length": 0}):
+        response = api.get(url, **bad)
+        assert response.status_code == 400, bad
+    schemas = api.client.get("/schema/openapi.json").json()["components"]["schemas"]
+    described = schemas["SignificanceReport"]["properties"]
+    assert "Bailey" in described["psr"]["description"]
+    assert "deleted" in str(schemas["Deflated"])
