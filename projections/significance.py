@@ -15,7 +15,6 @@ from typing import Annotated
 import msgspec
 import numpy as np
 import sqlalchemy as sa
-from arch.bootstrap import StationaryBootstrap, optimal_block_length
 
 from domain.significance import (
     deflated_sharpe_ratio,
@@ -205,6 +204,10 @@ def bootstrap(
 ) -> tuple[float | None, MeanReturn, SharpeInterval]:
     """Stationary-bootstrap percentile intervals of the mean and the annualised Sharpe,
     and the p-value of H0: mean ≤ 0, reproducible from ``params.seed``."""
+    # arch pulls in scipy and statsmodels (about a second): only when needed, so the
+    # CLI's other commands start quickly.
+    from arch.bootstrap import StationaryBootstrap, optimal_block_length
+
     if len(returns) < 3 or float(np.std(returns)) == 0:
         return None, MeanReturn(None, None, None, None), SharpeInterval(None, None, None)
     block = params.block_length
