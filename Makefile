@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/backtest-ledger demo --if-empty
 	$(BIN)/backtest-ledger serve
 
 lint: $(STAMP)

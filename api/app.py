@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from importlib.metadata import version
+from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from api.auth import ApiKeyAuthentication
 from api.errors import EXCEPTION_HANDLERS
@@ -15,6 +19,8 @@ from api.routes.audit import verify_audit_log
 from api.routes.backtests import BacktestController
 from api.routes.events import event_feed
 from api.routes.health import health
+from api.web.pages import Pages, template_filters
+from api.web.session import session_config
 from infrastructure.database import create_engine
 from infrastructure.settings import Settings
 
@@ -33,8 +39,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     def dispose() -> None:
         engine.dispose()
 
+    here = Path(__file__).parent
+
+    def filters(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters.update(template_filters())
+
+    static = create_static_files_router(
+        path="/static", directories=[here / "static"], include_in_schema=False
+    )
     return Litestar(
-        route_handlers=[health, api, docs_assets()],
+        route_handlers=[health, api, docs_assets(), Pages, static],
+        middleware=[session_config(settings).middleware],
+        template_config=TemplateConfig(
+            directory=here / "templates", engine=JinjaTemplateEngine, engine_callback=filters
+        ),
         state=State({"engine": engine, "settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(version("backtest-ledger")),

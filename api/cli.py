@@ -242,6 +242,23 @@ def cmd_significance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from api import demo
+
+    engine = _engine(args)
+    if args.if_empty and not demo.is_empty(engine):
+        _err("the database already holds backtests: no demo recorded")
+        return 0
+    _err(f"recording {len(demo.GRID)} moving-average crossovers on S&P 500 daily data ...")
+    user, api_key, ids = demo.record_demo(engine)
+    _out(api_key + "\n")
+    _err(
+        f"recorded {len(ids)} backtests for user {user.name!r}. Open "
+        f"http://{Settings().host}:{Settings().port}/ and sign in with the key above."
+    )
+    return 0
+
+
 def _progress_bar(total: int, what: str) -> Any:
     from tqdm import tqdm
 
@@ -381,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify = command("verify", cmd_verify, "check the read models against the log", proj)
     verify.add_argument("--json", action="store_true")
+
+    demo = command("demo", cmd_demo, "create a demo user with backtests on real data")
+    demo.add_argument(
+        "--if-empty", action="store_true", help="only when the database has no events yet"
+    )
 
     sig = command("significance", cmd_significance, "is it luck? bootstrap, PSR, DSR, WF")
     sig.add_argument("id")

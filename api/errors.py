@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Template
 
 from api.handlers import NotPermitted
 from api.schemas import FieldProblem, Problem
@@ -46,14 +47,24 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
 }
 
 
+def _wants_page(request: Request[Any, Any, Any] | None) -> bool:
+    if request is None or request.url.path.startswith(("/api/", "/schema", "/health")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 def problem(
     status: int,
     detail: str,
     *,
     errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response[Problem]:
+    request: Request[Any, Any, Any] | None = None,
+) -> Response[Any]:
     title = TITLES.get(status, "Error")
+    if _wants_page(request):
+        context = {"title": title, "detail": detail, "user": None}
+        return Template("error.html.j2", context=context, status_code=status, headers=headers)
     slug = title.lower().replace(" ", "-")
     return Response(
         Problem(f"urn:backtest-ledger:problem:{slug}", title, status, detail, errors),
@@ -63,14 +74,15 @@ def problem(
     )
 
 
-def _invalid(_request: Request[Any, Any, Any], exc: InvalidBacktest) -> Response[Problem]:
+def _invalid(request: Request[Any, Any, Any], exc: InvalidBacktest) -> Response[Any]:
     errors = [FieldProblem(e.pointer, e.reason) for e in exc.errors]
-    return problem(400 if isinstance(exc, MalformedBody) else 422, str(exc), errors=errors)
+    status = 400 if isinstance(exc, MalformedBody) else 422
+    return problem(status, str(exc), errors=errors, request=request)
 
 
-def _domain(_request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+def _domain(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status = next(s for kind, s in DOMAIN_STATUS.items() if isinstance(exc, kind))
-    return problem(status, str(exc))
+    return problem(status, str(exc), request=request)
 
 
 def _validation(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
@@ -82,12 +94,12 @@ def _validation(_request: Request[Any, Any, Any], exc: ValidationException) -> R
     return problem(400, exc.detail or "invalid request", errors=errors or None)
 
 
-def _http(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="backtest-ledger"')
     detail = exc.detail if exc.status_code < 500 else TITLES.get(exc.status_code, "error")
-    return problem(exc.status_code, detail, headers=headers)
+    return problem(exc.status_code, detail, headers=headers, request=request)
 
 
 def _database(_request: Request[Any, Any, Any], exc: sa.exc.DBAPIError) -> Response[Problem]:

@@ -20,3 +20,6 @@ class Settings:
     max_body_bytes: int = field(
         default_factory=lambda: int(_env("MAX_BODY_BYTES", str(64 * 1024 * 1024)))
     )
+    session_secret: str = field(default_factory=lambda: _env("SESSION_SECRET", ""))
+    secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "") == "1")
+    state_dir: str = field(default_factory=lambda: _env("STATE_DIR", "./var"))

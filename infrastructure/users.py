@@ -83,9 +83,14 @@ def user_by_name(conn: sa.Connection, name: str) -> User:
 def user_by_key(conn: sa.Connection, api_key: str) -> User | None:
     """The active user holding this key, or None. The lookup is by hash, so no secret
     is ever compared byte by byte."""
+    return user_by_key_hash(conn, hash_key(api_key))
+
+
+def user_by_key_hash(conn: sa.Connection, key_hash: str) -> User | None:
+    """The active user whose key has this hash (what a signed-in session remembers)."""
     row = conn.execute(
         sa.select(users.c.user_id, users.c.name, users.c.role).where(
-            users.c.key_hash == hash_key(api_key), users.c.revoked_at.is_(None)
+            users.c.key_hash == key_hash, users.c.revoked_at.is_(None)
         )
     ).first()
     return None if row is None else _user(row)

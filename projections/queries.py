@@ -141,6 +141,79 @@ def list_backtests(
     return BacktestPage(items=items, next_cursor=next_cursor)
 
 
+def parameters_of(conn: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The parameters of each listed backtest (the list page shows them)."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        sa.select(backtest_details.c.backtest_id, backtest_details.c.parameters).where(
+            backtest_details.c.backtest_id.in_(ids)
+        )
+    )
+    return {backtest_id: msgspec.json.decode(text) for backtest_id, text in rows}
+
+
+def trade_page(
+    conn: sa.Connection, backtest_id: str, page: int, per_page: int = 50
+) -> tuple[list[Any], int]:
+    """One page of a backtest's trades (call after an access check) and the count."""
+    t = backtest_trades
+    rows = conn.execute(
+        sa.select(t)
+        .where(t.c.backtest_id == backtest_id)
+        .order_by(t.c.trade_no)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    ).mappings()
+    total = conn.execute(sa.select(sa.func.count()).where(t.c.backtest_id == backtest_id))
+    return list(rows), int(total.scalar_one())
+
+
+SORTABLE = ("created_at", "symbol", "strategy", *METRIC_NAMES)
+
+
+@dataclass(frozen=True)
+class SortedPage:
+    items: list[BacktestSummary]
+    total: int
+
+
+def list_sorted(
+    conn: sa.Connection,
+    owner_id: str | None,
+    *,
+    sort: str = "created_at",
+    descending: bool = True,
+    page: int = 1,
+    per_page: int = 50,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    as_of: AsOf | None = None,
+) -> SortedPage:
+    """A page of the list sorted by any metric (nulls last), for people browsing."""
+    if sort not in SORTABLE:
+        raise BadCursor(f"cannot sort by {sort!r}")
+    where = [visible(conn, as_of)]
+    if owner_id is not None:
+        where.append(backtests.c.owner_id == owner_id)
+    if symbol:
+        where.append(backtests.c.symbol == symbol)
+    if strategy:
+        where.append(backtests.c.strategy == strategy)
+    column = backtests.c[sort]
+    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    query = (
+        sa.select(backtests)
+        .where(*where)
+        .order_by(order, backtests.c.backtest_id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
+    total = conn.execute(sa.select(sa.func.count()).select_from(backtests).where(*where))
+    items = [_summary(m) for m in conn.execute(query).mappings()]
+    return SortedPage(items, int(total.scalar_one()))
+
+
 def find_summary(
     conn: sa.Connection, backtest_id: str, owner_id: str | None, as_of: AsOf | None = None
 ) -> BacktestSummary:
@@ -156,9 +229,15 @@ def find_summary(
 
 
 def get_detail(
-    conn: sa.Connection, backtest_id: str, owner_id: str | None, as_of: AsOf | None = None
+    conn: sa.Connection,
+    backtest_id: str,
+    owner_id: str | None,
+    as_of: AsOf | None = None,
+    *,
+    with_trades: bool = True,
 ) -> BacktestDetail:
-    """Everything about one live backtest (or one live at ``as_of``)."""
+    """Everything about one live backtest (or one live at ``as_of``); the report page
+    leaves the trades out and pages them with ``trade_page``."""
     summary = find_summary(conn, backtest_id, owner_id, as_of)
     d = (
         conn.execute(
@@ -195,7 +274,7 @@ def get_detail(
         )
         for r in rows(backtest_monthly, backtest_monthly.c.month_no)
     ]
-    trades = [
+    trades = [] if not with_trades else [
         Trade(
             entry_time=as_utc(r["entry_time"]),
             exit_time=as_utc(r["exit_time"]),
@@ -208,7 +287,7 @@ def get_detail(
             fees=r["fees"],
         )
         for r in rows(backtest_trades, backtest_trades.c.trade_no)
-    ]
+    ]  # fmt: skip
     return BacktestDetail(
         **msgspec.structs.asdict(summary),
         parameters=msgspec.json.decode(d["parameters"]),

@@ -31,6 +31,7 @@ from infrastructure.event_store import load_stream
 from infrastructure.idempotency import request_hash
 from infrastructure.users import Role, User
 from projections import csv_export, queries
+from projections.compare import Comparison, compare, parse_ids
 from projections.significance import SignificanceParams, SignificanceReport, significance
 from projections.views import BacktestDetail, BacktestPage
 
@@ -70,6 +71,20 @@ def attachment(symbol: str, backtest_id: str, kind: str) -> str:
     name = f"{symbol}_{backtest_id}_{kind}.csv"
     ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
+
+
+def csv_download(engine: sa.Engine, user: User, backtest_id: str, kind: str) -> Stream:
+    """A streamed CSV download of a backtest the user may read (404 before any byte)."""
+    owner = owner_scope(user)
+    with engine.connect() as conn:
+        symbol = csv_export.check_exportable(conn, backtest_id, owner)
+    # The stream opens its own connection: request-scoped ones are gone by then.
+    chunks = csv_export.export_csv(engine, backtest_id, kind, owner)  # type: ignore[arg-type]
+    return Stream(
+        chunks,
+        media_type="text/csv",
+        headers={"Content-Disposition": attachment(symbol, backtest_id, kind)},
+    )
 
 
 class BacktestController(Controller):
@@ -130,6 +145,18 @@ class BacktestController(Controller):
                 as_of=queries.parse_as_of(as_of) if as_of else None,
             )
 
+    @get("/compare", operation_id="compareBacktests", guards=[READERS], sync_to_thread=True)
+    def compare(
+        self,
+        request: Request[User, Any, State],
+        ids: Annotated[str, QueryParameter(description="2 to 8 backtest ids, comma-separated")],
+    ) -> Comparison:
+        """Backtests side by side: metrics, equity rebased to 1 with drawdowns, and monthly
+        returns by column."""
+        wanted = parse_ids(ids)
+        with request.app.state.engine.connect() as conn:
+            return compare(conn, wanted, owner_scope(request.user))
+
     @get("/{backtest_id:str}", operation_id="getBacktest", guards=[READERS], sync_to_thread=True)
     def detail(
         self,
@@ -156,17 +183,7 @@ class BacktestController(Controller):
         delete_backtest(request.app.state.engine, request.user, backtest_id, context)
 
     def _csv(self, request: Request[User, Any, State], backtest_id: str, kind: str) -> Stream:
-        engine: sa.Engine = request.app.state.engine
-        owner = owner_scope(request.user)
-        with engine.connect() as conn:
-            symbol = csv_export.check_exportable(conn, backtest_id, owner)
-        # The stream opens its own connection: request-scoped ones are gone by then.
-        chunks = csv_export.export_csv(engine, backtest_id, kind, owner)  # type: ignore[arg-type]
-        return Stream(
-            chunks,
-            media_type="text/csv",
-            headers={"Content-Disposition": attachment(symbol, backtest_id, kind)},
-        )
+        return csv_download(request.app.state.engine, request.user, backtest_id, kind)
 
     @get(
         "/{backtest_id:str}/daily.csv",

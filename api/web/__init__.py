@@ -1,0 +1,1 @@
+"""The browser side: server-rendered pages, session sign-in, SVG charts."""

@@ -1,0 +1,280 @@
+"""The pages a person opens in a browser: sign in, the list, a report, compare.
+
+Every page shows only what the signed-in user may see, exactly like the API: the
+same queries, scoped the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.response import Redirect, Stream, Template
+
+from api.auth import owner_scope
+from api.handlers import delete_backtest
+from api.routes.backtests import csv_download
+from api.web.charts import PALETTE, heat_colour, line_chart
+from api.web.session import signed_in_user
+from domain.metrics import METRIC_NAMES
+from domain.series import drawdowns
+from infrastructure.users import Role, User, hash_key, user_by_key
+from projections import queries
+from projections.compare import compare, parse_ids
+from projections.csv_export import KINDS
+from projections.significance import SignificanceParams, significance
+
+PER_PAGE = 50
+PAGE_RESAMPLES = 2_000
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+PERCENT_METRICS = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate"}
+LABELS = {
+    "total_return": "Total return", "cagr": "CAGR", "volatility": "Volatility",
+    "sharpe": "Sharpe", "sortino": "Sortino", "max_drawdown": "Max drawdown",
+    "calmar": "Calmar", "num_trades": "Trades", "win_rate": "Win rate",
+    "profit_factor": "Profit factor",
+}  # fmt: skip
+
+Page = Template | Redirect
+
+
+def fmt_metric(name: str, value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if name in PERCENT_METRICS:
+        return f"{value:.2%}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.2f}"
+
+
+def _sign_in_first(request: Request[Any, Any, Any]) -> Redirect:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/signin?next={urllib.parse.quote(target)}")
+
+
+def _engine(request: Request[Any, Any, Any]) -> sa.Engine:
+    engine: sa.Engine = request.app.state.engine
+    return engine
+
+
+def _reader(request: Request[Any, Any, Any]) -> User | None:
+    user = signed_in_user(request)
+    if user is not None and user.role is Role.ADMIN:
+        raise NotFoundException("administrators manage users and read no backtests")
+    return user
+
+
+class Pages(Controller):
+    include_in_schema = False
+
+    @get("/", sync_to_thread=False)
+    def home(self) -> Redirect:
+        return Redirect("/backtests", status_code=303)
+
+    @get("/signin", sync_to_thread=False)
+    def signin_form(self, next: FromQuery[str] = "/backtests") -> Template:
+        return Template("signin.html.j2", context={"next": next, "error": None})
+
+    @post("/signin", sync_to_thread=True, status_code=303)
+    def signin(
+        self,
+        request: Request[Any, Any, State],
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Page:
+        target = data.get("next") or "/backtests"
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/backtests"  # never redirect off this site
+        with _engine(request).connect() as conn:
+            user = user_by_key(conn, data.get("api_key", "").strip())
+        if user is None:
+            context = {"next": target, "error": "That API key is not valid."}
+            return Template("signin.html.j2", context=context, status_code=401)
+        request.set_session({"key_hash": hash_key(data["api_key"].strip())})
+        return Redirect(target, status_code=303)
+
+    @post("/signout", sync_to_thread=False, status_code=303)
+    def signout(self, request: Request[Any, Any, State]) -> Redirect:
+        request.clear_session()
+        return Redirect("/signin", status_code=303)
+
+    @get("/backtests", sync_to_thread=True)
+    def backtest_list(
+        self,
+        request: Request[Any, Any, State],
+        sort: FromQuery[str] = "created_at",
+        order: FromQuery[str] = "desc",
+        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        symbol: FromQuery[str | None] = None,
+        strategy: FromQuery[str | None] = None,
+        as_of: FromQuery[str | None] = None,
+    ) -> Page:
+        user = _reader(request)
+        if user is None:
+            return _sign_in_first(request)
+        moment = queries.parse_as_of(as_of) if as_of else None
+        with _engine(request).connect() as conn:
+            listing = queries.list_sorted(
+                conn, owner_scope(user), sort=sort, descending=order != "asc", page=page,
+                per_page=PER_PAGE, symbol=symbol or None, strategy=strategy or None,
+                as_of=moment,
+            )  # fmt: skip
+            parameters = queries.parameters_of(conn, [i.backtest_id for i in listing.items])
+        pages = max(1, math.ceil(listing.total / PER_PAGE))
+        return Template(
+            "list.html.j2",
+            context={
+                "user": user, "items": listing.items, "total": listing.total,
+                "page": page, "pages": pages, "sort": sort, "order": order,
+                "symbol": symbol or "", "strategy": strategy or "", "as_of": as_of or "",
+                "metrics": METRIC_NAMES, "labels": LABELS, "parameters": parameters,
+            },
+        )  # fmt: skip
+
+    @get("/backtests/{backtest_id:str}", sync_to_thread=True)
+    def report(
+        self,
+        request: Request[Any, Any, State],
+        backtest_id: FromPath[str],
+        trades_page: Annotated[int, QueryParameter(ge=1)] = 1,
+    ) -> Page:
+        user = _reader(request)
+        if user is None:
+            return _sign_in_first(request)
+        scope = owner_scope(user)
+        with _engine(request).connect() as conn:
+            detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
+            trades, trade_count = queries.trade_page(conn, backtest_id, trades_page, PER_PAGE)
+            report = significance(
+                conn, backtest_id, scope, SignificanceParams(samples=PAGE_RESAMPLES)
+            )
+        days = detail.daily_results
+        span = (days[0].date.isoformat(), days[-1].date.isoformat())
+        equity = [d.equity for d in days]
+        return Template(
+            "report.html.j2",
+            context={
+                "user": user, "b": detail, "metrics": METRIC_NAMES, "labels": LABELS,
+                "equity_chart": line_chart([equity], [detail.symbol], span,
+                                           title=f"Equity of {detail.symbol}", fmt=",.0f"),
+                "drawdown_chart": line_chart([drawdowns(equity)], ["drawdown"], span,
+                                             title="Drawdown", height=160, fmt=".0%", area=True),
+                "heatmap": heatmap(detail.monthly_results),
+                "months": MONTHS,
+                "sig": report, "resamples": PAGE_RESAMPLES,
+                "trades": trades, "trade_count": trade_count, "trades_page": trades_page,
+                "trade_pages": max(1, math.ceil(trade_count / PER_PAGE)),
+                "parameters": json.dumps(detail.parameters, indent=2, sort_keys=True),
+                "kinds": KINDS, "is_owner": user.role is Role.USER,
+            },
+        )  # fmt: skip
+
+    @get("/backtests/{backtest_id:str}/csv/{kind:str}", sync_to_thread=True)
+    def download(
+        self, request: Request[Any, Any, State], backtest_id: FromPath[str], kind: FromPath[str]
+    ) -> Any:
+        user = _reader(request)
+        if user is None:
+            return _sign_in_first(request)
+        if kind not in KINDS:
+            raise NotFoundException(f"no {kind} export")
+        stream: Stream = csv_download(_engine(request), user, backtest_id, kind)
+        return stream
+
+    @get("/backtests/{backtest_id:str}/delete", sync_to_thread=True)
+    def confirm_delete(self, request: Request[Any, Any, State], backtest_id: FromPath[str]) -> Page:
+        user = _reader(request)
+        if user is None:
+            return _sign_in_first(request)
+        with _engine(request).connect() as conn:
+            summary = queries.find_summary(conn, backtest_id, user.user_id)
+        return Template("confirm_delete.html.j2", context={"user": user, "b": summary})
+
+    @post("/backtests/{backtest_id:str}/delete", sync_to_thread=True, status_code=303)
+    def delete(self, request: Request[Any, Any, State], backtest_id: FromPath[str]) -> Redirect:
+        user = _reader(request)
+        if user is None:
+            return _sign_in_first(request)
+        delete_backtest(_engine(request), user, backtest_id)
+        return Redirect("/backtests", status_code=303)
+
+    @get("/compare", sync_to_thread=True)
+    def compare_page(
+        self,
+        request: Request[Any, Any, State],
+        ids: Annotated[list[str] | None, QueryParameter()] = None,
+    ) -> Page:
+        user = _reader(request)
+        if user is None:
+            return _sign_in_first(request)
+        wanted = parse_ids(",".join(ids or []))
+        with _engine(request).connect() as conn:
+            comparison = compare(conn, wanted, owner_scope(user))
+        names = [f"{c.summary.symbol} · {c.summary.strategy} · {c.summary.backtest_id[:8]}"
+                 for c in comparison.backtests]  # fmt: skip
+        dates = sorted({p.date for c in comparison.backtests for p in c.curve})
+        span = (dates[0].isoformat(), dates[-1].isoformat()) if dates else ("", "")
+        index = {d: i for i, d in enumerate(dates)}
+
+        def aligned(values: list[tuple[Any, float | None]]) -> list[float | None]:
+            out: list[float | None] = [None] * len(dates)
+            for day, value in values:
+                out[index[day]] = value
+            return out
+
+        rebased = [aligned([(p.date, p.rebased) for p in c.curve]) for c in comparison.backtests]
+        drawdown = [aligned([(p.date, p.drawdown) for p in c.curve]) for c in comparison.backtests]
+        return Template(
+            "compare.html.j2",
+            context={
+                "user": user, "c": comparison, "names": names, "metrics": METRIC_NAMES,
+                "labels": LABELS,
+                "equity_chart": line_chart(rebased, names, span,
+                                           title="Equity rebased to 1", fmt=".2f"),
+                "drawdown_chart": line_chart(drawdown, names, span, title="Drawdowns",
+                                             height=200, fmt=".0%"),
+                "colours": PALETTE,
+            },
+        )  # fmt: skip
+
+
+def heatmap(months: list[Any]) -> list[dict[str, Any]]:
+    """Year rows of twelve month cells (value, colour), with the compounded year."""
+    years: dict[int, list[float | None]] = {}
+    for m in months:
+        year, month = int(m.month[:4]), int(m.month[5:])
+        years.setdefault(year, [None] * 12)[month - 1] = m.return_
+    rows = []
+    for year in sorted(years):
+        cells = years[year]
+        known = [v for v in cells if v is not None]
+        total = math.prod(1 + v for v in known) - 1 if known else None
+        rows.append(
+            {
+                "year": year,
+                "cells": [(v, heat_colour(v)) for v in cells],
+                "total": (total, heat_colour(total, 0.3)),
+            }
+        )
+    return rows
+
+
+def compact(parameters: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in parameters.items())
+
+
+def template_filters() -> dict[str, Any]:
+    return {
+        "metric": lambda value, name: fmt_metric(name, value),
+        "pct": lambda value: "—" if value is None else f"{value:.2%}",
+        "num": lambda value, digits=4: "—" if value is None else f"{value:.{digits}f}",
+        "compact": compact,
+    }

@@ -1,0 +1,60 @@
+"""Browser sessions: sign in with an API key, get a signed, encrypted, HttpOnly,
+SameSite=Lax cookie that remembers the key's hash (so revoking the key ends it)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Request
+from litestar.middleware.session.client_side import CookieBackendConfig
+
+from infrastructure.settings import Settings
+from infrastructure.users import User, user_by_key_hash
+
+SESSION_HOURS = 8
+
+
+def session_secret(settings: Settings) -> bytes:
+    """The key that seals session cookies: from the settings, or a random one kept in
+    the state folder so that every worker process uses the same."""
+    if settings.session_secret:
+        return hashlib.sha256(settings.session_secret.encode()).digest()
+    path = Path(settings.state_dir) / "session-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    for _ in range(50):  # another worker may be half-way through writing it
+        text = path.read_text().strip()
+        if len(text) == 64:
+            return bytes.fromhex(text)
+    raise RuntimeError(f"unreadable session secret in {path}")
+
+
+def session_config(settings: Settings) -> CookieBackendConfig:
+    return CookieBackendConfig(
+        secret=session_secret(settings),
+        key="btl_session",
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+
+
+def signed_in_user(request: Request[Any, Any, Any]) -> User | None:
+    key_hash = request.session.get("key_hash") if request.session else None
+    if not isinstance(key_hash, str):
+        return None
+    engine: sa.Engine = request.app.state.engine
+    with engine.connect() as conn:
+        return user_by_key_hash(conn, key_hash)

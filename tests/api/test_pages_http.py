@@ -1,0 +1,78 @@
+"""The HTML pages over HTTP on both stores: sessions and access, like the API."""
+
+from __future__ import annotations
+
+import re
+
+from tests.api.conftest import Api
+
+HTML = {"accept": "text/html"}
+
+
+def sign_in(api: Api, who: str, next_page: str = "/backtests") -> None:
+    response = api.client.post(
+        "/signin", data={"api_key": api.keys[who], "next": next_page}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    assert api.keys[who] not in cookie
+
+
+def test_pages_need_a_session_and_show_only_ones_own(api: Api) -> None:
+    mine = api.record("alice").json()["backtest_id"]
+    theirs = api.record("bob").json()["backtest_id"]
+    first = api.client.get("/backtests", follow_redirects=False)
+    assert first.status_code == 302 and first.headers["location"].startswith("/signin")
+    sign_in(api, "alice")
+    page = api.client.get("/backtests")
+    assert page.status_code == 200
+    assert set(re.findall(r'href="/backtests/([0-9a-f-]{36})"', page.text)) == {mine}
+    assert api.client.get(f"/backtests/{mine}").status_code == 200
+    foreign = api.client.get(f"/backtests/{theirs}", headers=HTML)
+    assert foreign.status_code == 404 and "<html" in foreign.text
+    assert api.client.get(f"/backtests/{theirs}/csv/daily").status_code == 404
+    assert api.client.post(f"/backtests/{theirs}/delete").status_code == 404
+    assert api.event_count() == 2
+
+
+def test_deleting_from_the_page_asks_first_then_appends_one_event(api: Api) -> None:
+    backtest_id = api.record("alice").json()["backtest_id"]
+    sign_in(api, "alice")
+    confirm = api.client.get(f"/backtests/{backtest_id}/delete")
+    assert confirm.status_code == 200 and "Yes, delete it" in confirm.text
+    assert api.event_count() == 1
+    done = api.client.post(f"/backtests/{backtest_id}/delete", follow_redirects=False)
+    assert done.status_code == 303 and api.event_count() == 2
+    assert backtest_id not in api.client.get("/backtests").text
+
+
+def test_auditors_see_everyone_and_the_as_of_view(api: Api) -> None:
+    first = api.record("alice").json()
+    api.record("bob")
+    sign_in(api, "carol")
+    page = api.client.get("/backtests")
+    assert len(set(re.findall(r'href="/backtests/([0-9a-f-]{36})"', page.text))) == 2
+    then = api.client.get("/backtests", params={"as_of": f"position:{first['position']}"})
+    assert set(re.findall(r'href="/backtests/([0-9a-f-]{36})"', then.text)) == {
+        first["backtest_id"]
+    }
+    assert 'aria-label="As of"' in page.text
+
+
+def test_admins_get_no_backtest_pages_and_sign_in_never_redirects_off_site(api: Api) -> None:
+    sign_in(api, "dave")
+    assert api.client.get("/backtests", headers=HTML).status_code == 404
+    response = api.client.post(
+        "/signin", data={"api_key": api.keys["alice"], "next": "//evil.example/x"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert response.headers["location"] == "/backtests"
+
+
+def test_signing_out_ends_the_session(api: Api) -> None:
+    sign_in(api, "alice")
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 200
+    out = api.client.post("/signout", follow_redirects=False)
+    assert out.status_code == 303
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 302

@@ -1,0 +1,188 @@
+"""The report pages in a real browser: headless Chromium driven by Playwright, against
+the served app filled by ``backtest-ledger demo`` (real S&P 500 data)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CLI = str(Path(sys.executable).parent / "backtest-ledger")
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The served app with the demo's backtests; yields its URL and the demo key."""
+    root = tmp_path_factory.mktemp("site")
+    env = dict(
+        os.environ,
+        BACKTEST_LEDGER_DATABASE_URL=f"sqlite:///{root / 'ledger.sqlite3'}",
+        BACKTEST_LEDGER_STATE_DIR=str(root),
+    )
+    demo = subprocess.run([CLI, "demo"], env=env, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    key = demo.stdout.strip()
+    port = free_port()
+    with (root / "server.log").open("wb") as log:
+        server = subprocess.Popen([CLI, "serve", "--port", str(port)], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield {"base": base, "key": key}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed: .ci/run installs Debian's chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()
+
+
+def api(site: dict[str, Any], path: str) -> httpx.Response:
+    return httpx.get(f"{site['base']}{path}", headers={"Authorization": f"Bearer {site['key']}"},
+                     timeout=30)  # fmt: skip
+
+
+def sign_in(page: Page, site: dict[str, Any]) -> None:
+    page.goto(f"{site['base']}/backtests")
+    assert "/signin" in page.url
+    page.get_by_label("API key").fill(site["key"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{site['base']}/backtests")
+
+
+def unnamed_controls(page: Page) -> list[str]:
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('a, button, input:not([type=hidden])')]
+              .filter(el => !(el.getAttribute('aria-label') || el.textContent.trim()
+                     || (el.id && document.querySelector(`label[for="${el.id}"]`))
+                     || el.closest('label')))
+              .map(el => el.outerHTML.slice(0, 80))"""
+        )
+    )
+
+
+def fits_width(page: Page) -> bool:
+    return bool(page.evaluate("() => document.body.scrollWidth <= window.innerWidth + 1"))
+
+
+def test_a_quant_signs_in_reads_a_report_downloads_compares_and_signs_out(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    page = context.new_page()
+    foreign: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(site["base"]) else foreign.append(r.url))
+
+    sign_in(page, site)
+    listed = api(site, "/api/v1/backtests").json()["items"]
+    rows = page.locator("table.list tbody tr")
+    assert rows.count() == len(listed) == 11
+    assert unnamed_controls(page) == []
+    page.screenshot(path=str(ARTIFACTS / "list.png"), full_page=True)
+
+    page.get_by_role("link", name="Sort by Sharpe").click()
+    best = max(listed, key=lambda i: i["metrics"]["sharpe"])
+    first_link = rows.first.locator("a").first
+    assert first_link.get_attribute("href") == f"/backtests/{best['backtest_id']}"
+
+    first_link.click()
+    detail = api(site, f"/api/v1/backtests/{best['backtest_id']}").json()
+    days = len(detail["daily_results"])
+    equity = page.locator("#equity polyline")
+    assert int(equity.get_attribute("data-points") or 0) == days
+    assert len((equity.get_attribute("points") or "").split()) == days
+    assert len((page.locator("#drawdown polyline").get_attribute("points") or "").split()) == days
+    assert page.locator("table.heatmap tbody tr").count() == 20  # 1999..2018
+    assert "over 11 trials" in page.locator("#sig-h + p + dl").inner_text()
+    assert page.locator("[data-metric=sharpe]").inner_text() == f"{best['metrics']['sharpe']:.2f}"
+    assert unnamed_controls(page) == []
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+
+    with page.expect_download() as caught:
+        page.get_by_role("link", name="Download daily.csv").click()
+    downloaded = Path(caught.value.path()).read_bytes()
+    assert downloaded == api(site, f"/api/v1/backtests/{best['backtest_id']}/daily.csv").content
+    assert caught.value.suggested_filename == f"SPX_{best['backtest_id']}_daily.csv"
+
+    page.goto(f"{site['base']}/backtests")
+    boxes = page.get_by_role("checkbox")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.get_by_role("button", name="Compare selected (2–8)").click()
+    assert page.locator("#equity polyline").count() == 2
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/signin")
+    page.goto(f"{site['base']}/backtests")
+    assert "/signin" in page.url
+    assert foreign == []
+    context.close()
+
+
+def test_pages_fit_a_phone_screen(site: dict[str, Any], browser: Browser) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True)
+    page = context.new_page()
+    sign_in(page, site)
+    assert fits_width(page)
+    page.screenshot(path=str(ARTIFACTS / "list-phone.png"), full_page=True)
+    page.locator("table.list tbody tr a").first.click()
+    assert fits_width(page)
+    page.screenshot(path=str(ARTIFACTS / "report-phone.png"), full_page=True)
+    context.close()
+
+
+def test_a_wrong_key_is_refused_and_the_cookie_is_httponly(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(f"{site['base']}/signin")
+    page.get_by_label("API key").fill("btl_wrong")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").inner_text() == "That API key is not valid."
+    sign_in(page, site)
+    [cookie] = [c for c in context.cookies() if c["name"] == "btl_session"]
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
+    assert site["key"] not in cookie["value"]
+    context.close()
