@@ -14,6 +14,11 @@ from msgspec import UNSET
 from domain.results import BacktestSubmission, DailyResult, MonthlyResult, given
 
 
+def _finite(value: float | None) -> float | None:
+    """Derived values are null, like sanitised inputs, when they overflow."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def effective_returns(initial_capital: float, days: Sequence[DailyResult]) -> list[float | None]:
     """The returns the metrics use: the given ones when the client sent any, otherwise
     equity_t / equity_{t-1} − 1 with equity_{-1} = initial_capital. Unknown → None."""
@@ -25,7 +30,7 @@ def effective_returns(initial_capital: float, days: Sequence[DailyResult]) -> li
         if day.equity is None or previous is None or previous == 0:
             returns.append(None)
         else:
-            returns.append(day.equity / previous - 1.0)
+            returns.append(_finite(day.equity / previous - 1.0))
         previous = day.equity
     return returns
 
@@ -39,7 +44,7 @@ def drawdowns(equities: Sequence[float | None]) -> list[float | None]:
             out.append(None)
             continue
         peak = max(peak, equity)
-        out.append(equity / peak - 1.0 if peak > 0 else None)
+        out.append(_finite(equity / peak - 1.0) if peak > 0 else None)
     return out
 
 
@@ -64,7 +69,7 @@ def derived_monthly(submission: BacktestSubmission) -> list[MonthlyResult]:
         months.append(
             MonthlyResult(
                 month=f"{key[0]:04d}-{key[1]:02d}",
-                return_=growth - 1.0 if seen else None,
+                return_=_finite(growth - 1.0) if seen else None,
                 start_equity=start,
                 end_equity=end,
             )

@@ -91,3 +91,21 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([row[name] for name in names])
+
+
+def copy_out(conn: sa.Connection, statement: str, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
+    """Stream ``COPY (statement) TO STDOUT (FORMAT csv)`` from PostgreSQL in chunks of
+    about ``chunk_bytes``, on the connection's transaction (rows arrive one message
+    each; gathering them keeps the chunks worth sending)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY ({statement}) TO STDOUT (FORMAT csv)") as copy:
+        buffer: list[bytes] = []
+        size = 0
+        for block in copy:
+            buffer.append(bytes(block))
+            size += len(block)
+            if size >= chunk_bytes:
+                yield b"".join(buffer)
+                buffer, size = [], 0
+        if buffer:
+            yield b"".join(buffer)
