@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from bench import record_and_export
-from bench.harness import bench_schema, report
+from bench import appends, record_and_export
+from bench.harness import bench_schema, fresh_schema, report, schema_url
 
 
 def main() -> None:
+    with fresh_schema() as ours, fresh_schema() as library:
+        results = appends.run(schema_url(ours), library)
     with bench_schema() as url:
-        results = record_and_export.run(url)
+        results += record_and_export.run(url)
     report(results)
 
 

@@ -75,14 +75,25 @@ def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def schema_url(schema: str) -> str:
+    return f"{SERVER_URL}?options=-csearch_path%3D{schema}"
+
+
 @contextmanager
 def bench_schema() -> Iterator[str]:
     """A URL whose connections live in a fresh schema, dropped afterwards."""
+    with fresh_schema() as schema:
+        yield schema_url(schema)
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A fresh schema's name, dropped afterwards."""
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq(SERVER_URL), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{SERVER_URL}?options=-csearch_path%3D{schema}"
+        yield schema
     finally:
         with psycopg.connect(libpq(SERVER_URL), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -61,8 +61,29 @@ def decode_json(body: bytes) -> Any:
         ) from exc
 
 
+_fast = msgspec.json.Decoder(BacktestSubmission)
+# Bodies the fast path leaves to the careful one: an escaped NUL, or a digit run that
+# may be an integer beyond 64 bits (both refused there, with the field named).
+_CAREFUL_ONLY = re.compile(rb"\\u0000|\d{20}")
+
+
 def parse_submission(body: bytes) -> tuple[BacktestSubmission, list[str]]:
-    """Decode, sanitise and validate a body; return it with the sanitised pointers."""
+    """Decode, sanitise and validate a body; return it with the sanitised pointers.
+
+    Most bodies hold only finite numbers: msgspec decodes those straight into the
+    submission. A body it cannot take (NaN/Infinity tokens, or any error) goes the
+    careful way, which sanitises non-finite numbers and names every bad field."""
+    if not _CAREFUL_ONLY.search(body):
+        try:
+            submission = _fast.decode(body)
+            sanitize(submission.parameters)  # depth limit, as the careful path applies
+        except (msgspec.DecodeError, msgspec.ValidationError, FieldError):
+            pass
+        else:
+            errors = _semantic_errors(submission)
+            if errors:
+                raise InvalidBacktest(errors)
+            return _normalised(submission), []
     return submission_from_document(decode_json(body))
 
 

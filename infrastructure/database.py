@@ -26,8 +26,10 @@ def is_sqlite(engine: sa.Engine | sa.Connection) -> bool:
 def create_engine(url: str, connect_timeout: float = 5, **kwargs: Any) -> sa.Engine:
     """An engine for ``url``, with the SQLite file's folder created when needed.
 
-    On PostgreSQL, connections are checked before use (so the pool recovers by
-    itself after an outage) and connecting gives up after ``connect_timeout`` s.
+    On PostgreSQL connecting gives up after ``connect_timeout`` s. Connections are
+    not pinged before each use (a round trip per request): a connection found dead
+    raises a disconnect error, and SQLAlchemy then discards the whole pool, so the
+    service recovers by itself once the database is back.
     """
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -35,7 +37,6 @@ def create_engine(url: str, connect_timeout: float = 5, **kwargs: Any) -> sa.Eng
         connect_args.update(kwargs.pop("connect_args", {}))
         return sa.create_engine(
             url,
-            pool_pre_ping=True,
             pool_timeout=connect_timeout,
             connect_args=connect_args,
             **kwargs,

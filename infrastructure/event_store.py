@@ -109,6 +109,8 @@ class StoredEvent:
 
 
 Projector = Callable[[sa.Connection, StoredEvent], None]
+# Built once: a statement constructed per append costs more than its round trip.
+_INSERT_RETURNING_POSITION = events.insert().returning(events.c.position)
 
 
 def load_stream(conn: sa.Connection, stream_id: str) -> list[StoredEvent]:
@@ -152,11 +154,19 @@ def append(
             hash="",
         )
         event = replace(unsealed, hash=event_hash(previous_hash, unsealed))
-        row = {k: v for k, v in asdict(event).items() if k != "position"}
+        row = {
+            "event_id": event.event_id,
+            "stream_id": event.stream_id,
+            "stream_version": event.stream_version,
+            "event_type": event.event_type,
+            "schema_version": event.schema_version,
+            "data": event.data,
+            "metadata": event.metadata,
+            "recorded_at": event.recorded_at,
+            "hash": event.hash,
+        }
         try:
-            position = conn.execute(
-                events.insert().values(**row).returning(events.c.position)
-            ).scalar_one()
+            position = conn.execute(_INSERT_RETURNING_POSITION, row).scalar_one()
         except sa.exc.IntegrityError as exc:
             if _is_version_conflict(exc):
                 raise ConcurrencyConflict(stream_id, expected_version) from exc

@@ -10,7 +10,7 @@ import pytest
 
 from domain.errors import InvalidBacktest
 from domain.results import UNSET
-from domain.submission import msgspec_path_to_pointer, parse_submission
+from domain.submission import msgspec_path_to_pointer, parse_submission, submission_from_document
 from tests.factories import backtest_document, body
 
 
@@ -99,3 +99,33 @@ def test_malformed_bodies_are_refused_at_the_root(raw: bytes) -> None:
 def test_msgspec_paths_become_json_pointers() -> None:
     assert msgspec_path_to_pointer("$.daily_results[3].date") == "/daily_results/3/date"
     assert msgspec_path_to_pointer("$") == ""
+
+
+def test_the_fast_and_careful_paths_agree_on_finite_bodies() -> None:
+    raw = body(backtest_document(days=50, trades=20))
+    fast, fast_sanitized = parse_submission(raw)
+    careful, careful_sanitized = submission_from_document(json.loads(raw))
+    assert fast == careful and fast_sanitized == careful_sanitized == []
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        (lambda d: d["parameters"].update(big=2**70), "/parameters/big"),
+        (lambda d: d["daily_results"][1].update(equity=2**70), "/daily_results/1/equity"),
+        (lambda d: d["parameters"].update(deep=nested(80)), "/parameters/deep"),
+    ],
+)
+def test_what_only_the_careful_path_refuses_is_refused_whichever_path(
+    change: Any, pointer: str
+) -> None:
+    doc = backtest_document(days=3)
+    change(doc)
+    assert refusal(doc).errors[0].pointer.startswith(pointer)
+
+
+def nested(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {}
+    for _ in range(depth):
+        node = {"x": node}
+    return node
