@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 
 from domain.results import BacktestSubmission, Trade
-from domain.series import drawdowns, effective_returns
+from domain.series import Derived, derive
 
 
 class Metrics(msgspec.Struct, frozen=True):
@@ -41,24 +41,22 @@ def finite(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def compute_metrics(submission: BacktestSubmission) -> Metrics:
+def compute_metrics(submission: BacktestSubmission, derived: Derived | None = None) -> Metrics:
     """Every metric of SPEC.md's table for one submitted backtest. Extreme inputs can
     overflow; whatever is not finite comes out as None, so numpy's warnings are moot."""
     with np.errstate(all="ignore"):
-        return _metrics(submission)
+        return _metrics(submission, derived or derive(submission))
 
 
-def _metrics(submission: BacktestSubmission) -> Metrics:
+def _metrics(submission: BacktestSubmission, derived: Derived) -> Metrics:
     capital = submission.initial_capital or 0.0
     days = submission.daily_results
-    returns = np.array(
-        [r for r in effective_returns(capital, days) if r is not None], dtype=np.float64
-    )
+    returns = np.array([r for r in derived.returns if r is not None], dtype=np.float64)
     equities = [day.equity for day in days if day.equity is not None]
     periods = submission.periods_per_year
     total = equities[-1] / capital - 1.0 if equities and capital > 0 else None
     cagr_value = cagr(total, len(returns), periods)
-    max_dd = min((d for d in drawdowns(equities) if d is not None), default=None)
+    max_dd = min((d for d in derived.drawdowns if d is not None), default=None)
     calmar = None if cagr_value is None or not max_dd else cagr_value / abs(max_dd)
     trades = trade_metrics(submission.trades)
     return Metrics(

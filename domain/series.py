@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from msgspec import UNSET
 
@@ -48,11 +49,14 @@ def drawdowns(equities: Sequence[float | None]) -> list[float | None]:
     return out
 
 
-def derived_monthly(submission: BacktestSubmission) -> list[MonthlyResult]:
+def derived_monthly(
+    submission: BacktestSubmission, returns: list[float | None] | None = None
+) -> list[MonthlyResult]:
     """Calendar months from the daily rows: compounded returns within each month, the
     start equity being the previous month's end (the initial capital at first)."""
     days = submission.daily_results
-    returns = effective_returns(submission.initial_capital or 0.0, days)
+    if returns is None:
+        returns = effective_returns(submission.initial_capital or 0.0, days)
     months: list[MonthlyResult] = []
     start: float | None = submission.initial_capital
     i = 0
@@ -78,8 +82,29 @@ def derived_monthly(submission: BacktestSubmission) -> list[MonthlyResult]:
     return months
 
 
-def monthly_results(submission: BacktestSubmission) -> list[MonthlyResult]:
+def monthly_results(
+    submission: BacktestSubmission, returns: list[float | None] | None = None
+) -> list[MonthlyResult]:
     """The months the client gave, or the ones derived from the daily rows."""
     if submission.monthly_results is UNSET:
-        return derived_monthly(submission)
+        return derived_monthly(submission, returns)
     return list(submission.monthly_results)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Every series derived from one submission, computed once."""
+
+    returns: list[float | None]
+    drawdowns: list[float | None]
+    months: list[MonthlyResult]
+
+
+def derive(submission: BacktestSubmission) -> Derived:
+    days = submission.daily_results
+    returns = effective_returns(submission.initial_capital or 0.0, days)
+    return Derived(
+        returns=returns,
+        drawdowns=drawdowns([day.equity for day in days]),
+        months=monthly_results(submission, returns),
+    )

@@ -83,7 +83,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     of magnitude fewer round trips), an executemany INSERT elsewhere."""
     if not rows:
         return
-    if conn.dialect.name != "postgresql" or len(rows) < 50:
+    if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), rows)
         return
     names = list(rows[0])

@@ -15,7 +15,7 @@ from msgspec import UNSET
 from domain.events import BacktestRecorded
 from domain.metrics import compute_metrics
 from domain.results import given
-from domain.series import drawdowns, effective_returns, monthly_results
+from domain.series import derive
 from infrastructure.event_store import StoredEvent
 
 Row = dict[str, Any]
@@ -38,9 +38,9 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     sub = event.submission
     days = sub.daily_results
     capital = sub.initial_capital or 0.0
-    returns = effective_returns(capital, days)
-    dds = drawdowns([day.equity for day in days])
-    metrics = msgspec.structs.asdict(compute_metrics(sub))
+    derived = derive(sub)
+    returns, dds = derived.returns, derived.drawdowns
+    metrics = msgspec.structs.asdict(compute_metrics(sub, derived))
     extras = [
         name for name in DAILY_EXTRA_COLUMNS if any(getattr(d, name) is not UNSET for d in days)
     ]
@@ -95,7 +95,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
             "start_equity": given(m.start_equity),
             "end_equity": given(m.end_equity),
         }
-        for i, m in enumerate(monthly_results(sub))
+        for i, m in enumerate(derived.months)
     ]
     trades = [
         {

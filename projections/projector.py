@@ -1,7 +1,9 @@
-"""The one projector: applies a stored event to the read models on a connection.
+"""The one projector: applies stored events to the read models on a connection.
 
-The append calls it inside the append's transaction, and ``projections rebuild``
-calls it for every event of the log: there is no second code path.
+The append calls ``project`` for each event inside the append's transaction, and
+``projections rebuild`` feeds whole batches of the log through the same
+``Projection``, which writes each table's rows of the batch in one COPY: there is
+no second code path.
 """
 
 from __future__ import annotations
@@ -12,24 +14,47 @@ from domain.events import BacktestDeleted, BacktestRecorded
 from infrastructure.database import bulk_insert
 from infrastructure.event_store import StoredEvent
 from infrastructure.tables import LIVE, ReadModels
-from projections.backtest_rows import deleted_values, recorded_rows
+from projections.backtest_rows import BacktestRows, deleted_values, recorded_rows
+
+
+class Projection:
+    """Read-model rows of a batch of events, waiting to be written together."""
+
+    def __init__(self, models: ReadModels = LIVE) -> None:
+        self.models = models
+        self.pending: dict[str, BacktestRows] = {}
+
+    def add(self, conn: sa.Connection, stored: StoredEvent) -> None:
+        event = stored.event()
+        if isinstance(event, BacktestRecorded):
+            self.pending[event.backtest_id] = recorded_rows(stored, event)
+        elif isinstance(event, BacktestDeleted):
+            waiting = self.pending.get(event.backtest_id)
+            if waiting is not None:
+                waiting.summary.update(deleted_values(stored))
+                return
+            summary = self.models.backtests
+            conn.execute(
+                summary.update()
+                .where(summary.c.backtest_id == event.backtest_id)
+                .values(**deleted_values(stored))
+            )
+
+    def flush(self, conn: sa.Connection) -> None:
+        batch = list(self.pending.values())
+        self.pending = {}
+        if not batch:
+            return
+        # the summary rows first: a rebuild's lock on them fences the whole projection
+        bulk_insert(conn, self.models.backtests, [rows.summary for rows in batch])
+        bulk_insert(conn, self.models.details, [rows.detail for rows in batch])
+        bulk_insert(conn, self.models.daily, [r for rows in batch for r in rows.daily])
+        bulk_insert(conn, self.models.monthly, [r for rows in batch for r in rows.monthly])
+        bulk_insert(conn, self.models.trades, [r for rows in batch for r in rows.trades])
 
 
 def project(conn: sa.Connection, stored: StoredEvent, models: ReadModels = LIVE) -> None:
     """Apply one event to every read model (the live tables unless told otherwise)."""
-    event = stored.event()
-    if isinstance(event, BacktestRecorded):
-        rows = recorded_rows(stored, event)
-        # the summary row first: a rebuild's lock on it fences the whole projection
-        conn.execute(models.backtests.insert(), [rows.summary])
-        conn.execute(models.details.insert(), [rows.detail])
-        bulk_insert(conn, models.daily, rows.daily)
-        bulk_insert(conn, models.monthly, rows.monthly)
-        bulk_insert(conn, models.trades, rows.trades)
-    elif isinstance(event, BacktestDeleted):
-        summary = models.backtests
-        conn.execute(
-            summary.update()
-            .where(summary.c.backtest_id == event.backtest_id)
-            .values(**deleted_values(stored))
-        )
+    projection = Projection(models)
+    projection.add(conn, stored)
+    projection.flush(conn)

@@ -28,9 +28,9 @@ from infrastructure.event_store import (
     read_feed,
     stream_ids,
 )
-from infrastructure.tables import LIVE, backtests, shadow_read_models
+from infrastructure.tables import LIVE, ReadModels, backtests, shadow_read_models
 from projections.backtest_rows import BacktestRows, Row, deleted_values, recorded_rows
-from projections.projector import project
+from projections.projector import Projection
 
 Progress = Callable[[int], object]
 BATCH = 500
@@ -53,8 +53,7 @@ def rebuild(engine: sa.Engine, progress: Progress | None = None) -> int:
             # taken before reading: everything the read can miss is at or above it
             frontier = feed_frontier(conn)
             batch = read_feed(conn, cursor, BATCH)
-            for stored in batch:
-                project(conn, stored, fresh)
+            _project_all(conn, batch, fresh)
         replayed += len(batch)
         if progress and batch:
             progress(len(batch))
@@ -63,14 +62,21 @@ def rebuild(engine: sa.Engine, progress: Progress | None = None) -> int:
         cursor = batch[-1].position
     with write_transaction(engine) as conn:
         table_swap.lock_for_swap(conn, LIVE)
-        late = 0
-        for stored in events_from_frontier(conn, frontier, cursor):
-            project(conn, stored, fresh)
-            late += 1
+        late = _project_all(conn, events_from_frontier(conn, frontier, cursor), fresh)
         table_swap.swap_in(conn, fresh, LIVE)
     if progress and late:
         progress(late)
     return replayed + late
+
+
+def _project_all(conn: sa.Connection, stored: Iterable[StoredEvent], into: ReadModels) -> int:
+    projection = Projection(into)
+    count = 0
+    for event in stored:
+        projection.add(conn, event)
+        count += 1
+    projection.flush(conn)
+    return count
 
 
 def rebuild_from_log(
