@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 from domain.events import (
@@ -166,7 +167,7 @@ def append(
             "hash": event.hash,
         }
         try:
-            position = conn.execute(_INSERT_RETURNING_POSITION, row).scalar_one()
+            position = _insert(conn, row)
         except sa.exc.IntegrityError as exc:
             if _is_version_conflict(exc):
                 raise ConcurrencyConflict(stream_id, expected_version) from exc
@@ -176,6 +177,30 @@ def append(
         stored.append(event)
         previous_hash = event.hash
     return stored
+
+
+_PG_INSERT = (
+    "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, "
+    "data, metadata, recorded_at, hash) VALUES (%(event_id)s, %(stream_id)s, "
+    "%(stream_version)s, %(event_type)s, %(schema_version)s, %(data)s, %(metadata)s, "
+    "%(recorded_at)s, %(hash)s) RETURNING position"
+)
+
+
+def _insert(conn: sa.Connection, row: dict[str, Any]) -> int:
+    """Insert one event row in the connection's transaction; return its position.
+
+    On PostgreSQL straight through psycopg (same connection, same transaction): the
+    append is the hot path, and SQLAlchemy's statement handling cost more than the
+    round trip itself under concurrent writers."""
+    if conn.dialect.name != "postgresql":
+        return int(conn.execute(_INSERT_RETURNING_POSITION, row).scalar_one())
+    driver = conn.connection.driver_connection
+    try:
+        found = driver.execute(_PG_INSERT, row).fetchone()  # type: ignore[union-attr]
+    except psycopg.errors.UniqueViolation as exc:
+        raise sa.exc.IntegrityError(_PG_INSERT, row, exc) from exc
+    return int(found[0])
 
 
 def _stream_head_hash(conn: sa.Connection, stream_id: str, version: int) -> str:
