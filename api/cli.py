@@ -28,7 +28,15 @@ from infrastructure.database import create_engine, write_transaction
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings
-from infrastructure.users import Role, UserExists, UserNotFound, create_user, user_by_name
+from infrastructure.users import (
+    Role,
+    UserExists,
+    UserNotFound,
+    create_user,
+    revoke_user,
+    rotate_key,
+    user_by_name,
+)
 from projections import csv_export, queries, rebuild
 from projections.significance import SignificanceParams, significance
 from projections.views import BacktestSummary
@@ -102,6 +110,21 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         user, api_key = create_user(conn, args.name, Role(args.role))
     _out(api_key + "\n")
     _err(f"created {user.role} {user.name!r}; the key above is shown only once")
+    return 0
+
+
+def cmd_users_revoke(args: argparse.Namespace) -> int:
+    with write_transaction(_engine(args)) as conn:
+        user = revoke_user(conn, args.name)
+    _err(f"revoked the key of {user.name!r}: it no longer opens anything")
+    return 0
+
+
+def cmd_users_rotate(args: argparse.Namespace) -> int:
+    with write_transaction(_engine(args)) as conn:
+        user, api_key = rotate_key(conn, args.name)
+    _out(api_key + "\n")
+    _err(f"new key for {user.name!r} above (shown only once); the old one no longer works")
     return 0
 
 
@@ -360,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = command("create", cmd_users_create, "create a user, print its API key", users)
     create.add_argument("name")
     create.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
+    command("revoke", cmd_users_revoke, "revoke a user's API key", users).add_argument("name")
+    command("rotate", cmd_users_rotate, "give a user a new API key", users).add_argument("name")
 
     record = command("record", cmd_record, "record a backtest from a JSON file ('-' = stdin)")
     record.add_argument("file")

@@ -77,7 +77,7 @@ def parse_submission(body: bytes) -> tuple[BacktestSubmission, list[str]]:
         try:
             submission = _fast.decode(body)
             sanitize(submission.parameters)  # depth limit, as the careful path applies
-        except (msgspec.DecodeError, msgspec.ValidationError, FieldError):
+        except (msgspec.DecodeError, msgspec.ValidationError, FieldError, UnicodeDecodeError):
             pass
         else:
             errors = _semantic_errors(submission)

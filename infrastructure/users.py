@@ -50,7 +50,7 @@ def create_user(conn: sa.Connection, name: str, role: Role) -> tuple[User, str]:
     """Create a user; return it with its API key (the only time the key is seen)."""
     if conn.execute(sa.select(users.c.user_id).where(users.c.name == name)).first():
         raise UserExists(name)
-    api_key = "btl_" + secrets.token_urlsafe(32)
+    api_key = _new_key()
     user = User(user_id=str(uuid.uuid4()), name=name, role=role)
     conn.execute(
         users.insert().values(
@@ -62,6 +62,31 @@ def create_user(conn: sa.Connection, name: str, role: Role) -> tuple[User, str]:
         )
     )
     return user, api_key
+
+
+def revoke_user(conn: sa.Connection, name: str) -> User:
+    """Revoke a user's key: it stops working at once, sessions signed in with it too."""
+    user = user_by_name(conn, name)
+    conn.execute(
+        users.update()
+        .where(users.c.user_id == user.user_id)
+        .values(revoked_at=dt.datetime.now(dt.UTC))
+    )
+    return user
+
+
+def rotate_key(conn: sa.Connection, name: str) -> tuple[User, str]:
+    """Give an active user a new key; the old one stops working at once."""
+    user = user_by_name(conn, name)
+    api_key = _new_key()
+    conn.execute(
+        users.update().where(users.c.user_id == user.user_id).values(key_hash=hash_key(api_key))
+    )
+    return user, api_key
+
+
+def _new_key() -> str:
+    return "btl_" + secrets.token_urlsafe(32)
 
 
 def _user(row: Any) -> User:

@@ -1,0 +1,153 @@
+"""A catalogue of hostile and broken requests: each is refused with a 4xx problem and
+appends nothing; hostile-but-valid text is stored verbatim and never executed."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.api.conftest import Api
+from tests.factories import backtest_document
+
+Doc = dict[str, Any]
+
+
+def edit(change: Callable[[Doc], object]) -> bytes:
+    doc = backtest_document(days=5, trades=2)
+    change(doc)
+    return json.dumps(doc).encode()
+
+
+def nested(depth: int) -> Doc:
+    node: Doc = {}
+    for _ in range(depth):
+        node = {"n": node}
+    return node
+
+
+VALID = edit(lambda d: None)
+BODIES: dict[str, bytes] = {
+    "malformed": b"{",
+    "truncated": VALID[: len(VALID) // 2],
+    "empty": b"",
+    "array": b"[1, 2]",
+    "string": b'"backtest"',
+    "null": b"null",
+    "bom": b"\xef\xbb\xbf" + VALID,
+    "invalid-utf8": VALID.replace(b'"BTCUSDT"', b'"BTC\xff\xfe"'),
+    "symbol-int": edit(lambda d: d.update(symbol=42)),
+    "daily-object": edit(lambda d: d.update(daily_results={"a": 1})),
+    "equity-string": edit(lambda d: d["daily_results"][0].update(equity="lots")),
+    "return-string": edit(lambda d: d["daily_results"][0].update({"return": "1%"})),
+    "capital-bool": edit(lambda d: d.update(initial_capital=True)),
+    "trades-object": edit(lambda d: d.update(trades={"n": 1})),
+    "parameters-list": edit(lambda d: d.update(parameters=[1, 2])),
+    "metrics-string": edit(lambda d: d.update(metrics={"sharpe": "high"})),
+    "missing-symbol": edit(lambda d: d.pop("symbol")),
+    "missing-daily": edit(lambda d: d.pop("daily_results")),
+    "missing-date": edit(lambda d: d["daily_results"][0].pop("date")),
+    "unknown-field": edit(lambda d: d.update(colour="red")),
+    "huge-float": VALID.replace(b'"initial_capital": 10000.0', b'"initial_capital": 1e999'),
+    "huge-int": edit(lambda d: d["parameters"].update(n=10**30)),
+    "deep-parameters": edit(lambda d: d.update(parameters=nested(150))),
+    "megabyte-symbol": edit(lambda d: d.update(symbol="S" * 1_000_000)),
+    "megabyte-strategy": edit(lambda d: d.update(strategy="x" * 1_000_000)),
+    "nul-symbol": edit(lambda d: d.update(symbol="BTC\x00USD")),
+    "nul-key": edit(lambda d: d["parameters"].update({"a\x00b": 1})),
+    "impossible-date": edit(lambda d: d["daily_results"][1].update(date="2024-02-30")),
+    "us-date": edit(lambda d: d["daily_results"][1].update(date="01/02/2024")),
+    "decreasing-dates": edit(lambda d: d["daily_results"][3].update(date="2023-06-01")),
+    "repeated-date": edit(lambda d: d["daily_results"][2].update(date="2024-01-02")),
+    "no-days": edit(lambda d: d.update(daily_results=[])),
+    "exit-before-entry": edit(lambda d: d["trades"][0].update(exit_time="2020-01-01T00:00:00Z")),
+    "naive-time": edit(lambda d: d["trades"][0].update(entry_time="2024-01-01T10:00:00")),
+    "side": edit(lambda d: d["trades"][0].update(side="sideways")),
+    "month": edit(lambda d: d.update(monthly_results=[{"month": "2024-13", "return": 0.1}])),
+    "periods-zero": edit(lambda d: d.update(periods_per_year=0)),
+    "periods-negative": edit(lambda d: d.update(periods_per_year=-252)),
+    "capital-negative": edit(lambda d: d.update(initial_capital=-1)),
+    "capital-nan": edit(lambda d: d.update(initial_capital=float("nan"))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BODIES))
+def test_bad_bodies_are_4xx_problems_and_record_nothing(api: Api, name: str) -> None:
+    response = api.client.post(
+        "/api/v1/backtests",
+        content=BODIES[name],
+        headers={**api.auth("alice"), "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500, (name, response.status_code, response.text[:200])
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == response.status_code and problem["detail"]
+    assert "Traceback" not in response.text and "sqlalchemy" not in response.text.lower()
+    assert api.event_count() == 0
+
+
+REQUESTS: dict[str, tuple[str, str, dict[str, str], bytes | None]] = {
+    "wrong-content-type": ("POST", "/api/v1/backtests", {"Content-Type": "text/plain"}, VALID),
+    "oversize": ("POST", "/api/v1/backtests", {"Content-Type": "application/json"},
+                 b'{"pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'),
+    "long-idempotency-key": ("POST", "/api/v1/backtests",
+                             {"Content-Type": "application/json", "Idempotency-Key": "k" * 300},
+                             VALID),
+    "traversal-id": ("GET", "/api/v1/backtests/..%2F..%2Fetc%2Fpasswd", {}, None),
+    "sql-id": ("GET", "/api/v1/backtests/1%27%20OR%20%271%27%3D%271", {}, None),
+    "sql-id-csv": ("GET", "/api/v1/backtests/1%27%20OR%201%3D1--/trades.csv", {}, None),
+    "bad-cursor": ("GET", "/api/v1/backtests?cursor=%27%3B%20DROP%20TABLE%20events", {}, None),
+    "bad-as-of": ("GET", "/api/v1/backtests?as_of=yesterday", {}, None),
+    "as-of-sql": ("GET", "/api/v1/backtests?as_of=position:1%20OR%201=1", {}, None),
+    "negative-limit": ("GET", "/api/v1/backtests?limit=-1", {}, None),
+    "huge-limit": ("GET", "/api/v1/backtests?limit=100000", {}, None),
+    "negative-after": ("GET", "/api/v1/events?after=-5", {}, None),
+    "bad-samples": ("GET", "/api/v1/backtests/x/significance?samples=abc", {}, None),
+    "compare-one": ("GET", "/api/v1/backtests/compare?ids=a", {}, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+def test_bad_requests_are_4xx_problems(api: Api, name: str) -> None:
+    method, path, headers, content = REQUESTS[name]
+    who = "carol" if "after" in path else "alice"
+    response = api.client.request(
+        method, path, headers={**api.auth(who), **headers}, content=content
+    )
+    assert 400 <= response.status_code < 500, (name, response.status_code, response.text[:200])
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert api.event_count() == 0
+
+
+def test_the_catalogue_is_at_least_forty_strong() -> None:
+    assert len(BODIES) + len(REQUESTS) >= 40
+
+
+HOSTILE_TEXT = ["'; DROP TABLE events; --", "=HYPERLINK(\"http://x\")", "+1+cmd|'/c calc'!A0",
+                "-2+3", "@SUM(A1)", "Robert'); DELETE FROM backtests;--"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT)
+def test_hostile_text_in_string_fields_is_stored_verbatim_and_never_run(
+    api: Api, text: str
+) -> None:
+    doc = backtest_document(days=3, trades=1)
+    for field in ("symbol", "interval", "strategy", "test_mode", "market_type"):
+        doc[field] = text
+    doc["parameters"] = {text: text}
+    response = api.record(document=doc)
+    assert response.status_code == 201, response.text
+    backtest_id = response.json()["backtest_id"]
+    detail = api.get(f"/api/v1/backtests/{backtest_id}").json()
+    assert [detail[f] for f in ("symbol", "interval", "strategy")] == [text] * 3
+    assert detail["parameters"] == {text: text}
+    assert api.event_count() == 1
+    listed = api.get("/api/v1/backtests", symbol=text).json()["items"]
+    assert [i["backtest_id"] for i in listed] == [backtest_id]
+    csv = api.get(f"/api/v1/backtests/{backtest_id}/trades.csv")
+    assert csv.status_code == 200
+    assert pd.read_csv(io.BytesIO(csv.content))["side"][0] == "long"
