@@ -12,7 +12,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from api.auth import ApiKeyAuthentication
+from api.auth import ApiKeyAuthentication, rate_limit
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import docs_assets, document_record_body, openapi_config
 from api.routes.audit import verify_audit_log
@@ -29,10 +29,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The backtest-ledger app for ``settings`` (read from the environment by default)."""
     settings = settings or Settings()
     engine = create_engine(settings.database_url)
+    limiter = rate_limit(settings.rate_limit_per_minute)
     api = Router(
         path="/api/v1",
         route_handlers=[BacktestController, event_feed, verify_audit_log],
-        middleware=[DefineMiddleware(ApiKeyAuthentication)],
+        middleware=[
+            *([limiter.middleware] if limiter else []),
+            DefineMiddleware(ApiKeyAuthentication),
+        ],
         security=[{"BearerAuth": []}],
     )
 

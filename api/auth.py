@@ -6,12 +6,14 @@ from typing import Any
 
 import anyio.to_thread
 import sqlalchemy as sa
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware.rate_limit import RateLimitConfig
 
-from infrastructure.users import Role, User, user_by_key
+from infrastructure.users import Role, User, hash_key, user_by_key
 
 
 def _lookup(engine: sa.Engine, api_key: str) -> User | None:
@@ -33,6 +35,22 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         if user is None:
             raise NotAuthorizedException("the API key is not valid")
         return AuthenticationResult(user=user, auth=None)
+
+
+def rate_limit_identity(request: Request[Any, Any, Any]) -> str:
+    """Requests count against their API key (by hash), or their address without one."""
+    scheme, _, api_key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and api_key.strip():
+        return "key:" + hash_key(api_key.strip())
+    return "addr:" + (request.client.host if request.client else "unknown")
+
+
+def rate_limit(per_minute: int) -> RateLimitConfig | None:
+    if per_minute <= 0:
+        return None
+    return RateLimitConfig(
+        rate_limit=("minute", per_minute), identifier_for_request=rate_limit_identity
+    )
 
 
 def requires(*roles: Role) -> Any:

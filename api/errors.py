@@ -98,6 +98,8 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="backtest-ledger"')
+    if exc.status_code == 429:
+        headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
     detail = exc.detail if exc.status_code < 500 else TITLES.get(exc.status_code, "error")
     return problem(exc.status_code, detail, headers=headers, request=request)
 

@@ -113,6 +113,7 @@ def served(database_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
         os.environ,
         BACKTEST_LEDGER_DATABASE_URL=database_url,
         BACKTEST_LEDGER_MAX_BODY_BYTES=str(2**31),
+        BACKTEST_LEDGER_RATE_LIMIT="0",
     )
     server = subprocess.Popen(
         [CLI, "serve", "--port", str(port), "--workers", str(workers)],

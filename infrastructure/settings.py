@@ -23,3 +23,5 @@ class Settings:
     session_secret: str = field(default_factory=lambda: _env("SESSION_SECRET", ""))
     secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "") == "1")
     state_dir: str = field(default_factory=lambda: _env("STATE_DIR", "./var"))
+    # requests per minute per API key and worker process; 0 turns the limit off
+    rate_limit_per_minute: int = field(default_factory=lambda: int(_env("RATE_LIMIT", "1200")))

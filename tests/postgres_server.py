@@ -63,6 +63,7 @@ class ThrowawayCluster:
         self.root = Path(tempfile.mkdtemp(prefix="btl-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
+        self.url = ""
         self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
@@ -82,7 +83,20 @@ class ThrowawayCluster:
         admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("CREATE DATABASE test")
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/test"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/test"
+        return self.url
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (an outage)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop")
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
+            "-l", str(self.root / "log"), "-w", "start",
+        )  # fmt: skip
 
     def stop(self) -> None:
         try:

@@ -1,0 +1,58 @@
+"""A ``backtest-ledger serve`` process the fault tests can kill and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+CLI = str(Path(sys.executable).parent / "backtest-ledger")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, database_url: str, log: Path, workers: int = 2) -> None:
+        self.env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=database_url,
+                        BACKTEST_LEDGER_RATE_LIMIT="0")  # fmt: skip
+        self.port = free_port()
+        self.log = log
+        self.workers = workers
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [CLI, "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code in (200, 503):
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError(f"server did not start:\n{self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the server and its workers: no shutdown, no flush, nothing."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
