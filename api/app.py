@@ -14,7 +14,7 @@ from litestar.template.config import TemplateConfig
 
 from api.auth import ApiKeyAuthentication, rate_limit
 from api.errors import EXCEPTION_HANDLERS
-from api.openapi import docs_assets, document_record_body, openapi_config
+from api.openapi import docs_assets, finish_document, openapi_config
 from api.routes.audit import verify_audit_log
 from api.routes.backtests import BacktestController
 from api.routes.events import event_feed
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"engine": engine, "settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(version("backtest-ledger")),
-        on_startup=[document_record_body],
+        on_startup=[finish_document],
         on_shutdown=[dispose],
         request_max_body_size=settings.max_body_bytes,
     )

@@ -18,6 +18,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
     OpenAPIMediaType,
+    OpenAPIResponse,
     Reference,
     RequestBody,
     Schema,
@@ -25,6 +26,7 @@ from litestar.openapi.spec import (
 )
 from litestar.static_files import create_static_files_router
 
+from api.schemas import Problem
 from domain.results import BacktestSubmission
 
 ASSETS = "/schema/assets"
@@ -70,6 +72,59 @@ def _as_schema(value: dict[str, Any]) -> Schema:
     # Litestar serialises Schema objects; the JSON Schema from msgspec is plain data,
     # so wrap it without interpretation.
     return msgspec.convert(value, type=dict[str, Any])  # type: ignore[return-value]
+
+
+ERRORS = {
+    "400": "Malformed JSON, or bad parameters",
+    "401": "No API key, or not a valid one",
+    "403": "The key's role may not do this",
+    "404": "No such backtest visible to this key (another user's looks the same)",
+    "409": "A conflicting write: a concurrent change, or a reused idempotency key",
+    "413": "The body is over the configured limit",
+    "415": "The body is not application/json",
+    "422": "An invalid backtest; `errors` names each field by JSON pointer",
+    "429": "Too many requests for this key; see Retry-After",
+    "503": "The database is unreachable; retry after Retry-After seconds",
+}
+
+
+def finish_document(app: Litestar) -> None:
+    """Complete what Litestar cannot infer: the record body's schema, and the RFC 9457
+    problem responses every API operation can give."""
+    document_record_body(app)
+    document_problems(app)
+
+
+def document_problems(app: Litestar) -> None:
+    openapi = app.openapi_schema
+    schemas = openapi.components.schemas if openapi.components else None
+    if schemas is None:
+        return
+    _, components = msgspec.json.schema_components(
+        [Problem], ref_template="#/components/schemas/{name}"
+    )
+    for name, schema in components.items():
+        schemas[name] = _as_schema(schema)
+    problem = {
+        "application/problem+json": OpenAPIMediaType(
+            schema=Reference("#/components/schemas/Problem")
+        )
+    }
+    for path, item in (openapi.paths or {}).items():
+        for method in ("get", "post", "delete"):
+            operation = getattr(item, method, None)
+            if operation is None:
+                continue
+            responses = operation.responses if operation.responses is not None else {}
+            if path.startswith("/api/"):
+                for status, description in ERRORS.items():
+                    responses[status] = OpenAPIResponse(description=description, content=problem)
+            elif path == "/health":
+                health = responses["200"]
+                responses["503"] = OpenAPIResponse(
+                    description="The database does not answer", content=health.content
+                )
+            operation.responses = responses
 
 
 def document_record_body(app: Litestar) -> None:
