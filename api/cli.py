@@ -41,6 +41,11 @@ from projections import csv_export, queries, rebuild
 from projections.significance import SignificanceParams, significance
 from projections.views import BacktestSummary
 
+
+class UsageError(Exception):
+    """Bad input that is not the domain's to name."""
+
+
 USAGE_ERRORS = (
     DomainError,
     UserExists,
@@ -52,11 +57,8 @@ USAGE_ERRORS = (
     log_file.BadLogFile,
     rebuild.LogNotEmpty,
     UnknownPosition,
+    UsageError,
 )
-
-
-class UsageError(Exception):
-    """Bad input that is not the domain's to name."""
 
 
 def _out(text: str | bytes) -> None:
@@ -101,6 +103,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     _engine(args)
     _err("database is at the newest schema revision")
+    return 0
+
+
+def cmd_db_grant(args: argparse.Namespace) -> int:
+    from infrastructure.privileges import grant_service_role
+
+    engine = _engine(args)
+    if engine.dialect.name != "postgresql":
+        raise UsageError("roles and grants exist on PostgreSQL only")
+    with write_transaction(engine) as conn:
+        grant_service_role(conn, args.role)
+    _err(f"granted {args.role!r} what the service needs: SELECT and INSERT on events")
     return 0
 
 
@@ -376,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="schema management").add_subparsers(dest="db", required=True)
     command("upgrade", cmd_db_upgrade, "apply the migrations", db)
+    grant = command("grant", cmd_db_grant, "grant a role the service's privileges", db)
+    grant.add_argument("role")
 
     users = sub.add_parser("users", help="users and API keys").add_subparsers(
         dest="users", required=True
