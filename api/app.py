@@ -19,6 +19,7 @@ from api.routes.audit import verify_audit_log
 from api.routes.backtests import BacktestController
 from api.routes.events import event_feed
 from api.routes.health import health
+from api.routes.whoami import whoami
 from api.web.pages import Pages, template_filters
 from api.web.session import session_config
 from infrastructure.database import create_engine
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     limiter = rate_limit(settings.rate_limit_per_minute)
     api = Router(
         path="/api/v1",
-        route_handlers=[BacktestController, event_feed, verify_audit_log],
+        route_handlers=[BacktestController, event_feed, verify_audit_log, whoami],
         middleware=[
             *([limiter.middleware] if limiter else []),
             DefineMiddleware(ApiKeyAuthentication),

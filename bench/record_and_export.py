@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 
 from api.handlers import record_backtest
-from bench import significance
+from bench import reads, significance
 from bench.harness import PeakRss, Result, libpq, limit, result, scaled, served
 from domain.results import BacktestSubmission, DailyResult, Trade
 from infrastructure.database import create_engine, write_transaction
@@ -174,8 +174,9 @@ def run(url: str) -> list[Result]:
         _, api_key = create_user(conn, "bench", Role.USER)
     engine.dispose()
     with served(url) as (base, pid):
-        return (
+        measured = (
             bench_record(url, api_key, base)
             + bench_export(url, api_key, base, pid)
             + significance.run(base, api_key)
         )
+    return measured + reads.run(url, api_key)

@@ -63,3 +63,8 @@ def test_only_auditors_read_the_event_feed(api: Api) -> None:
 def test_hostile_ids_are_404(api: Api, path: str) -> None:
     response = api.get(f"/api/v1/backtests{path}")
     assert response.status_code == 404
+
+
+def test_whoami_names_the_keys_owner(api: Api) -> None:
+    assert api.get("/api/v1/whoami", who="carol").json() == {"name": "carol", "role": "auditor"}
+    assert api.client.get("/api/v1/whoami").status_code == 401

@@ -26,6 +26,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "DELETE /backtests/{fresh}": {"owner": 204, "other": 404, "auditor": 403, "admin": 403},
     "GET /events": {"owner": 403, "other": 403, "auditor": 200, "admin": 403},
     "GET /audit/verify": {"owner": 403, "other": 403, "auditor": 200, "admin": 403},
+    "GET /whoami": {"owner": 200, "other": 200, "auditor": 200, "admin": 200},
 }
 
 

@@ -1,0 +1,58 @@
+"""Reads under load: the list (50 items) and a 10-year detail at 32 concurrent
+connections against ``serve --workers 2``, beside a trivial authenticated route of
+the same app (the framework's own ceiling), measured with wrk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+
+import httpx
+
+from bench.harness import Result, limit, result, served
+from tests.factories import backtest_document, body
+
+SECONDS = 10
+
+
+def wrk(url: str, api_key: str) -> tuple[float, float, float]:
+    """Requests/s, p50 and p99 in ms."""
+    done = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--latency",
+         "-H", f"Authorization: Bearer {api_key}", url],
+        capture_output=True, text=True, check=True, timeout=SECONDS + 60,
+    )  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", done.stdout).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return rate, percentile("50"), percentile("99")
+
+
+def run(url: str, api_key: str) -> list[Result]:
+    if shutil.which("wrk") is None:
+        print("reads under load: skipped, wrk is not installed (apt-get install wrk)")
+        return []
+    with served(url, workers=2) as (base, _pid):
+        headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            ten_years = body(backtest_document(days=2520, trades=500, start=dt.date(2010, 1, 1)))
+            detail_id = client.post("/api/v1/backtests", content=ten_years).json()["backtest_id"]
+            for seed in range(60):
+                client.post("/api/v1/backtests", content=body(backtest_document(seed=seed)))
+        trivial, _, _ = wrk(f"{base}/api/v1/whoami", api_key)
+        listed, list_p50, list_p99 = wrk(f"{base}/api/v1/backtests?limit=50", api_key)
+        detail, detail_p50, detail_p99 = wrk(f"{base}/api/v1/backtests/{detail_id}", api_key)
+    return [
+        result("list of 50, 32 connections, 2 workers", listed, "req/s",
+               "trivial authenticated JSON route, same server", trivial, 0.5),
+        limit("list of 50: p99 latency", list_p99, "ms", 50.0, f"p50 {list_p50:.1f} ms"),
+        result("10-year detail, 32 connections, 2 workers", detail, "req/s",
+               "trivial authenticated JSON route, same server", trivial, 0.0),
+        limit("10-year detail: p99 latency", detail_p99, "ms", 1000.0,
+              f"p50 {detail_p50:.1f} ms"),
+    ]  # fmt: skip
