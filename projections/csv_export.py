@@ -210,7 +210,7 @@ def _copy_csv(
     yield (",".join(csv_text(name) for name in columns) + "\r\n").encode()
     # copy_out's chunks hold whole rows (PostgreSQL sends one row per message), so a
     # marked cell never straddles two chunks.
-    for chunk in copy_out(conn, sql):
+    for chunk in copy_out(conn, sql, chunk_bytes=256 * 1024):
         if b"\x01" in chunk:
             chunk = _reformat_marked(chunk)
         yield chunk.replace(b"\n", b"\r\n")

@@ -89,3 +89,6 @@ def test_load_with_32_clients(
     assert counts.get("BacktestDeleted", 0) == deleted[0]
     assert verify(pg_engine).ok
     assert verify_log(pg_engine).ok
+    log = (tmp_path / "server.log").read_text()
+    assert "GET /api/v1/backtests" in log  # the access log was written ...
+    assert not [k for k in keys.values() if k in log]  # ... and holds no API key

@@ -1,0 +1,39 @@
+"""The trades.csv export on the embedded SQLite store: memory stays flat there too."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from api.handlers import record_backtest
+from bench.harness import PeakRss, Result, limit, scaled, served
+from bench.record_and_export import big_submission
+from infrastructure.database import create_engine, write_transaction
+from infrastructure.migrate import upgrade
+from infrastructure.users import Role, create_user
+
+
+def run() -> list[Result]:
+    n_trades = scaled(1_000_000, 10_000)
+    root = Path(tempfile.mkdtemp(prefix="btl-bench-sqlite-"))
+    url = f"sqlite:///{root / 'ledger.sqlite3'}"
+    engine = create_engine(url)
+    upgrade(engine)
+    with write_transaction(engine) as conn:
+        user, api_key = create_user(conn, "bench", Role.USER)
+    backtest_id = record_backtest(engine, user, big_submission(n_trades), []).recorded.backtest_id
+    engine.dispose()
+    with served(url) as (base, pid), PeakRss(pid) as rss:
+        started = time.perf_counter()
+        subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-H", f"Authorization: Bearer {api_key}",
+             f"{base}/api/v1/backtests/{backtest_id}/trades.csv"],
+            check=True, timeout=900,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+    return [
+        limit(f"SQLite trades.csv of {n_trades:,} trades: RSS growth", rss.growth_mb, "MB", 100.0,
+              f"{n_trades / seconds:,.0f} rows/s through the Python writer"),
+    ]  # fmt: skip
