@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +13,7 @@ import sqlalchemy as sa
 
 from tests.api.conftest import make_keys
 from tests.factories import backtest_document, body
-
-CLI = str(Path(sys.executable).parent / "backtest-ledger")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.server_process import Server
 
 
 @pytest.fixture
@@ -33,30 +21,12 @@ def served(
     engine: sa.Engine, database_url: str, tmp_path: Path
 ) -> Iterator[tuple[str, dict[str, str]]]:
     keys = make_keys(engine)
-    port = free_port()
-    env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=database_url)
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [CLI, "serve", "--port", str(port), "--workers", "2"],
-            env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server = Server(database_url, tmp_path / "server.log", workers=2)
+    server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        yield base, keys
+        yield server.base, keys
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_eight_racing_posts_with_one_key_append_one_event(

@@ -4,10 +4,7 @@ the served app filled by ``backtest-ledger demo`` (real S&P 500 data)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,17 +13,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-CLI = str(Path(sys.executable).parent / "backtest-ledger")
+from tests.server_process import CLI, Server
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +33,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     demo = subprocess.run([CLI, "demo"], env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
     key = demo.stdout.strip()
-    port = free_port()
-    with (root / "server.log").open("wb") as log:
-        server = subprocess.Popen([CLI, "serve", "--port", str(port)], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server = Server(env["BACKTEST_LEDGER_DATABASE_URL"], root / "server.log", workers=1,
+                    BACKTEST_LEDGER_STATE_DIR=str(root))  # fmt: skip
+    server.start()
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield {"base": base, "key": key}
+        yield {"base": server.base, "key": key}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from infrastructure.database import create_engine
 from infrastructure.migrate import upgrade
 from tests.api.conftest import make_keys
 from tests.factories import backtest_document, body
-from tests.faults.served import Server
 from tests.postgres_server import ThrowawayCluster
+from tests.server_process import Server
 
 TIMEOUT = 10  # no request may hang longer than this
 

@@ -17,7 +17,7 @@ from infrastructure.audit import verify_log
 from projections.rebuild import verify
 from tests.api.conftest import make_keys
 from tests.factories import backtest_document, body
-from tests.faults.served import Server
+from tests.server_process import Server
 
 
 @pytest.mark.slow

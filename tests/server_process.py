@@ -1,4 +1,5 @@
-"""A ``backtest-ledger serve`` process the fault tests can kill and restart."""
+"""A real ``backtest-ledger serve`` process on a free port, for the tests that need
+one: started and awaited, stopped, or killed outright."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, log: Path, workers: int = 2) -> None:
+    def __init__(self, database_url: str, log: Path, workers: int = 2, **settings: str) -> None:
         self.env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=database_url,
-                        BACKTEST_LEDGER_RATE_LIMIT="0")  # fmt: skip
+                        BACKTEST_LEDGER_RATE_LIMIT="0", **settings)  # fmt: skip
         self.port = free_port()
         self.log = log
         self.workers = workers
