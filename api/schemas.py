@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import msgspec
 
-from infrastructure.event_store import StoredEvent
+from infrastructure.log_file import LoggedEvent
 
 
 class FieldProblem(msgspec.Struct, frozen=True):
@@ -27,34 +24,8 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: list[FieldProblem] | None = None
 
 
-class EventOut(msgspec.Struct, frozen=True):
-    """One event of the log. ``data`` and ``metadata`` are the exact stored bytes."""
-
-    position: int
-    event_id: str
-    stream_id: str
-    stream_version: int
-    event_type: str
-    schema_version: int
-    recorded_at: dt.datetime
-    hash: str
-    data: Any
-    metadata: Any
-
-    @classmethod
-    def of(cls, stored: StoredEvent) -> EventOut:
-        return cls(
-            position=stored.position,
-            event_id=stored.event_id,
-            stream_id=stored.stream_id,
-            stream_version=stored.stream_version,
-            event_type=stored.event_type,
-            schema_version=stored.schema_version,
-            recorded_at=stored.recorded_at,
-            hash=stored.hash,
-            data=msgspec.Raw(stored.data),
-            metadata=msgspec.Raw(stored.metadata),
-        )
+# The API serves events in the very shape of the auditors' NDJSON export.
+EventOut = LoggedEvent
 
 
 class EventPage(msgspec.Struct, frozen=True):

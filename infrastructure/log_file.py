@@ -19,6 +19,9 @@ from infrastructure.hash_chain import canonical_instant
 
 
 class LoggedEvent(msgspec.Struct, frozen=True):
+    """One event of the log as exported and served: ``data`` and ``metadata`` are the
+    exact stored bytes (JSON), embedded verbatim."""
+
     position: int
     event_id: str
     stream_id: str
@@ -29,6 +32,21 @@ class LoggedEvent(msgspec.Struct, frozen=True):
     hash: str
     data: msgspec.Raw
     metadata: msgspec.Raw
+
+    @classmethod
+    def of(cls, e: StoredEvent) -> LoggedEvent:
+        return cls(
+            position=e.position,
+            event_id=e.event_id,
+            stream_id=e.stream_id,
+            stream_version=e.stream_version,
+            event_type=e.event_type,
+            schema_version=e.schema_version,
+            recorded_at=canonical_instant(e.recorded_at),
+            hash=e.hash,
+            data=msgspec.Raw(e.data),
+            metadata=msgspec.Raw(e.metadata),
+        )
 
 
 class BadLogFile(ValueError):
@@ -41,20 +59,8 @@ _decoder = msgspec.json.Decoder(LoggedEvent)
 
 def export_lines(events: Iterable[StoredEvent]) -> Iterator[bytes]:
     """One NDJSON line per event."""
-    for e in events:
-        logged = LoggedEvent(
-            position=e.position,
-            event_id=e.event_id,
-            stream_id=e.stream_id,
-            stream_version=e.stream_version,
-            event_type=e.event_type,
-            schema_version=e.schema_version,
-            recorded_at=canonical_instant(e.recorded_at),
-            hash=e.hash,
-            data=msgspec.Raw(e.data),
-            metadata=msgspec.Raw(e.metadata),
-        )
-        yield _encoder.encode(logged) + b"\n"
+    for event in events:
+        yield _encoder.encode(LoggedEvent.of(event)) + b"\n"
 
 
 def read_lines(lines: Iterable[bytes]) -> Iterator[StoredEvent]:

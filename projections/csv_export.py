@@ -102,19 +102,24 @@ def export_columns(conn: sa.Connection, backtest_id: str, kind: ExportKind) -> l
     return ["date", "equity", "return", "drawdown", *filter(None, extras.split(","))]
 
 
+TABLES: dict[ExportKind, sa.Table] = {
+    "daily": backtest_daily,
+    "monthly": backtest_monthly,
+    "trades": backtest_trades,
+}
+
+
+def _export_query(backtest_id: str, kind: ExportKind, cells: list[Any]) -> sa.Select[Any]:
+    """The rows of one export in their order (the table's key after backtest_id)."""
+    table = TABLES[kind]
+    order = [c for c in table.primary_key.columns if c.name != "backtest_id"]
+    return sa.select(*cells).where(table.c.backtest_id == backtest_id).order_by(*order)
+
+
 def ordered_rows(
     conn: sa.Connection, backtest_id: str, kind: ExportKind, columns: list[str]
 ) -> Iterator[Sequence[Any]]:
-    table, order = {
-        "daily": (backtest_daily, backtest_daily.c.day_no),
-        "monthly": (backtest_monthly, backtest_monthly.c.month_no),
-        "trades": (backtest_trades, backtest_trades.c.trade_no),
-    }[kind]
-    query = (
-        sa.select(*(table.c[name] for name in columns))
-        .where(table.c.backtest_id == backtest_id)
-        .order_by(order)
-    )
+    query = _export_query(backtest_id, kind, [TABLES[kind].c[name] for name in columns])
     streaming = conn.execution_options(stream_results=True, yield_per=5000)
     yield from streaming.execute(query)
 
@@ -193,16 +198,8 @@ def _pg_cell(column: sa.Column[Any]) -> Any:
 def _copy_csv(
     conn: sa.Connection, backtest_id: str, kind: ExportKind, columns: list[str]
 ) -> Iterator[bytes]:
-    table, order = {
-        "daily": (backtest_daily, backtest_daily.c.day_no),
-        "monthly": (backtest_monthly, backtest_monthly.c.month_no),
-        "trades": (backtest_trades, backtest_trades.c.trade_no),
-    }[kind]
-    query = (
-        sa.select(*(_pg_cell(table.c[name]) for name in columns))
-        .where(table.c.backtest_id == backtest_id)
-        .order_by(order)
-    )
+    cells = [_pg_cell(TABLES[kind].c[name]) for name in columns]
+    query = _export_query(backtest_id, kind, cells)
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
     conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO, YMD'")
