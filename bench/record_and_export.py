@@ -15,7 +15,7 @@ import pandas as pd
 import psycopg
 
 from api.handlers import record_backtest
-from bench import reads, significance
+from bench import growth, reads, significance
 from bench.harness import PeakRss, Result, libpq, limit, result, scaled, served
 from domain.results import BacktestSubmission, DailyResult, Trade
 from infrastructure.database import create_engine, write_transaction
@@ -182,4 +182,4 @@ def run(url: str) -> list[Result]:
             + bench_export(url, api_key, base, pid)
             + significance.run(base, api_key)
         )
-    return measured + reads.run(url, api_key)
+    return measured + reads.run(url, api_key) + growth.run(url, api_key)
