@@ -57,10 +57,13 @@ def probabilistic_sharpe_ratio(m: Moments, benchmark: float = 0.0) -> float | No
     return _NORMAL.cdf(z)
 
 
-def expected_max_sharpe(trial_sharpes: Sequence[float]) -> float | None:
-    """SR₀: the Sharpe the best of N unskilled trials would show, from their variance."""
-    n = len(trial_sharpes)
-    if n < 2:
+def expected_max_sharpe(trial_sharpes: Sequence[float], trials: int | None = None) -> float | None:
+    """SR₀: the Sharpe the best of N unskilled trials would show, from their variance.
+
+    N is ``trials`` when given: a trial whose Sharpe is undefined (no variation) was
+    still tried, so it counts in N though it cannot enter the variance."""
+    n = len(trial_sharpes) if trials is None else trials
+    if n < 2 or len(trial_sharpes) < 2:
         return None
     variance = float(np.var(np.asarray(trial_sharpes, dtype=np.float64), ddof=1))
     return math.sqrt(variance) * (
@@ -69,9 +72,11 @@ def expected_max_sharpe(trial_sharpes: Sequence[float]) -> float | None:
     )
 
 
-def deflated_sharpe_ratio(m: Moments, trial_sharpes: Sequence[float]) -> float | None:
+def deflated_sharpe_ratio(
+    m: Moments, trial_sharpes: Sequence[float], trials: int | None = None
+) -> float | None:
     """DSR = PSR(SR₀); None with fewer than two trials."""
-    sr0 = expected_max_sharpe(trial_sharpes)
+    sr0 = expected_max_sharpe(trial_sharpes, trials)
     return None if sr0 is None else probabilistic_sharpe_ratio(m, sr0)
 
 

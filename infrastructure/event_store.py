@@ -224,10 +224,7 @@ def _is_version_conflict(exc: sa.exc.IntegrityError) -> bool:
 def read_feed(conn: sa.Connection, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
     """Up to ``limit`` events right after the event at position ``after`` in feed order
     (``after=0`` starts at the beginning). Never skips: see the module docstring."""
-    if after > 0:
-        found = conn.execute(sa.select(events.c.position).where(events.c.position == after))
-        if found.first() is None:
-            raise UnknownPosition(after)
+    cursor_tx = feed_key(conn, after) if after > 0 else 0
     if conn.dialect.name != "postgresql":
         rows = conn.execute(
             sa.select(*EVENT_COLUMNS)
@@ -236,16 +233,15 @@ def read_feed(conn: sa.Connection, after: int = 0, limit: int = 1000) -> list[St
             .limit(limit)
         )
         return [StoredEvent.from_row(row) for row in rows]
-    cursor_tx = "(SELECT tx_id FROM events WHERE position = :after)" if after else "'0'::xid8"
     columns = ", ".join(f'"{c.name}"' for c in EVENT_COLUMNS)
     rows = conn.execute(
         sa.text(
             f"SELECT {columns} FROM events "
-            f"WHERE (tx_id, position) > ({cursor_tx}, :after) "
+            "WHERE (tx_id, position) > (CAST(:tx AS xid8), :after) "
             "AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) "
             "ORDER BY tx_id, position LIMIT :limit"
         ),
-        {"after": after, "limit": limit},
+        {"tx": str(cursor_tx), "after": after, "limit": limit},
     )
     return [StoredEvent.from_row(row) for row in rows]
 
@@ -320,16 +316,28 @@ def stream_ids(conn: sa.Connection) -> list[str]:
     )
 
 
-def in_feed_up_to(conn: sa.Connection, position: sa.ColumnElement[Any], n: int) -> Any:
+def feed_key(conn: sa.Connection, position: int) -> int:
+    """The transaction id that, with ``position``, places an event in feed order (0 on
+    SQLite, where the position alone does); ``UnknownPosition`` if no event is there."""
+    query: sa.Executable
+    if conn.dialect.name != "postgresql":
+        query = sa.select(sa.literal(0)).where(events.c.position == position)
+    else:
+        query = sa.text("SELECT tx_id::text FROM events WHERE position = :p").bindparams(p=position)
+    found = conn.execute(query).scalar_one_or_none()
+    if found is None:
+        raise UnknownPosition(position)
+    return int(found)
+
+
+def in_feed_up_to(conn: sa.Connection, position: sa.ColumnElement[Any], n: int, key: int) -> Any:
     """A SQL condition: the event at ``position`` comes at or before the event at
-    position ``n`` in feed order ("as of position n")."""
-    if conn.execute(sa.select(events.c.position).where(events.c.position == n)).first() is None:
-        raise UnknownPosition(n)
+    position ``n`` (whose ``feed_key`` is ``key``) in feed order: "as of position n"."""
     if conn.dialect.name != "postgresql":
         return position <= n
     compiled = position.compile(dialect=conn.dialect)
     return sa.literal_column(
         f"(((SELECT e.tx_id FROM events e WHERE e.position = {compiled}), {compiled}) "
-        f"<= ((SELECT tx_id FROM events WHERE position = {int(n)}), {int(n)}))",
+        f"<= ('{int(key)}'::xid8, {int(n)}))",
         type_=sa.Boolean,
     )

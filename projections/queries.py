@@ -15,7 +15,7 @@ from domain.errors import BacktestNotFound
 from domain.metrics import METRIC_NAMES, Metrics
 from domain.results import DailyResult, MonthlyResult, Trade
 from infrastructure.database import as_utc
-from infrastructure.event_store import in_feed_up_to
+from infrastructure.event_store import feed_key, in_feed_up_to
 from infrastructure.tables import (
     backtest_daily,
     backtest_details,
@@ -70,9 +70,13 @@ def visible(conn: sa.Connection, as_of: AsOf | None) -> Any:
             sa.or_(b.deleted_at.is_(None), b.deleted_at > as_of.time),
         )
     n = as_of.position or 0
+    key = feed_key(conn, n)
     return sa.and_(
-        in_feed_up_to(conn, b.position, n),
-        sa.or_(b.deleted_position.is_(None), sa.not_(in_feed_up_to(conn, b.deleted_position, n))),
+        in_feed_up_to(conn, b.position, n, key),
+        sa.or_(
+            b.deleted_position.is_(None),
+            sa.not_(in_feed_up_to(conn, b.deleted_position, n, key)),
+        ),
     )
 
 

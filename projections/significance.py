@@ -116,8 +116,11 @@ def _returns(conn: sa.Connection, backtest_id: str) -> np.ndarray:
     return np.fromiter(conn.execute(query).scalars(), dtype=np.float64)
 
 
-def trial_sharpes(conn: sa.Connection, owner_id: str, symbol: str, strategy: str) -> list[float]:
-    """Per-period Sharpe of every trial, deleted ones included (None ones left out)."""
+def trials(
+    conn: sa.Connection, owner_id: str, symbol: str, strategy: str
+) -> tuple[int, list[float]]:
+    """How many backtests the owner recorded with this symbol and strategy, deleted
+    ones included, and the per-period Sharpe of those that have one."""
     query = (
         sa.select(backtests.c.sharpe, backtest_details.c.periods_per_year)
         .join(backtest_details, backtest_details.c.backtest_id == backtests.c.backtest_id)
@@ -127,16 +130,8 @@ def trial_sharpes(conn: sa.Connection, owner_id: str, symbol: str, strategy: str
             backtests.c.strategy == strategy,
         )
     )
-    return [s / math.sqrt(p) for s, p in conn.execute(query) if s is not None]
-
-
-def count_trials(conn: sa.Connection, owner_id: str, symbol: str, strategy: str) -> int:
-    query = sa.select(sa.func.count()).where(
-        backtests.c.owner_id == owner_id,
-        backtests.c.symbol == symbol,
-        backtests.c.strategy == strategy,
-    )
-    return int(conn.execute(query).scalar_one())
+    rows = conn.execute(query).all()
+    return len(rows), [s / math.sqrt(p) for s, p in rows if s is not None]
 
 
 def significance(
@@ -150,9 +145,8 @@ def significance(
         .where(backtests.c.backtest_id == backtest_id)
     ).one()
     returns = _returns(conn, backtest_id)
-    sharpes = trial_sharpes(conn, owner, summary.symbol, summary.strategy)
-    trials = count_trials(conn, owner, summary.symbol, summary.strategy)
-    return build_report(backtest_id, returns, periods, sharpes, trials, params)
+    count, sharpes = trials(conn, owner, summary.symbol, summary.strategy)
+    return build_report(backtest_id, returns, periods, sharpes, count, params)
 
 
 def build_report(
@@ -173,7 +167,7 @@ def build_report(
         params.out_of_sample or quarter,
         params.step or quarter,
     )
-    dsr = deflated_sharpe_ratio(m, trial_sharpes) if m and trials >= 2 else None
+    dsr = deflated_sharpe_ratio(m, trial_sharpes, trials) if m else None
     return SignificanceReport(
         backtest_id=backtest_id,
         observations=len(returns),
@@ -188,7 +182,7 @@ def build_report(
         dsr=Deflated(
             value=dsr,
             trials=trials,
-            sr0=expected_max_sharpe(trial_sharpes) if trials >= 2 else None,
+            sr0=expected_max_sharpe(trial_sharpes, trials),
         ),
         walk_forward=WalkForwardOut(wf.windows, wf.positive_share, wf.mean_oos_sharpe),
     )

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from infrastructure.database import create_engine, write_transaction
 from infrastructure.privileges import grant_service_role
 from tests.factories import backtest_document, make_user, record
-from tests.postgres_server import libpq_dsn
 
 ATTEMPTS = [
     "UPDATE events SET event_type = 'Forged'",
@@ -72,4 +71,3 @@ def test_the_service_role_cannot_alter_the_log(
             conn.execute(sa.text("SELECT event_type FROM events")).scalar_one()
             == "BacktestRecorded"
         )
-    assert libpq_dsn(service_url).startswith("postgresql://btl_service_")

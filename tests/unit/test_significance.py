@@ -69,3 +69,17 @@ def test_walk_forward_windows_by_hand() -> None:
 def test_too_short_or_flat_series_have_no_moments() -> None:
     assert moments(np.array([0.01, 0.02])) is None
     assert moments(np.zeros(10)) is None
+
+
+def test_a_trial_without_a_sharpe_still_counts_in_n() -> None:
+    """Φ⁻¹(1 − 1/N) grows with N: counting a flat (Sharpe-less) trial raises SR₀."""
+    sharpes = [0.01, 0.03, 0.05]
+    three = expected_max_sharpe(sharpes)
+    four = expected_max_sharpe(sharpes, trials=4)
+    assert three is not None and four is not None and four > three
+    assert four == pytest.approx(
+        0.02 * ((1 - 0.5772156649015329) * stats.norm.ppf(1 - 1 / 4)
+                + 0.5772156649015329 * stats.norm.ppf(1 - 1 / (4 * math.e))),
+        rel=1e-12,
+    )  # fmt: skip
+    assert expected_max_sharpe([0.01], trials=5) is None  # no variance from one Sharpe
