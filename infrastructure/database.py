@@ -67,8 +67,11 @@ def _begin_sqlite(conn: sa.Connection) -> None:
 @contextmanager
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A connection in a transaction meant to write; committed on success."""
-    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
-        yield conn
+    with engine.connect() as conn:
+        if is_sqlite(engine):  # the option only picks BEGIN IMMEDIATE; elsewhere it costs
+            conn.execution_options(**WRITE)
+        with conn.begin():
+            yield conn
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import replace
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -60,7 +60,7 @@ def test_each_hash_chains_to_the_previous_one_in_its_stream(engine: sa.Engine) -
     second = append_deleted(engine, stream, 1)[0]
     assert second.hash == event_hash(first.hash, second)
     assert second.hash != event_hash(GENESIS, second)
-    tampered = replace(second, data=second.data.replace(b"Deleted", b"Deletex"))
+    tampered = msgspec.structs.replace(second, data=second.data.replace(b"Deleted", b"Deletex"))
     assert tampered.data != second.data
     assert second.hash != event_hash(first.hash, tampered)
     assert first.hash == event_hash(GENESIS, first)
