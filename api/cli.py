@@ -78,7 +78,10 @@ def _json(value: object) -> None:
 
 def _engine(args: argparse.Namespace) -> sa.Engine:
     engine = create_engine(args.database_url)
-    upgrade(engine)
+    if upgrade(engine):
+        filled = rebuild.fill_missing_csv(engine)
+        if filled:
+            _err(f"wrote the CSV exports of {filled} backtests recorded before this version")
     return engine
 
 

@@ -8,6 +8,7 @@ up front instead of failing when it upgrades a read lock mid-way.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 
 WRITE = {"write_transaction": True}
 
@@ -82,8 +84,9 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows in the connection's transaction: COPY on PostgreSQL (an order
-    of magnitude fewer round trips), an executemany INSERT elsewhere."""
+    """Insert many rows in the connection's transaction: a binary COPY on PostgreSQL
+    (an order of magnitude fewer round trips than INSERTs, and neither side turns a
+    float into text and back), an executemany INSERT elsewhere."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
@@ -91,25 +94,30 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
         return
     names = list(rows[0])
     columns = ", ".join(f'"{name}"' for name in names)
+    types = _binary_types(table, tuple(names))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT BINARY)') as copy:
+        copy.set_types(types)
         for row in rows:
             copy.write_row([row[name] for name in names])
 
 
-def copy_out(conn: sa.Connection, statement: str, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
-    """Stream ``COPY (statement) TO STDOUT (FORMAT csv)`` from PostgreSQL in chunks of
-    about ``chunk_bytes``, on the connection's transaction (rows arrive one message
-    each; gathering them keeps the chunks worth sending)."""
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY ({statement}) TO STDOUT (FORMAT csv)") as copy:
-        buffer: list[bytes] = []
-        size = 0
-        for block in copy:
-            buffer.append(bytes(block))
-            size += len(block)
-            if size >= chunk_bytes:
-                yield b"".join(buffer)
-                buffer, size = [], 0
-        if buffer:
-            yield b"".join(buffer)
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+_BINARY_TYPES = {
+    "BIGINT": "int8",
+    "BOOLEAN": "bool",
+    "BYTEA": "bytea",
+    "DATE": "date",
+    "DOUBLE PRECISION": "float8",
+    "INTEGER": "int4",
+    "TEXT": "text",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}
+
+
+@functools.cache
+def _binary_types(table: sa.Table, names: tuple[str, ...]) -> list[str]:
+    """The PostgreSQL types a binary COPY sends these columns' values as (a VARCHAR
+    goes as text: the two share their binary form)."""
+    compiled = [str(table.c[name].type.compile(dialect=_POSTGRESQL)) for name in names]
+    return ["text" if name.startswith("VARCHAR") else _BINARY_TYPES[name] for name in compiled]

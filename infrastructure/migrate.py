@@ -32,11 +32,12 @@ def current_revision(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: sa.Engine) -> None:
-    """Bring the schema to the newest revision; a no-op when it is already there."""
+def upgrade(engine: sa.Engine) -> bool:
+    """Bring the schema to the newest revision; False (and a no-op) when it was there."""
     if current_revision(engine) == head_revision():
-        return
+        return False
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_UPGRADE_LOCK)))
         command.upgrade(alembic_config(conn), "head")
+    return True

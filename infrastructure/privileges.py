@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-READ_WRITE = (
-    "backtests",
-    "backtest_details",
-    "backtest_daily",
-    "backtest_monthly",
-    "backtest_trades",
-    "idempotency_keys",
-)
+from infrastructure.tables import LIVE
+
+READ_WRITE = (*(table.name for table in LIVE.tables()), "idempotency_keys")
 
 
 def service_grants(role: str) -> list[str]:

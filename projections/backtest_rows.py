@@ -6,6 +6,7 @@ Pure functions of the stored events: the projector inserts these rows, and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,9 @@ from domain.metrics import compute_metrics
 from domain.results import given
 from domain.series import derive
 from infrastructure.event_store import StoredEvent
+from projections.csv_export import COLUMNS, DAILY_EXTRA_COLUMNS, ExportKind, write_csv
 
 Row = dict[str, Any]
-DAILY_EXTRA_COLUMNS = ("cash", "position", "benchmark_return")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class BacktestRows:
     daily: list[Row] = field(default_factory=list)
     monthly: list[Row] = field(default_factory=list)
     trades: list[Row] = field(default_factory=list)
+    csv: list[Row] = field(default_factory=list)
 
 
 def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
@@ -113,7 +115,24 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         }
         for i, t in enumerate(sub.trades, start=1)
     ]
-    return BacktestRows(summary, detail, daily, monthly, trades)
+    bid = event.backtest_id
+    csv = [
+        *csv_rows(bid, "daily", (*COLUMNS["daily"], *extras), daily),
+        *csv_rows(bid, "monthly", COLUMNS["monthly"], monthly),
+        *csv_rows(bid, "trades", COLUMNS["trades"], trades),
+    ]
+    return BacktestRows(summary, detail, daily, monthly, trades, csv)
+
+
+def csv_rows(
+    backtest_id: str, kind: ExportKind, columns: Sequence[str], rows: list[Row]
+) -> list[Row]:
+    """The stored parts of one export: ``columns`` of ``rows``, through the CSV writer."""
+    parts = write_csv(columns, [[row[name] for row in rows] for name in columns])
+    return [
+        {"backtest_id": backtest_id, "kind": kind, "part_no": number, "body": body}
+        for number, body in enumerate(parts)
+    ]
 
 
 def deleted_values(stored: StoredEvent) -> Row:

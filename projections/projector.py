@@ -51,6 +51,7 @@ class Projection:
         bulk_insert(conn, self.models.daily, [r for rows in batch for r in rows.daily])
         bulk_insert(conn, self.models.monthly, [r for rows in batch for r in rows.monthly])
         bulk_insert(conn, self.models.trades, [r for rows in batch for r in rows.trades])
+        bulk_insert(conn, self.models.csv, [r for rows in batch for r in rows.csv])
 
 
 def project(conn: sa.Connection, stored: StoredEvent, models: ReadModels = LIVE) -> None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from domain.events import BacktestDeleted, BacktestRecorded
 from infrastructure import table_swap
-from infrastructure.database import as_utc, write_transaction
+from infrastructure.database import as_utc, bulk_insert, write_transaction
 from infrastructure.event_store import (
     StoredEvent,
     count_events,
@@ -88,6 +88,21 @@ def rebuild_from_log(
             raise LogNotEmpty("replaying a log file needs a database with an empty event log")
         import_events(conn, events)
     return rebuild(engine, progress)
+
+
+def fill_missing_csv(engine: sa.Engine) -> int:
+    """Project the stored CSV parts of backtests recorded before ``backtest_csv``
+    existed (revision 0003), from the log; return how many backtests needed them."""
+    with write_transaction(engine) as conn:
+        has_parts = sa.exists().where(LIVE.csv.c.backtest_id == backtests.c.backtest_id)
+        missing = conn.execute(sa.select(backtests.c.backtest_id).where(~has_parts)).scalars()
+        filled = 0
+        for backtest_id in list(missing):
+            want = expected_rows(conn, backtest_id)
+            if want is not None:
+                bulk_insert(conn, LIVE.csv, want.csv)
+                filled += 1
+    return filled
 
 
 def total_events(engine: sa.Engine) -> int:
@@ -193,5 +208,6 @@ def _verify_one(conn: sa.Connection, report: VerifyReport, backtest_id: str) -> 
         (LIVE.daily, want.daily),
         (LIVE.monthly, want.monthly),
         (LIVE.trades, want.trades),
+        (LIVE.csv, want.csv),
     ):
         _compare(report, backtest_id, table, rows, _stored(conn, table, backtest_id))

@@ -13,6 +13,7 @@ from domain.errors import BacktestNotFound
 from infrastructure.event_store import ConcurrencyConflict
 from infrastructure.tables import LIVE, backtest_daily, backtests, events
 from projections import queries
+from projections.csv_export import MissingExport, export_csv
 from projections.rebuild import rebuild, verify
 from tests.factories import backtest_document, make_user, record
 
@@ -159,3 +160,30 @@ def test_verify_notices_a_missing_summary_row(engine: sa.Engine) -> None:
         conn.execute(backtests.delete().where(backtests.c.backtest_id == victim))
     report = verify(engine)
     assert [(m.backtest_id, m.table) for m in report.mismatches] == [(victim, "backtests")]
+
+
+def test_verify_names_a_stored_csv_part_that_differs_from_the_log(engine: sa.Engine) -> None:
+    alice = make_user(engine)
+    victim = record(engine, alice, backtest_document(seed=3, trades=4)).backtest_id
+    csv = LIVE.csv
+    with engine.begin() as conn:
+        conn.execute(
+            csv.update()
+            .where(csv.c.backtest_id == victim, csv.c.kind == "trades")
+            .values(body=sa.func.replace(csv.c.body, "long", "shrt"))
+        )
+    report = verify(engine)
+    assert [(m.backtest_id, m.table) for m in report.mismatches] == [(victim, "backtest_csv")]
+    rebuild(engine)
+    assert verify(engine).ok
+
+
+def test_a_download_without_its_stored_parts_is_an_error_not_an_empty_file(
+    engine: sa.Engine,
+) -> None:
+    alice = make_user(engine)
+    victim = record(engine, alice, backtest_document()).backtest_id
+    with engine.begin() as conn:
+        conn.execute(LIVE.csv.delete().where(LIVE.csv.c.backtest_id == victim))
+    with pytest.raises(MissingExport, match="projections rebuild"):
+        b"".join(export_csv(engine, victim, "daily"))

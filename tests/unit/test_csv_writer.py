@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from projections.csv_export import csv_cell, write_csv
+from projections.csv_export import csv_cell, csv_column, write_csv
 
 
 @pytest.mark.parametrize(
@@ -46,12 +46,34 @@ def test_floats_round_trip_exactly() -> None:
 
 
 def test_rows_end_in_crlf_and_chunks_join_to_the_whole() -> None:
-    rows = [(i, float(i) / 7, None) for i in range(20_000)]
-    chunks = list(write_csv(["n", "x", "empty"], rows))
+    n = 20_000
+    chunks = list(write_csv(["n", "x", "empty"], [range(n), [i / 7 for i in range(n)], [None] * n]))
     assert len(chunks) > 1
-    text = b"".join(chunks).decode()
+    text = "".join(chunks)
     lines = text.split("\r\n")
     assert lines[0] == "n,x,empty"
     assert lines[1] == f"0,{0.0!r},"
     assert lines[-1] == "" and len(lines) == 20_002
     assert "\n" not in text.replace("\r\n", "")
+
+
+def test_every_part_ends_at_a_line_end() -> None:
+    n = 50_000
+    parts = list(write_csv(["x"], [[i / 3 for i in range(n)]]))
+    assert len(parts) > 2
+    assert all(part.endswith("\r\n") for part in parts)
+    assert sum(part.count("\r\n") for part in parts) == n + 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.5, None, -0.0, 1e16, 5e-324],
+        [0.5, 7, None],  # an int among floats is not a float: "7", not "7.0"
+        [None, None],
+        [dt.date(2024, 1, 2), None],
+        ["=1+1", 2.5],
+    ],
+)
+def test_a_column_formats_as_its_cells_do(values: list[object]) -> None:
+    assert csv_column(values) == [csv_cell(v) for v in values]
