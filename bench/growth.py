@@ -12,7 +12,7 @@ import httpx
 
 from api.handlers import record_backtest
 from bench.harness import Result, scaled, served
-from bench.record_and_export import big_submission
+from bench.workloads import big_submission
 from infrastructure.database import create_engine
 from infrastructure.users import user_by_key
 from tests.factories import backtest_document, body

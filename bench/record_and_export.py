@@ -3,7 +3,6 @@ raw psycopg doing the same database work in the same run."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import statistics
 import subprocess
@@ -11,29 +10,21 @@ import time
 import uuid
 
 import httpx
-import numpy as np
 import pandas as pd
 import psycopg
 
 from api.handlers import record_backtest
 from bench import growth, reads, significance
 from bench.harness import PeakRss, Result, libpq, limit, result, scaled, served
-from domain.results import BacktestSubmission, DailyResult, Trade
+from bench.workloads import big_submission, ten_year_backtest
 from infrastructure.database import create_engine, write_transaction
 from infrastructure.migrate import upgrade
 from infrastructure.users import Role, create_user, user_by_key
-from tests.factories import backtest_document, body
 
 READ_MODELS = ["backtests", "backtest_details", "backtest_daily", "backtest_monthly",
                "backtest_trades", "backtest_csv"]  # fmt: skip
 TRADE_COLUMNS = ("trade_no, side, entry_time, exit_time, entry_price, exit_price, quantity, "
                  "pnl, \"return\", fees")  # fmt: skip
-
-
-def ten_year_backtest() -> bytes:
-    doc = backtest_document(days=2520, trades=500, start=dt.date(2010, 1, 1))
-    doc["periods_per_year"] = 252
-    return body(doc)
 
 
 ROUNDS = 5
@@ -98,31 +89,6 @@ def raw_record_seconds(url: str, n: int) -> float:
                             copy.write_row((new_id, *row[1:]))
             conn.commit()
         return time.perf_counter() - started
-
-
-def big_submission(n_trades: int) -> BacktestSubmission:
-    rng = np.random.default_rng(7)
-    start = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
-    pnl = rng.normal(1, 20, n_trades)
-    trades = [
-        Trade(
-            entry_time=start + dt.timedelta(minutes=i),
-            exit_time=start + dt.timedelta(minutes=i + 3),
-            side="long" if i % 3 else "short",
-            entry_price=100.0 + i * 1e-4,
-            exit_price=100.5 + i * 1e-4,
-            quantity=1.5,
-            pnl=float(pnl[i]),
-            fees=0.01,
-        )
-        for i in range(n_trades)
-    ]
-    days = [DailyResult(date=dt.date(2015, 1, 1) + dt.timedelta(days=i), equity=1e6 + i)
-            for i in range(2520)]  # fmt: skip
-    return BacktestSubmission(
-        symbol="ES", interval="1m", strategy="scalper", test_mode="backtest",
-        market_type="futures", initial_capital=1e6, daily_results=days, trades=trades,
-    )  # fmt: skip
 
 
 def bench_export(url: str, api_key: str, base: str, pid: int) -> list[Result]:
