@@ -26,6 +26,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || true
 	$(BIN)/python -m bench
 
 clean:
