@@ -29,7 +29,9 @@ from infrastructure.settings import Settings
 def create_app(settings: Settings | None = None) -> Litestar:
     """The backtest-ledger app for ``settings`` (read from the environment by default)."""
     settings = settings or Settings()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url, pool_size=settings.pool_size, max_overflow=settings.pool_size
+    )
     limiter = rate_limit(settings.rate_limit_per_minute)
     api = Router(
         path="/api/v1",

@@ -13,11 +13,12 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.rate_limit import RateLimitConfig
 
+from infrastructure.database import read_connection
 from infrastructure.users import Role, User, hash_key, user_by_key
 
 
 def _lookup(engine: sa.Engine, api_key: str) -> User | None:
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return user_by_key(conn, api_key)
 
 

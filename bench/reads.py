@@ -25,12 +25,12 @@ def _medians(runs: list[tuple[float, float, float]]) -> tuple[float, float, floa
     return rate, p50, p99
 
 
-def wrk(url: str, api_key: str) -> tuple[float, float, float]:
+def wrk(url: str, api_key: str, seconds: int = SECONDS) -> tuple[float, float, float]:
     """Requests/s, p50 and p99 in ms."""
     done = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--latency",
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency",
          "-H", f"Authorization: Bearer {api_key}", url],
-        capture_output=True, text=True, check=True, timeout=SECONDS + 60,
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
     )  # fmt: skip
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
 
@@ -58,6 +58,8 @@ def run(url: str, api_key: str) -> list[Result]:
             "detail": f"{base}/api/v1/backtests/{detail_id}",
         }
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in routes}
+        for route in routes.values():  # warm up: the pools' connections, prepared statements
+            wrk(route, api_key, seconds=2)
         for _ in range(ROUNDS):  # interleaved: a burst of load lands on every route alike
             for name, route in routes.items():
                 runs[name].append(wrk(route, api_key))

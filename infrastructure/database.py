@@ -76,6 +76,17 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
 
 
+@contextmanager
+def read_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for a request's reads. On PostgreSQL it runs in autocommit: under
+    READ COMMITTED every statement takes its own snapshot anyway, so the BEGIN and the
+    ROLLBACK around a read bought nothing but two round trips."""
+    with engine.connect() as conn:
+        if not is_sqlite(engine):
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
 def as_utc(moment: dt.datetime) -> dt.datetime:
     """A stored time as an aware UTC instant (SQLite hands back naive UTC values)."""
     if moment.tzinfo is None:

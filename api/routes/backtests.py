@@ -27,6 +27,7 @@ from api.schemas import EventOut, StreamHistory
 from domain.errors import BacktestNotFound
 from domain.events import BacktestRecorded
 from domain.submission import parse_submission
+from infrastructure.database import read_connection
 from infrastructure.event_store import load_stream
 from infrastructure.idempotency import request_hash
 from infrastructure.users import Role, User
@@ -76,7 +77,7 @@ def attachment(symbol: str, backtest_id: str, kind: str) -> str:
 def csv_download(engine: sa.Engine, user: User, backtest_id: str, kind: str) -> Stream:
     """A streamed CSV download of a backtest the user may read (404 before any byte)."""
     owner = owner_scope(user)
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         symbol = csv_export.check_exportable(conn, backtest_id, owner)
     # The stream opens its own connection: request-scoped ones are gone by then.
     chunks = csv_export.export_csv(engine, backtest_id, kind, owner)  # type: ignore[arg-type]
@@ -134,7 +135,7 @@ class BacktestController(Controller):
     ) -> BacktestPage:
         """The caller's backtests, newest first (an auditor's: everyone's); with ``as_of``,
         the list exactly as it stood then (later deletions shown, later records not)."""
-        with request.app.state.engine.connect() as conn:
+        with read_connection(request.app.state.engine) as conn:
             return queries.list_backtests(
                 conn,
                 owner_scope(request.user),
@@ -154,7 +155,7 @@ class BacktestController(Controller):
         """Backtests side by side: metrics, equity rebased to 1 with drawdowns, and monthly
         returns by column."""
         wanted = parse_ids(ids)
-        with request.app.state.engine.connect() as conn:
+        with read_connection(request.app.state.engine) as conn:
             return compare(conn, wanted, owner_scope(request.user))
 
     @get("/{backtest_id:str}", operation_id="getBacktest", guards=[READERS], sync_to_thread=True)
@@ -167,7 +168,7 @@ class BacktestController(Controller):
         """Everything about one backtest: fields, daily and monthly results, trades, metrics
         (with ``as_of``: as it was then, if it was live then)."""
         moment = queries.parse_as_of(as_of) if as_of else None
-        with request.app.state.engine.connect() as conn:
+        with read_connection(request.app.state.engine) as conn:
             return queries.get_detail(conn, backtest_id, owner_scope(request.user), moment)
 
     @delete(
@@ -246,7 +247,7 @@ class BacktestController(Controller):
         ones included) and walk-forward consistency. The same seed gives the same
         numbers."""
         params = SignificanceParams(seed, samples, level, block_length)
-        with request.app.state.engine.connect() as conn:
+        with read_connection(request.app.state.engine) as conn:
             return significance(conn, backtest_id, owner_scope(request.user), params)
 
     @get(
@@ -257,7 +258,7 @@ class BacktestController(Controller):
     )
     def history(self, request: Request[User, Any, State], backtest_id: BacktestId) -> StreamHistory:
         """The backtest's events in stream order, deletions included (owner or auditor)."""
-        with request.app.state.engine.connect() as conn:
+        with read_connection(request.app.state.engine) as conn:
             stream = load_stream(conn, backtest_id)
         owner = owner_scope(request.user)
         first = stream[0].event() if stream else None

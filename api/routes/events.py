@@ -10,6 +10,7 @@ from litestar.params import QueryParameter
 
 from api.auth import requires
 from api.schemas import EventOut, EventPage
+from infrastructure.database import read_connection
 from infrastructure.event_store import read_feed
 from infrastructure.users import Role, User
 
@@ -30,6 +31,6 @@ def event_feed(
 
     Never skips: an event whose transaction may still commit is held back until it has,
     so a reader that continues from ``next_after`` sees every event exactly once."""
-    with request.app.state.engine.connect() as conn:
+    with read_connection(request.app.state.engine) as conn:
         batch = read_feed(conn, after, limit)
     return EventPage([EventOut.of(e) for e in batch], batch[-1].position if batch else after)

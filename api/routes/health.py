@@ -8,6 +8,8 @@ from litestar import get
 from litestar.datastructures import State
 from litestar.response import Response
 
+from infrastructure.database import read_connection
+
 
 class Health(msgspec.Struct, frozen=True):
     status: str
@@ -19,7 +21,7 @@ def health(state: State) -> Response[Health]:
     """Liveness, and whether the database answers (503 when it does not)."""
     engine: sa.Engine = state.engine
     try:
-        with engine.connect() as conn:
+        with read_connection(engine) as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError:
         return Response(Health("degraded", "down"), status_code=503)

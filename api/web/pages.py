@@ -26,6 +26,7 @@ from api.web.charts import PALETTE, heat_colour, line_chart
 from api.web.session import signed_in_user
 from domain.metrics import METRIC_NAMES
 from domain.series import drawdowns
+from infrastructure.database import read_connection
 from infrastructure.users import Role, User, hash_key, user_by_key
 from projections import queries
 from projections.compare import compare, parse_ids
@@ -93,7 +94,7 @@ class Pages(Controller):
         target = data.get("next") or "/backtests"
         if not target.startswith("/") or target.startswith("//"):
             target = "/backtests"  # never redirect off this site
-        with _engine(request).connect() as conn:
+        with read_connection(_engine(request)) as conn:
             user = user_by_key(conn, data.get("api_key", "").strip())
         if user is None:
             context = {"next": target, "error": "That API key is not valid."}
@@ -121,7 +122,7 @@ class Pages(Controller):
         if user is None:
             return _sign_in_first(request)
         moment = queries.parse_as_of(as_of) if as_of else None
-        with _engine(request).connect() as conn:
+        with read_connection(_engine(request)) as conn:
             listing = queries.list_sorted(
                 conn, owner_scope(user), sort=sort, descending=order != "asc", page=page,
                 per_page=PER_PAGE, symbol=symbol or None, strategy=strategy or None,
@@ -150,7 +151,7 @@ class Pages(Controller):
         if user is None:
             return _sign_in_first(request)
         scope = owner_scope(user)
-        with _engine(request).connect() as conn:
+        with read_connection(_engine(request)) as conn:
             detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
             trades, trade_count = queries.trade_page(conn, backtest_id, trades_page, PER_PAGE)
             report = significance(
@@ -194,7 +195,7 @@ class Pages(Controller):
         user = _reader(request)
         if user is None:
             return _sign_in_first(request)
-        with _engine(request).connect() as conn:
+        with read_connection(_engine(request)) as conn:
             summary = queries.find_summary(conn, backtest_id, user.user_id)
         return Template("confirm_delete.html.j2", context={"user": user, "b": summary})
 
@@ -216,7 +217,7 @@ class Pages(Controller):
         if user is None:
             return _sign_in_first(request)
         wanted = parse_ids(",".join(ids or []))
-        with _engine(request).connect() as conn:
+        with read_connection(_engine(request)) as conn:
             comparison = compare(conn, wanted, owner_scope(user))
         names = [f"{c.summary.symbol} · {c.summary.strategy} · {c.summary.backtest_id[:8]}"
                  for c in comparison.backtests]  # fmt: skip

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from litestar import Request
 from litestar.middleware.session.client_side import CookieBackendConfig
 
+from infrastructure.database import read_connection
 from infrastructure.settings import Settings
 from infrastructure.users import User, user_by_key_hash
 
@@ -56,5 +57,5 @@ def signed_in_user(request: Request[Any, Any, Any]) -> User | None:
     if not isinstance(key_hash, str):
         return None
     engine: sa.Engine = request.app.state.engine
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return user_by_key_hash(conn, key_hash)
