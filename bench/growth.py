@@ -4,14 +4,13 @@ three sizes, doubling; linear growth shows as a time ratio near 2 per doubling."
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import time
 from itertools import pairwise
 
 import httpx
 
 from api.handlers import record_backtest
-from bench.harness import Result, scaled, served
+from bench.harness import Result, download_trades_csv, scaled, served
 from bench.workloads import big_submission
 from infrastructure.database import create_engine
 from infrastructure.users import user_by_key
@@ -54,13 +53,7 @@ def run(url: str, api_key: str) -> list[Result]:
         export_seconds = []
         for n in export_sizes:
             backtest_id = record_backtest(engine, user, big_submission(n), []).recorded.backtest_id
-            started = time.perf_counter()
-            subprocess.run(
-                ["curl", "-sS", "-o", "/dev/null", "-H", f"Authorization: Bearer {api_key}",
-                 f"{base}/api/v1/backtests/{backtest_id}/trades.csv"],
-                check=True, timeout=600,
-            )  # fmt: skip
-            export_seconds.append(time.perf_counter() - started)
+            export_seconds.append(download_trades_csv(base, api_key, backtest_id).seconds)
         engine.dispose()
     return _growth("record over HTTP", "days", record_sizes, record_seconds) + _growth(
         "trades.csv download", "trades", export_sizes, export_seconds

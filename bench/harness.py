@@ -164,3 +164,23 @@ class PeakRss:
     @property
     def growth_mb(self) -> float:
         return max(0, self.peak - self.start) / 2**20
+
+
+@dataclass
+class Download:
+    size: int
+    seconds: float
+
+
+def download_trades_csv(base: str, api_key: str, backtest_id: str) -> Download:
+    """GET a backtest's trades.csv with curl (so the client's own speed is not what is
+    measured); its size in bytes and curl's total time."""
+    done = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
+         "-H", f"Authorization: Bearer {api_key}",
+         f"{base}/api/v1/backtests/{backtest_id}/trades.csv"],
+        capture_output=True, text=True, check=True, timeout=900,
+    )  # fmt: skip
+    status, size, seconds = done.stdout.split()
+    assert status == "200", done.stdout
+    return Download(int(size), float(seconds))

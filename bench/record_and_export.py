@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import statistics
-import subprocess
 import time
 import uuid
 
@@ -15,7 +14,16 @@ import psycopg
 
 from api.handlers import record_backtest
 from bench import growth, reads, significance
-from bench.harness import PeakRss, Result, libpq, limit, result, scaled, served
+from bench.harness import (
+    PeakRss,
+    Result,
+    download_trades_csv,
+    libpq,
+    limit,
+    result,
+    scaled,
+    served,
+)
 from bench.workloads import big_submission, ten_year_backtest
 from infrastructure.database import create_engine, write_transaction
 from infrastructure.migrate import upgrade
@@ -100,17 +108,9 @@ def bench_export(url: str, api_key: str, base: str, pid: int) -> list[Result]:
     backtest_id = record_backtest(engine, user, big_submission(n_trades), []).recorded.backtest_id
     engine.dispose()
 
-    # curl downloads, so that the client's own speed is not what is measured
     with PeakRss(pid) as rss:
-        done = subprocess.run(
-            ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
-             "-H", f"Authorization: Bearer {api_key}",
-             f"{base}/api/v1/backtests/{backtest_id}/trades.csv"],
-            capture_output=True, text=True, check=True, timeout=600,
-        )  # fmt: skip
-    status, downloaded, total = done.stdout.split()
-    assert status == "200", done.stdout
-    size, api_seconds = int(downloaded), float(total)
+        downloaded = download_trades_csv(base, api_key, backtest_id)
+    size, api_seconds = downloaded.size, downloaded.seconds
 
     with psycopg.connect(libpq(url)) as conn, conn.cursor() as cursor:
         copied = 0

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from api.handlers import record_backtest
-from bench.harness import PeakRss, Result, limit, scaled, served
+from bench.harness import PeakRss, Result, download_trades_csv, limit, scaled, served
 from bench.workloads import big_submission
 from infrastructure.database import create_engine, write_transaction
 from infrastructure.migrate import upgrade
@@ -26,13 +24,7 @@ def run() -> list[Result]:
     backtest_id = record_backtest(engine, user, big_submission(n_trades), []).recorded.backtest_id
     engine.dispose()
     with served(url) as (base, pid), PeakRss(pid) as rss:
-        started = time.perf_counter()
-        subprocess.run(
-            ["curl", "-sS", "-o", "/dev/null", "-H", f"Authorization: Bearer {api_key}",
-             f"{base}/api/v1/backtests/{backtest_id}/trades.csv"],
-            check=True, timeout=900,
-        )  # fmt: skip
-        seconds = time.perf_counter() - started
+        seconds = download_trades_csv(base, api_key, backtest_id).seconds
     return [
         limit(f"SQLite trades.csv of {n_trades:,} trades: RSS growth", rss.growth_mb, "MB", 100.0,
               f"{n_trades / seconds:,.0f} rows/s from the stored parts"),

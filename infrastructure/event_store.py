@@ -168,7 +168,7 @@ def append(
     return stored
 
 
-_INSERTED_COLUMNS = [c.name for c in EVENT_COLUMNS if c.name != "position"]
+_INSERTED_COLUMNS = StoredEvent.__struct_fields__[1:]  # all but position, in order
 _PG_INSERT = (
     f"INSERT INTO events ({', '.join(_INSERTED_COLUMNS)}) "
     f"VALUES ({', '.join(['%s'] * len(_INSERTED_COLUMNS))}) RETURNING position"
@@ -181,17 +181,7 @@ def _insert(conn: sa.Connection, event: StoredEvent) -> int:
     On PostgreSQL straight through psycopg (same connection, same transaction): the
     append is the hot path, and SQLAlchemy's statement handling cost more than the
     round trip itself under concurrent writers."""
-    row = (
-        event.event_id,
-        event.stream_id,
-        event.stream_version,
-        event.event_type,
-        event.schema_version,
-        event.data,
-        event.metadata,
-        event.recorded_at,
-        event.hash,
-    )
+    row = msgspec.structs.astuple(event)[1:]  # every stored column but position
     if conn.dialect.name != "postgresql":
         named = dict(zip(_INSERTED_COLUMNS, row, strict=True))
         return int(conn.execute(_INSERT_RETURNING_POSITION, named).scalar_one())

@@ -34,6 +34,10 @@ class BacktestRows:
     trades: list[Row] = field(default_factory=list)
     csv: list[Row] = field(default_factory=list)
 
+    def per_table(self) -> tuple[list[Row], ...]:
+        """The rows of each table of ``ReadModels.tables()``, in that order."""
+        return ([self.summary], [self.detail], self.daily, self.monthly, self.trades, self.csv)
+
 
 def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     """The rows a BacktestRecorded event produces."""

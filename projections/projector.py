@@ -45,13 +45,11 @@ class Projection:
         self.pending = {}
         if not batch:
             return
-        # the summary rows first: a rebuild's lock on them fences the whole projection
-        bulk_insert(conn, self.models.backtests, [rows.summary for rows in batch])
-        bulk_insert(conn, self.models.details, [rows.detail for rows in batch])
-        bulk_insert(conn, self.models.daily, [r for rows in batch for r in rows.daily])
-        bulk_insert(conn, self.models.monthly, [r for rows in batch for r in rows.monthly])
-        bulk_insert(conn, self.models.trades, [r for rows in batch for r in rows.trades])
-        bulk_insert(conn, self.models.csv, [r for rows in batch for r in rows.csv])
+        # the summary rows first (tables() starts with them): a rebuild's lock on them
+        # fences the whole projection
+        grouped = [rows.per_table() for rows in batch]
+        for index, table in enumerate(self.models.tables()):
+            bulk_insert(conn, table, [row for tables in grouped for row in tables[index]])
 
 
 def project(conn: sa.Connection, stored: StoredEvent, models: ReadModels = LIVE) -> None:

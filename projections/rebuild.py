@@ -202,12 +202,5 @@ def _verify_one(conn: sa.Connection, report: VerifyReport, backtest_id: str) -> 
     want = expected_rows(conn, backtest_id)
     if want is None:
         return
-    for table, rows in (
-        (LIVE.backtests, [want.summary]),
-        (LIVE.details, [want.detail]),
-        (LIVE.daily, want.daily),
-        (LIVE.monthly, want.monthly),
-        (LIVE.trades, want.trades),
-        (LIVE.csv, want.csv),
-    ):
+    for table, rows in zip(LIVE.tables(), want.per_table(), strict=True):
         _compare(report, backtest_id, table, rows, _stored(conn, table, backtest_id))
