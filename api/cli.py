@@ -86,20 +86,13 @@ def _engine(args: argparse.Namespace) -> sa.Engine:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from api.serving import serve
 
     engine = _engine(args)
     engine.dispose()
     os.environ["BACKTEST_LEDGER_DATABASE_URL"] = args.database_url
     _err(f"backtest-ledger serving on http://{args.host}:{args.port}")
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-    )
+    serve(args.host, args.port, args.workers)
     return 0
 
 

@@ -7,9 +7,9 @@ import urllib.parse
 import uuid
 from typing import Annotated, Any
 
-import anyio.to_thread
 import sqlalchemy as sa
 from litestar import Controller, Request, delete, get, post
+from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
@@ -115,7 +115,7 @@ class BacktestController(Controller):
             submission, sanitized = parse_submission(body)
             return record_backtest(engine, request.user, submission, sanitized, context)
 
-        outcome = await anyio.to_thread.run_sync(work)
+        outcome = await sync_to_thread(work)
         headers = {"Location": f"/api/v1/backtests/{outcome.recorded.backtest_id}"}
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"
