@@ -79,9 +79,12 @@ def _json(value: object) -> None:
 def _engine(args: argparse.Namespace) -> sa.Engine:
     engine = create_engine(args.database_url)
     if upgrade(engine):
-        filled = rebuild.fill_missing_csv(engine)
+        filled = rebuild.fill_missing_documents(engine)
         if filled:
-            _err(f"wrote the CSV exports of {filled} backtests recorded before this version")
+            _err(
+                f"wrote the stored documents (CSV and JSON) of {filled} backtests "
+                "recorded before this version"
+            )
     return engine
 
 
@@ -233,7 +236,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     engine = _engine(args)
     with engine.connect() as conn:
-        csv_export.check_exportable(conn, args.id, None)
+        queries.check_visible(conn, args.id, None)
     chunks = csv_export.export_csv(engine, args.id, args.kind)
     if args.output:
         with open(args.output, "wb") as handle:

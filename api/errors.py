@@ -16,6 +16,7 @@ from api.schemas import FieldProblem, Problem
 from domain.errors import BacktestNotFound, InvalidBacktest, MalformedBody
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
+from projections.documents import MissingDocument
 from projections.queries import BadAsOf, BadCursor
 
 log = logging.getLogger("backtest_ledger")
@@ -44,6 +45,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     BadCursor: 400,
     BadAsOf: 400,
     UnknownPosition: 400,
+    MissingDocument: 503,  # the read models need `projections rebuild`
 }
 
 

@@ -30,7 +30,7 @@ from infrastructure.migrate import upgrade
 from infrastructure.users import Role, create_user, user_by_key
 
 READ_MODELS = ["backtests", "backtest_details", "backtest_daily", "backtest_monthly",
-               "backtest_trades", "backtest_csv"]  # fmt: skip
+               "backtest_trades", "backtest_documents"]  # fmt: skip
 TRADE_COLUMNS = ("trade_no, side, entry_time, exit_time, entry_price, exit_price, quantity, "
                  "pnl, \"return\", fees")  # fmt: skip
 

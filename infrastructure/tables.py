@@ -127,12 +127,13 @@ backtest_trades = sa.Table(
     sa.Column("fees", Money),
 )
 
-# Each export file as it will be downloaded, in parts of about 64 KiB, written by the
-# projector with the one CSV writer: a download reads the parts back in order and
+# Each backtest's documents as they will be served, in parts of about 64 KiB, written
+# by the projector: the three CSV exports (by the one CSV writer) and the JSON of its
+# list item and of its detail. A download or a read sends the parts back in order and
 # formats nothing. Stored uncompressed on PostgreSQL (STORAGE EXTERNAL): compressing
-# would cost every record and every download more than the disk it saves is worth.
-backtest_csv = sa.Table(
-    "backtest_csv",
+# would cost every record and every read more than the disk it saves is worth.
+backtest_documents = sa.Table(
+    "backtest_documents",
     metadata,
     sa.Column("backtest_id", sa.String(36), primary_key=True),
     sa.Column("kind", sa.String(8), primary_key=True),
@@ -140,7 +141,7 @@ backtest_csv = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
 )
 sa.event.listen(
-    backtest_csv,
+    backtest_documents,
     "after_create",
     sa.DDL("ALTER TABLE %(table)s ALTER COLUMN body SET STORAGE EXTERNAL").execute_if(  # type: ignore[no-untyped-call]
         dialect="postgresql"
@@ -168,14 +169,26 @@ class ReadModels:
     daily: sa.Table
     monthly: sa.Table
     trades: sa.Table
-    csv: sa.Table
+    documents: sa.Table
 
     def tables(self) -> tuple[sa.Table, ...]:
-        return (self.backtests, self.details, self.daily, self.monthly, self.trades, self.csv)
+        return (
+            self.backtests,
+            self.details,
+            self.daily,
+            self.monthly,
+            self.trades,
+            self.documents,
+        )
 
 
 LIVE = ReadModels(
-    backtests, backtest_details, backtest_daily, backtest_monthly, backtest_trades, backtest_csv
+    backtests,
+    backtest_details,
+    backtest_daily,
+    backtest_monthly,
+    backtest_trades,
+    backtest_documents,
 )
 SHADOW_SUFFIX = "__rebuild"
 

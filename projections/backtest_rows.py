@@ -19,6 +19,8 @@ from domain.results import given
 from domain.series import derive
 from infrastructure.event_store import StoredEvent
 from projections.csv_export import COLUMNS, DAILY_EXTRA_COLUMNS, ExportKind, write_csv
+from projections.documents import document_rows, json_parts
+from projections.views import detail_of, summary_of
 
 Row = dict[str, Any]
 
@@ -32,11 +34,18 @@ class BacktestRows:
     daily: list[Row] = field(default_factory=list)
     monthly: list[Row] = field(default_factory=list)
     trades: list[Row] = field(default_factory=list)
-    csv: list[Row] = field(default_factory=list)
+    documents: list[Row] = field(default_factory=list)
 
     def per_table(self) -> tuple[list[Row], ...]:
         """The rows of each table of ``ReadModels.tables()``, in that order."""
-        return ([self.summary], [self.detail], self.daily, self.monthly, self.trades, self.csv)
+        return (
+            [self.summary],
+            [self.detail],
+            self.daily,
+            self.monthly,
+            self.trades,
+            self.documents,
+        )
 
 
 def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
@@ -120,12 +129,19 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         for i, t in enumerate(sub.trades, start=1)
     ]
     bid = event.backtest_id
-    csv = [
+    item = summary_of(summary)
+    documents = [
+        *document_rows(bid, "summary", [msgspec.json.encode(item).decode()]),
+        *document_rows(
+            bid,
+            "detail",
+            json_parts(msgspec.json.encode(detail_of(item, detail, daily, monthly, trades))),
+        ),
         *csv_rows(bid, "daily", (*COLUMNS["daily"], *extras), daily),
         *csv_rows(bid, "monthly", COLUMNS["monthly"], monthly),
         *csv_rows(bid, "trades", COLUMNS["trades"], trades),
     ]
-    return BacktestRows(summary, detail, daily, monthly, trades, csv)
+    return BacktestRows(summary, detail, daily, monthly, trades, documents)
 
 
 def csv_rows(
@@ -133,10 +149,7 @@ def csv_rows(
 ) -> list[Row]:
     """The stored parts of one export: ``columns`` of ``rows``, through the CSV writer."""
     parts = write_csv(columns, [[row[name] for row in rows] for name in columns])
-    return [
-        {"backtest_id": backtest_id, "kind": kind, "part_no": number, "body": body}
-        for number, body in enumerate(parts)
-    ]
+    return document_rows(backtest_id, kind, list(parts))
 
 
 def deleted_values(stored: StoredEvent) -> Row:

@@ -4,10 +4,10 @@ RFC 4180 (comma, CRLF, quotes doubled), one header row, ISO dates, UTC instants,
 floats in their shortest round-trip form (``repr``), null as an empty cell, and text
 that a spreadsheet would run as a formula prefixed with ``'`` (OWASP CSV injection).
 
-The projector writes each export once, when the backtest is recorded, into
-``backtest_csv`` in parts of about ``CHUNK_BYTES``; a download streams those parts
-back in order and formats nothing, so it runs at the speed of reading text (faster
-than PostgreSQL's own COPY of the typed rows), on both stores, in flat memory.
+The projector writes each export once, when the backtest is recorded, into the stored
+documents in parts of about ``CHUNK_BYTES``; a download streams those parts back in
+order and formats nothing, so it runs at the speed of reading text (faster than
+PostgreSQL's own COPY of the typed rows), on both stores, in flat memory.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from domain.errors import BacktestNotFound
 from infrastructure.database import as_utc
-from infrastructure.tables import backtest_csv, backtests
+from projections.documents import PART_BYTES, stream_document
 
 ExportKind = Literal["daily", "monthly", "trades"]
 KINDS: tuple[ExportKind, ...] = ("daily", "monthly", "trades")
@@ -33,7 +32,7 @@ COLUMNS: dict[ExportKind, tuple[str, ...]] = {
 }  # fmt: skip
 DAILY_EXTRA_COLUMNS = ("cash", "position", "benchmark_return")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = PART_BYTES
 _NEEDS_QUOTES = (",", '"', "\r", "\n")
 
 
@@ -96,48 +95,9 @@ def write_csv(header: Sequence[str], columns: Sequence[Sequence[Any]]) -> Iterat
         yield "\r\n".join(buffer) + "\r\n"
 
 
-def check_exportable(conn: sa.Connection, backtest_id: str, owner_id: str | None) -> str:
-    """The symbol of a live backtest the caller may export, or ``BacktestNotFound``."""
-    query = sa.select(backtests.c.symbol).where(
-        backtests.c.backtest_id == backtest_id, backtests.c.deleted_position.is_(None)
-    )
-    if owner_id is not None:
-        query = query.where(backtests.c.owner_id == owner_id)
-    symbol = conn.execute(query).scalar_one_or_none()
-    if symbol is None:
-        raise BacktestNotFound(backtest_id)
-    return str(symbol)
-
-
-class MissingExport(RuntimeError):
-    """A live backtest without its stored CSV parts: the read models are incomplete
-    (``projections rebuild`` makes them again from the log)."""
-
-    def __init__(self, backtest_id: str, kind: str) -> None:
-        super().__init__(
-            f"no stored {kind}.csv for backtest {backtest_id}: run projections rebuild"
-        )
-
-
 def export_csv(
     engine: sa.Engine, backtest_id: str, kind: ExportKind, owner_id: str | None = None
 ) -> Iterator[bytes]:
-    """Stream one export's stored parts, in order, on a connection of its own held only
-    while it is read (a server-side cursor on PostgreSQL: a few parts in memory at once).
-
-    Call ``check_exportable`` first when a missing backtest must be an error before
-    any byte is sent; this generator checks again inside its own snapshot.
-    """
-    with engine.connect() as conn, conn.begin():
-        check_exportable(conn, backtest_id, owner_id)
-        parts = conn.execution_options(stream_results=True, yield_per=16).execute(
-            sa.select(backtest_csv.c.body)
-            .where(backtest_csv.c.backtest_id == backtest_id, backtest_csv.c.kind == kind)
-            .order_by(backtest_csv.c.part_no)
-        )
-        sent = 0
-        for body in parts.scalars():
-            sent += 1
-            yield body.encode()
-        if sent == 0:  # every export has at least its header part
-            raise MissingExport(backtest_id, kind)
+    """Stream one stored export (call ``queries.check_visible`` first when a missing
+    backtest must be an error before any byte is sent)."""
+    return stream_document(engine, backtest_id, kind, owner_id)

@@ -12,8 +12,7 @@ import msgspec
 import sqlalchemy as sa
 
 from domain.errors import BacktestNotFound
-from domain.metrics import METRIC_NAMES, Metrics
-from domain.results import DailyResult, MonthlyResult, Trade
+from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc
 from infrastructure.event_store import feed_key, in_feed_up_to
 from infrastructure.tables import (
@@ -23,7 +22,13 @@ from infrastructure.tables import (
     backtest_trades,
     backtests,
 )
-from projections.views import BacktestDetail, BacktestPage, BacktestSummary
+from projections.views import (
+    BacktestDetail,
+    BacktestPage,
+    BacktestSummary,
+    detail_of,
+    summary_of,
+)
 
 MAX_PAGE = 500
 
@@ -94,36 +99,37 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     return created, backtest_id
 
 
-def _summary(m: Any) -> BacktestSummary:
-    return BacktestSummary(
-        backtest_id=m["backtest_id"],
-        symbol=m["symbol"],
-        interval=m["interval"],
-        strategy=m["strategy"],
-        test_mode=m["test_mode"],
-        market_type=m["market_type"],
-        start_date=m["start_date"],
-        end_date=m["end_date"],
-        created_at=as_utc(m["created_at"]),
-        position=m["position"],
-        metrics=Metrics(**{name: m[name] for name in METRIC_NAMES}),
+def check_visible(
+    conn: sa.Connection, backtest_id: str, owner_id: str | None, as_of: AsOf | None = None
+) -> str:
+    """The symbol of a backtest live now (or at ``as_of``) that the caller may read
+    (``owner_id=None``: any owner's), or ``BacktestNotFound``."""
+    query = sa.select(backtests.c.symbol).where(
+        backtests.c.backtest_id == backtest_id, visible(conn, as_of)
     )
+    if owner_id is not None:
+        query = query.where(backtests.c.owner_id == owner_id)
+    symbol = conn.execute(query).scalar_one_or_none()
+    if symbol is None:
+        raise BacktestNotFound(backtest_id)
+    return str(symbol)
 
 
-def list_backtests(
+def page_rows(
     conn: sa.Connection,
+    columns: list[Any],
+    source: sa.FromClause,
     owner_id: str | None,
     *,
-    limit: int = 50,
+    limit: int,
     cursor: str | None = None,
     symbol: str | None = None,
     strategy: str | None = None,
     as_of: AsOf | None = None,
-) -> BacktestPage:
-    """The owner's live backtests (everyone's for ``owner_id=None``), newest first, one
-    indexed query per page."""
-    limit = max(1, min(limit, MAX_PAGE))
-    query = sa.select(backtests).where(visible(conn, as_of))
+) -> list[sa.Row[Any]]:
+    """``columns`` of up to ``limit + 1`` list rows (one more shows there is a next
+    page), newest first: one indexed query per page."""
+    query = sa.select(*columns).select_from(source).where(visible(conn, as_of))
     if owner_id is not None:
         query = query.where(backtests.c.owner_id == owner_id)
     if symbol is not None:
@@ -136,13 +142,42 @@ def list_backtests(
             sa.tuple_(backtests.c.created_at, backtests.c.backtest_id) < (created, backtest_id)
         )
     query = query.order_by(backtests.c.created_at.desc(), backtests.c.backtest_id.desc())
-    rows = conn.execute(query.limit(limit + 1)).mappings().all()
-    items = [_summary(m) for m in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor(last.created_at, last.backtest_id)
-    return BacktestPage(items=items, next_cursor=next_cursor)
+    return list(conn.execute(query.limit(limit + 1)).all())
+
+
+def next_cursor_of(rows: list[sa.Row[Any]], limit: int) -> str | None:
+    """The cursor of the page after ``rows`` (from ``page_rows``), if there is one."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]._mapping
+    return encode_cursor(last["created_at"], last["backtest_id"])
+
+
+def list_backtests(
+    conn: sa.Connection,
+    owner_id: str | None,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    as_of: AsOf | None = None,
+) -> BacktestPage:
+    """The owner's live backtests (everyone's for ``owner_id=None``), newest first."""
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = page_rows(
+        conn,
+        list(backtests.c),
+        backtests,
+        owner_id,
+        limit=limit,
+        cursor=cursor,
+        symbol=symbol,
+        strategy=strategy,
+        as_of=as_of,
+    )
+    items = [summary_of(row._mapping) for row in rows[:limit]]
+    return BacktestPage(items=items, next_cursor=next_cursor_of(rows, limit))
 
 
 def parameters_of(conn: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -214,7 +249,7 @@ def list_sorted(
         .offset((max(page, 1) - 1) * per_page)
     )
     total = conn.execute(sa.select(sa.func.count()).select_from(backtests).where(*where))
-    items = [_summary(m) for m in conn.execute(query).mappings()]
+    items = [summary_of(m) for m in conn.execute(query).mappings()]
     return SortedPage(items, int(total.scalar_one()))
 
 
@@ -229,7 +264,7 @@ def find_summary(
     row = conn.execute(query).mappings().first()
     if row is None:
         raise BacktestNotFound(backtest_id)
-    return _summary(row)
+    return summary_of(row)
 
 
 def get_detail(
@@ -243,7 +278,7 @@ def get_detail(
     """Everything about one live backtest (or one live at ``as_of``); the report page
     leaves the trades out and pages them with ``trade_page``."""
     summary = find_summary(conn, backtest_id, owner_id, as_of)
-    d = (
+    details = (
         conn.execute(
             sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id)
         )
@@ -258,50 +293,11 @@ def get_detail(
             .all()
         )
 
-    daily = [
-        DailyResult(
-            date=r["date"],
-            equity=r["equity"],
-            return_=r["return"],
-            cash=r["cash"],
-            position=r["position"],
-            benchmark_return=r["benchmark_return"],
-        )
-        for r in rows(backtest_daily, backtest_daily.c.day_no)
-    ]
-    monthly = [
-        MonthlyResult(
-            month=r["month"],
-            return_=r["return"],
-            start_equity=r["start_equity"],
-            end_equity=r["end_equity"],
-        )
-        for r in rows(backtest_monthly, backtest_monthly.c.month_no)
-    ]
-    trades = [] if not with_trades else [
-        Trade(
-            entry_time=as_utc(r["entry_time"]),
-            exit_time=as_utc(r["exit_time"]),
-            side=r["side"],
-            entry_price=r["entry_price"],
-            exit_price=r["exit_price"],
-            quantity=r["quantity"],
-            pnl=r["pnl"],
-            return_=r["return"],
-            fees=r["fees"],
-        )
-        for r in rows(backtest_trades, backtest_trades.c.trade_no)
-    ]  # fmt: skip
-    return BacktestDetail(
-        **msgspec.structs.asdict(summary),
-        parameters=msgspec.json.decode(d["parameters"]),
-        initial_capital=d["initial_capital"],
-        periods_per_year=d["periods_per_year"],
-        reported_metrics=None
-        if d["reported_metrics"] is None
-        else msgspec.json.decode(d["reported_metrics"]),
-        sanitized_fields=msgspec.json.decode(d["sanitized_fields"]),
-        daily_results=daily,
-        monthly_results=monthly,
-        trades=trades,
+    trades = rows(backtest_trades, backtest_trades.c.trade_no) if with_trades else []
+    return detail_of(
+        summary,
+        details,
+        rows(backtest_daily, backtest_daily.c.day_no),
+        rows(backtest_monthly, backtest_monthly.c.month_no),
+        trades,
     )

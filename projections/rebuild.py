@@ -90,17 +90,23 @@ def rebuild_from_log(
     return rebuild(engine, progress)
 
 
-def fill_missing_csv(engine: sa.Engine) -> int:
-    """Project the stored CSV parts of backtests recorded before ``backtest_csv``
-    existed (revision 0003), from the log; return how many backtests needed them."""
+def fill_missing_documents(engine: sa.Engine) -> int:
+    """Project the stored documents of backtests recorded before their kinds existed
+    (the CSV exports: revision 0003; the JSON ones: 0004) from the log; return how many
+    backtests needed them. The projector writes every kind at once, so a backtest
+    without its list item lacks them all, or the JSON ones beside its CSV."""
+    documents = LIVE.documents
     with write_transaction(engine) as conn:
-        has_parts = sa.exists().where(LIVE.csv.c.backtest_id == backtests.c.backtest_id)
-        missing = conn.execute(sa.select(backtests.c.backtest_id).where(~has_parts)).scalars()
+        has_all = sa.exists().where(
+            documents.c.backtest_id == backtests.c.backtest_id, documents.c.kind == "summary"
+        )
+        missing = conn.execute(sa.select(backtests.c.backtest_id).where(~has_all)).scalars()
         filled = 0
         for backtest_id in list(missing):
             want = expected_rows(conn, backtest_id)
             if want is not None:
-                bulk_insert(conn, LIVE.csv, want.csv)
+                conn.execute(documents.delete().where(documents.c.backtest_id == backtest_id))
+                bulk_insert(conn, documents, want.documents)
                 filled += 1
     return filled
 
@@ -153,10 +159,19 @@ def _normalised(row: Any) -> Row:
     }
 
 
+def _key(table: sa.Table) -> list[sa.Column[Any]]:
+    """A backtest's rows in ``table`` are compared in the order of this key."""
+    return [c for c in table.primary_key.columns if c.name != "backtest_id"]
+
+
 def _stored(conn: sa.Connection, table: sa.Table, backtest_id: str) -> list[Row]:
-    key = [c for c in table.primary_key.columns if c.name != "backtest_id"]
-    query = sa.select(table).where(table.c.backtest_id == backtest_id).order_by(*key)
+    query = sa.select(table).where(table.c.backtest_id == backtest_id).order_by(*_key(table))
     return [_normalised(row) for row in conn.execute(query).mappings()]
+
+
+def _in_key_order(table: sa.Table, rows: list[Row]) -> list[Row]:
+    names = [c.name for c in _key(table)]
+    return sorted(rows, key=lambda row: tuple(row[name] for name in names))
 
 
 def _compare(
@@ -203,4 +218,5 @@ def _verify_one(conn: sa.Connection, report: VerifyReport, backtest_id: str) -> 
     if want is None:
         return
     for table, rows in zip(LIVE.tables(), want.per_table(), strict=True):
-        _compare(report, backtest_id, table, rows, _stored(conn, table, backtest_id))
+        stored = _stored(conn, table, backtest_id)
+        _compare(report, backtest_id, table, _in_key_order(table, rows), stored)

@@ -1,14 +1,20 @@
-"""The shapes read models are served in (API responses and the CLI's ``--json``)."""
+"""The shapes read models are served in (API responses and the CLI's ``--json``), and
+how they are made from read-model rows: the stored ones a query reads, or the ones the
+projector is about to store (it renders the JSON documents from the same shapes)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 
-from domain.metrics import Metrics
+from domain.metrics import METRIC_NAMES, Metrics
 from domain.results import DailyResult, MonthlyResult, Trade
+from infrastructure.database import as_utc
+
+Row = Mapping[Any, Any]
 
 
 class BacktestSummary(msgspec.Struct, frozen=True):
@@ -54,3 +60,74 @@ class BacktestDetail(msgspec.Struct, frozen=True):
     daily_results: list[DailyResult]
     monthly_results: list[MonthlyResult]
     trades: list[Trade]
+
+
+def summary_of(row: Row) -> BacktestSummary:
+    """A list item from its ``backtests`` row."""
+    return BacktestSummary(
+        backtest_id=row["backtest_id"],
+        symbol=row["symbol"],
+        interval=row["interval"],
+        strategy=row["strategy"],
+        test_mode=row["test_mode"],
+        market_type=row["market_type"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        created_at=as_utc(row["created_at"]),
+        position=row["position"],
+        metrics=Metrics(**{name: row[name] for name in METRIC_NAMES}),
+    )
+
+
+def detail_of(
+    summary: BacktestSummary,
+    details: Row,
+    daily: Iterable[Row],
+    monthly: Iterable[Row],
+    trades: Iterable[Row],
+) -> BacktestDetail:
+    """A detail from its list item and its rows in the other read-model tables."""
+    return BacktestDetail(
+        **msgspec.structs.asdict(summary),
+        parameters=msgspec.json.decode(details["parameters"]),
+        initial_capital=details["initial_capital"],
+        periods_per_year=details["periods_per_year"],
+        reported_metrics=None
+        if details["reported_metrics"] is None
+        else msgspec.json.decode(details["reported_metrics"]),
+        sanitized_fields=msgspec.json.decode(details["sanitized_fields"]),
+        daily_results=[
+            DailyResult(
+                date=r["date"],
+                equity=r["equity"],
+                return_=r["return"],
+                cash=r["cash"],
+                position=r["position"],
+                benchmark_return=r["benchmark_return"],
+            )
+            for r in daily
+        ],
+        monthly_results=[
+            MonthlyResult(
+                month=r["month"],
+                return_=r["return"],
+                start_equity=r["start_equity"],
+                end_equity=r["end_equity"],
+            )
+            for r in monthly
+        ],
+        trades=[
+            Trade(
+                entry_time=as_utc(r["entry_time"]),
+                exit_time=as_utc(r["exit_time"]),
+                side=r["side"],
+                entry_price=r["entry_price"],
+                exit_price=r["exit_price"],
+                quantity=r["quantity"],
+                pnl=r["pnl"],
+                return_=r["return"],
+                fees=r["fees"],
+            )
+            for r in trades
+        ],
+    )

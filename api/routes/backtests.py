@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, MediaType, Request, delete, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Response, Stream
 
@@ -31,7 +34,7 @@ from infrastructure.database import read_connection
 from infrastructure.event_store import load_stream
 from infrastructure.idempotency import request_hash
 from infrastructure.users import Role, User
-from projections import csv_export, queries
+from projections import csv_export, documents, queries
 from projections.compare import Comparison, compare, parse_ids
 from projections.significance import SignificanceParams, SignificanceReport, significance
 from projections.views import BacktestDetail, BacktestPage
@@ -74,13 +77,20 @@ def attachment(symbol: str, backtest_id: str, kind: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
 
 
+def primed(parts: Iterator[bytes]) -> Iterator[bytes]:
+    """``parts`` with its first part read now, so that a backtest gone or a document
+    missing is an error response, not a 200 cut short. The stream keeps its own
+    connection: request-scoped ones are gone by the time the body is sent."""
+    first = next(parts, None)
+    return itertools.chain(() if first is None else (first,), parts)
+
+
 def csv_download(engine: sa.Engine, user: User, backtest_id: str, kind: str) -> Stream:
     """A streamed CSV download of a backtest the user may read (404 before any byte)."""
     owner = owner_scope(user)
     with read_connection(engine) as conn:
-        symbol = csv_export.check_exportable(conn, backtest_id, owner)
-    # The stream opens its own connection: request-scoped ones are gone by then.
-    chunks = csv_export.export_csv(engine, backtest_id, kind, owner)  # type: ignore[arg-type]
+        symbol = queries.check_visible(conn, backtest_id, owner)
+    chunks = primed(csv_export.export_csv(engine, backtest_id, kind, owner))  # type: ignore[arg-type]
     return Stream(
         chunks,
         media_type="text/csv",
@@ -121,7 +131,17 @@ class BacktestController(Controller):
             headers["Idempotent-Replayed"] = "true"
         return Response(outcome.recorded, status_code=201, headers=headers)
 
-    @get("/", operation_id="listBacktests", guards=[READERS], sync_to_thread=True)
+    @get(
+        "/",
+        operation_id="listBacktests",
+        guards=[READERS],
+        sync_to_thread=True,
+        responses={
+            200: ResponseSpec(
+                data_container=BacktestPage, description="A page of backtests, newest first"
+            )
+        },
+    )
     def list_backtests(
         self,
         request: Request[User, Any, State],
@@ -132,11 +152,11 @@ class BacktestController(Controller):
         symbol: Annotated[str | None, QueryParameter(description="only this symbol")] = None,
         strategy: Annotated[str | None, QueryParameter(description="only this strategy")] = None,
         as_of: AsOfParameter = None,
-    ) -> BacktestPage:
+    ) -> Response[bytes]:
         """The caller's backtests, newest first (an auditor's: everyone's); with ``as_of``,
         the list exactly as it stood then (later deletions shown, later records not)."""
         with read_connection(request.app.state.engine) as conn:
-            return queries.list_backtests(
+            page = documents.list_json(
                 conn,
                 owner_scope(request.user),
                 limit=limit,
@@ -145,6 +165,7 @@ class BacktestController(Controller):
                 strategy=strategy,
                 as_of=queries.parse_as_of(as_of) if as_of else None,
             )
+        return Response(page, media_type=MediaType.JSON)
 
     @get("/compare", operation_id="compareBacktests", guards=[READERS], sync_to_thread=True)
     def compare(
@@ -158,18 +179,32 @@ class BacktestController(Controller):
         with read_connection(request.app.state.engine) as conn:
             return compare(conn, wanted, owner_scope(request.user))
 
-    @get("/{backtest_id:str}", operation_id="getBacktest", guards=[READERS], sync_to_thread=True)
+    @get(
+        "/{backtest_id:str}",
+        operation_id="getBacktest",
+        guards=[READERS],
+        sync_to_thread=True,
+        responses={
+            200: ResponseSpec(
+                data_container=BacktestDetail, description="Everything about one backtest"
+            )
+        },
+    )
     def detail(
         self,
         request: Request[User, Any, State],
         backtest_id: BacktestId,
         as_of: AsOfParameter = None,
-    ) -> BacktestDetail:
+    ) -> Stream:
         """Everything about one backtest: fields, daily and monthly results, trades, metrics
         (with ``as_of``: as it was then, if it was live then)."""
         moment = queries.parse_as_of(as_of) if as_of else None
-        with read_connection(request.app.state.engine) as conn:
-            return queries.get_detail(conn, backtest_id, owner_scope(request.user), moment)
+        engine: sa.Engine = request.app.state.engine
+        # Streamed from its stored parts: a detail of a million trades in flat memory.
+        parts = documents.stream_document(
+            engine, backtest_id, "detail", owner_scope(request.user), moment
+        )
+        return Stream(primed(parts), media_type=MediaType.JSON)
 
     @delete(
         "/{backtest_id:str}",

@@ -200,30 +200,36 @@ def test_an_auditor_exports_verifies_offline_and_replays(ledger: Ledger, tmp_pat
     assert again.returncode == 2 and "empty" in again.stderr
 
 
-def test_upgrading_past_0003_writes_the_exports_of_older_backtests(ledger: Ledger) -> None:
+@pytest.mark.parametrize("revision", ["0002", "0003"])
+def test_upgrading_writes_the_documents_of_older_backtests(ledger: Ledger, revision: str) -> None:
+    """From before the stored CSV parts (0002) or before the JSON documents (0003)."""
     from alembic import command
 
     from infrastructure.migrate import alembic_config
-    from infrastructure.tables import backtest_csv
+    from infrastructure.tables import backtest_documents
 
     ledger.ok("users", "create", "alice")
     doc = backtest_document(days=40, trades=6)
     backtest_id = ledger.ok("record", ledger.file(doc), "--user", "alice").strip()
     before = {kind: ledger.stdout_bytes("export", backtest_id, kind)
               for kind in ("daily", "monthly", "trades")}  # fmt: skip
+    shown = ledger.ok("show", backtest_id, "--user", "alice", "--json")
     engine = create_engine(ledger.url)
-    with engine.begin() as conn:  # back to how a database of the previous version was
-        command.downgrade(alembic_config(conn), "0002")
+    with engine.begin() as conn:  # back to how a database of that version was
+        command.downgrade(alembic_config(conn), revision)
     with engine.connect() as conn:
-        assert not sa.inspect(conn).has_table(backtest_csv.name)
+        tables = sa.inspect(conn).get_table_names()
+    assert backtest_documents.name not in tables
+    assert ("backtest_csv" in tables) == (revision == "0003")
     engine.dispose()
 
     env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=ledger.url)
     upgraded = subprocess.run([CLI, "export", backtest_id, "trades"], env=env,
                               capture_output=True, timeout=120)  # fmt: skip
     assert upgraded.returncode == 0, upgraded.stderr
-    assert b"wrote the CSV exports of 1 backtests" in upgraded.stderr
+    assert b"wrote the stored documents (CSV and JSON) of 1 backtests" in upgraded.stderr
     assert upgraded.stdout == before["trades"]
     for kind in ("daily", "monthly"):
         assert ledger.stdout_bytes("export", backtest_id, kind) == before[kind]
+    assert ledger.ok("show", backtest_id, "--user", "alice", "--json") == shown
     assert json.loads(ledger.ok("projections", "verify", "--json"))["ok"] is True

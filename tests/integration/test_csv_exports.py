@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from domain.errors import BacktestNotFound
 from projections import queries
-from projections.csv_export import check_exportable, export_csv
+from projections.csv_export import export_csv
 from tests.factories import backtest_document, make_user, record
 
 
@@ -84,6 +84,6 @@ def test_exporting_a_deleted_or_foreign_backtest_is_not_found(engine: sa.Engine)
     alice, bob = make_user(engine, "alice"), make_user(engine, "bob")
     backtest_id = record(engine, alice, backtest_document()).backtest_id
     with engine.connect() as conn, pytest.raises(BacktestNotFound):
-        check_exportable(conn, backtest_id, bob.user_id)
+        queries.check_visible(conn, backtest_id, bob.user_id)
     with pytest.raises(BacktestNotFound):
         download(engine, "no-such-id", "daily")

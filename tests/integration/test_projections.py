@@ -13,7 +13,8 @@ from domain.errors import BacktestNotFound
 from infrastructure.event_store import ConcurrencyConflict
 from infrastructure.tables import LIVE, backtest_daily, backtests, events
 from projections import queries
-from projections.csv_export import MissingExport, export_csv
+from projections.csv_export import export_csv
+from projections.documents import MissingDocument
 from projections.rebuild import rebuild, verify
 from tests.factories import backtest_document, make_user, record
 
@@ -165,7 +166,7 @@ def test_verify_notices_a_missing_summary_row(engine: sa.Engine) -> None:
 def test_verify_names_a_stored_csv_part_that_differs_from_the_log(engine: sa.Engine) -> None:
     alice = make_user(engine)
     victim = record(engine, alice, backtest_document(seed=3, trades=4)).backtest_id
-    csv = LIVE.csv
+    csv = LIVE.documents
     with engine.begin() as conn:
         conn.execute(
             csv.update()
@@ -173,7 +174,7 @@ def test_verify_names_a_stored_csv_part_that_differs_from_the_log(engine: sa.Eng
             .values(body=sa.func.replace(csv.c.body, "long", "shrt"))
         )
     report = verify(engine)
-    assert [(m.backtest_id, m.table) for m in report.mismatches] == [(victim, "backtest_csv")]
+    assert [(m.backtest_id, m.table) for m in report.mismatches] == [(victim, "backtest_documents")]
     rebuild(engine)
     assert verify(engine).ok
 
@@ -184,6 +185,6 @@ def test_a_download_without_its_stored_parts_is_an_error_not_an_empty_file(
     alice = make_user(engine)
     victim = record(engine, alice, backtest_document()).backtest_id
     with engine.begin() as conn:
-        conn.execute(LIVE.csv.delete().where(LIVE.csv.c.backtest_id == victim))
-    with pytest.raises(MissingExport, match="projections rebuild"):
+        conn.execute(LIVE.documents.delete().where(LIVE.documents.c.backtest_id == victim))
+    with pytest.raises(MissingDocument, match="projections rebuild"):
         b"".join(export_csv(engine, victim, "daily"))

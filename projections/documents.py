@@ -1,0 +1,119 @@
+"""Each backtest's stored documents (``backtest_documents``): its three CSV exports and
+the JSON of its list item and of its detail, rendered once by the projector and served
+as stored, part after part.
+
+A read then costs what reading text costs: no rows turned into objects and back into
+text per request, and a detail of a million trades streams in flat memory like its
+trades.csv. ``projections verify`` compares the stored parts with what the log makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import msgspec
+import sqlalchemy as sa
+
+from infrastructure.tables import backtest_documents, backtests
+from projections.queries import MAX_PAGE, AsOf, check_visible, next_cursor_of, page_rows
+
+DocumentKind = Literal["summary", "detail", "daily", "monthly", "trades"]
+PART_BYTES = 64 * 1024
+
+
+class MissingDocument(RuntimeError):
+    """A live backtest without one of its stored documents: the read models are
+    incomplete (``projections rebuild`` makes them again from the log)."""
+
+    def __init__(self, backtest_id: str, kind: str) -> None:
+        super().__init__(
+            f"no stored {kind} document for backtest {backtest_id}: run projections rebuild"
+        )
+
+
+def document_rows(backtest_id: str, kind: DocumentKind, parts: Sequence[str]) -> list[Any]:
+    """The ``backtest_documents`` rows of one document, given its parts in order."""
+    return [
+        {"backtest_id": backtest_id, "kind": kind, "part_no": number, "body": body}
+        for number, body in enumerate(parts)
+    ]
+
+
+def json_parts(document: bytes) -> list[str]:
+    """UTF-8 JSON cut into parts of about ``PART_BYTES``, never inside a character."""
+    parts = []
+    start = 0
+    while start < len(document):
+        end = min(start + PART_BYTES, len(document))
+        while end < len(document) and document[end] & 0xC0 == 0x80:  # a continuation byte
+            end -= 1
+        parts.append(document[start:end].decode())
+        start = end
+    return parts
+
+
+def stream_document(
+    engine: sa.Engine,
+    backtest_id: str,
+    kind: DocumentKind,
+    owner_id: str | None = None,
+    as_of: AsOf | None = None,
+) -> Iterator[bytes]:
+    """Stream one document's stored parts, in order, on a connection of its own held
+    only while it is read (a server-side cursor on PostgreSQL: a few parts in memory).
+
+    Call ``check_visible`` first when a missing backtest must be an error before any
+    byte is sent; this generator checks again inside its own snapshot.
+    """
+    d = backtest_documents
+    with engine.connect() as conn, conn.begin():
+        check_visible(conn, backtest_id, owner_id, as_of)
+        parts = conn.execution_options(stream_results=True, yield_per=16).execute(
+            sa.select(d.c.body)
+            .where(d.c.backtest_id == backtest_id, d.c.kind == kind)
+            .order_by(d.c.part_no)
+        )
+        sent = 0
+        for body in parts.scalars():
+            sent += 1
+            yield body.encode()
+        if sent == 0:  # every document has at least one part
+            raise MissingDocument(backtest_id, kind)
+
+
+def list_json(
+    conn: sa.Connection,
+    owner_id: str | None,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    as_of: AsOf | None = None,
+) -> bytes:
+    """The page ``queries.list_backtests`` gives, as the JSON it encodes to, put
+    together from the stored list items."""
+    limit = max(1, min(limit, MAX_PAGE))
+    d = backtest_documents
+    items = backtests.outerjoin(
+        d, sa.and_(d.c.backtest_id == backtests.c.backtest_id, d.c.kind == "summary")
+    )
+    rows = page_rows(
+        conn,
+        [backtests.c.created_at, backtests.c.backtest_id, d.c.body],
+        items,
+        owner_id,
+        limit=limit,
+        cursor=cursor,
+        symbol=symbol,
+        strategy=strategy,
+        as_of=as_of,
+    )
+    bodies = []
+    for row in rows[:limit]:
+        if row.body is None:
+            raise MissingDocument(row.backtest_id, "summary")
+        bodies.append(row.body.encode())
+    next_cursor = msgspec.json.encode(next_cursor_of(rows, limit))
+    return b'{"items":[' + b",".join(bodies) + b'],"next_cursor":' + next_cursor + b"}"

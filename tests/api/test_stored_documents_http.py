@@ -1,0 +1,133 @@
+"""The list and the detail are served from the JSON the projector stored when the
+backtest was recorded. They must be byte for byte what encoding the typed read-model
+rows gives (the path the CLI and the report page read), on both stores: the two are
+made by different routes, one from the values in memory before they are stored, the
+other from the rows the database hands back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+
+from infrastructure.tables import backtest_documents
+from infrastructure.users import user_by_name
+from projections import queries
+from tests.api.conftest import Api
+from tests.factories import backtest_document
+
+
+def owner_id(api: Api, name: str) -> str:
+    with api.engine.connect() as conn:
+        return user_by_name(conn, name).user_id
+
+
+def from_rows(api: Api, fetch: Any) -> bytes:
+    with api.engine.connect() as conn:
+        return msgspec.json.encode(fetch(conn))
+
+
+def unusual(seed: int) -> dict[str, Any]:
+    """A backtest with non-ASCII text, nulls, extra daily columns and a big parameter,
+    so that its detail spans several stored parts, cut among multi-byte characters."""
+    doc = backtest_document(days=900, trades=120, seed=seed, symbol="日経225", strategy="δ-hedge")
+    doc["parameters"] = {"note": "€" * 40_000, "window": seed, "nested": {"a": [1, 2.5]}}
+    doc["daily_results"][3]["equity"] = float("nan")
+    for i, day in enumerate(doc["daily_results"]):
+        day["cash"] = 1000.0 + i
+    doc["trades"][0]["fees"] = None
+    return doc
+
+
+def test_the_detail_is_the_encoding_of_its_rows(api: Api) -> None:
+    backtest_id = api.record(document=unusual(1)).json()["backtest_id"]
+    served = api.get(f"/api/v1/backtests/{backtest_id}")
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "application/json"
+    alice = owner_id(api, "alice")
+    assert served.content == from_rows(
+        api, lambda conn: queries.get_detail(conn, backtest_id, alice)
+    )
+    with api.engine.connect() as conn:
+        parts = conn.execute(
+            sa.select(sa.func.count()).where(
+                backtest_documents.c.backtest_id == backtest_id,
+                backtest_documents.c.kind == "detail",
+            )
+        ).scalar_one()
+    assert parts > 1  # the test crossed part boundaries
+    assert served.json()["symbol"] == "日経225"
+    assert served.json()["parameters"]["note"] == "€" * 40_000
+
+
+def test_the_list_is_the_encoding_of_its_rows_page_after_page(api: Api) -> None:
+    for seed in range(7):
+        api.record(document=backtest_document(seed=seed, symbol=["SPY", "QQQ"][seed % 2]))
+    api.record("bob", backtest_document(seed=99))
+    alice = owner_id(api, "alice")
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        served = api.get("/api/v1/backtests", **params)
+        assert served.status_code == 200
+        assert served.headers["content-type"] == "application/json"
+        expected = from_rows(
+            api, lambda conn, c=cursor: queries.list_backtests(conn, alice, limit=3, cursor=c)
+        )
+        assert served.content == expected
+        pages += 1
+        cursor = served.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3  # 7 of alice's: 3 + 3 + 1
+    spy = api.get("/api/v1/backtests", symbol="SPY")
+    assert [item["symbol"] for item in spy.json()["items"]] == ["SPY"] * 4
+    everyone = api.get("/api/v1/backtests", "carol")  # the auditor
+    assert everyone.content == from_rows(api, lambda conn: queries.list_backtests(conn, None))
+    assert len(everyone.json()["items"]) == 8
+
+
+def test_as_of_serves_the_same_documents_while_they_were_live(api: Api) -> None:
+    kept = api.record(document=backtest_document(seed=1)).json()
+    gone = api.record(document=backtest_document(seed=2)).json()
+    assert api.client.delete(f"/api/v1/backtests/{gone['backtest_id']}",
+                             headers=api.auth("alice")).status_code == 204  # fmt: skip
+    then = f"position:{gone['position']}"
+    alice = owner_id(api, "alice")
+    as_of = queries.parse_as_of(then)
+    listed = api.get("/api/v1/backtests", as_of=then)
+    assert listed.content == from_rows(
+        api, lambda conn: queries.list_backtests(conn, alice, as_of=as_of)
+    )
+    assert {item["backtest_id"] for item in listed.json()["items"]} == {
+        kept["backtest_id"],
+        gone["backtest_id"],
+    }
+    detail = api.get(f"/api/v1/backtests/{gone['backtest_id']}", as_of=then)
+    assert detail.status_code == 200
+    assert detail.content == from_rows(
+        api, lambda conn: queries.get_detail(conn, gone["backtest_id"], alice, as_of)
+    )
+    assert api.get(f"/api/v1/backtests/{gone['backtest_id']}").status_code == 404
+    before = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    assert api.get(f"/api/v1/backtests/{kept['backtest_id']}", as_of=before).status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["summary", "detail"])
+def test_a_missing_document_is_a_503_naming_the_fix_not_a_short_200(api: Api, kind: str) -> None:
+    backtest_id = api.record().json()["backtest_id"]
+    with api.engine.begin() as conn:
+        conn.execute(
+            backtest_documents.delete().where(
+                backtest_documents.c.backtest_id == backtest_id,
+                backtest_documents.c.kind == kind,
+            )
+        )
+    path = "/api/v1/backtests" if kind == "summary" else f"/api/v1/backtests/{backtest_id}"
+    served = api.get(path)
+    assert served.status_code == 503
+    assert "projections rebuild" in served.json()["detail"]
