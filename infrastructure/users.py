@@ -111,11 +111,14 @@ def user_by_key(conn: sa.Connection, api_key: str) -> User | None:
     return user_by_key_hash(conn, hash_key(api_key))
 
 
+# Built once: every authenticated request runs it, and building it cost more than
+# running it.
+_BY_KEY_HASH = sa.select(users.c.user_id, users.c.name, users.c.role).where(
+    users.c.key_hash == sa.bindparam("key_hash"), users.c.revoked_at.is_(None)
+)
+
+
 def user_by_key_hash(conn: sa.Connection, key_hash: str) -> User | None:
     """The active user whose key has this hash (what a signed-in session remembers)."""
-    row = conn.execute(
-        sa.select(users.c.user_id, users.c.name, users.c.role).where(
-            users.c.key_hash == key_hash, users.c.revoked_at.is_(None)
-        )
-    ).first()
+    row = conn.execute(_BY_KEY_HASH, {"key_hash": key_hash}).first()
     return None if row is None else _user(row)

@@ -82,6 +82,16 @@ def stream_document(
             raise MissingDocument(backtest_id, kind)
 
 
+_WITH_LIST_ITEMS = backtests.outerjoin(
+    backtest_documents,
+    sa.and_(
+        backtest_documents.c.backtest_id == backtests.c.backtest_id,
+        backtest_documents.c.kind == "summary",
+    ),
+)
+_LIST_COLUMNS = (backtests.c.created_at, backtests.c.backtest_id, backtest_documents.c.body)
+
+
 def list_json(
     conn: sa.Connection,
     owner_id: str | None,
@@ -95,14 +105,10 @@ def list_json(
     """The page ``queries.list_backtests`` gives, as the JSON it encodes to, put
     together from the stored list items."""
     limit = max(1, min(limit, MAX_PAGE))
-    d = backtest_documents
-    items = backtests.outerjoin(
-        d, sa.and_(d.c.backtest_id == backtests.c.backtest_id, d.c.kind == "summary")
-    )
     rows = page_rows(
         conn,
-        [backtests.c.created_at, backtests.c.backtest_id, d.c.body],
-        items,
+        _LIST_COLUMNS,
+        _WITH_LIST_ITEMS,
         owner_id,
         limit=limit,
         cursor=cursor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,11 +65,16 @@ def parse_as_of(text: str) -> AsOf:
     return AsOf(time=moment.astimezone(dt.UTC))
 
 
+def visible_now() -> Any:
+    """Which summary rows are live."""
+    return backtests.c.deleted_position.is_(None)
+
+
 def visible(conn: sa.Connection, as_of: AsOf | None) -> Any:
     """Which summary rows were live: now, at a time, or as of a feed position."""
     b = backtests.c
     if as_of is None:
-        return b.deleted_position.is_(None)
+        return visible_now()
     if as_of.time is not None:
         return sa.and_(
             b.created_at <= as_of.time,
@@ -117,7 +123,7 @@ def check_visible(
 
 def page_rows(
     conn: sa.Connection,
-    columns: list[Any],
+    columns: tuple[Any, ...],
     source: sa.FromClause,
     owner_id: str | None,
     *,
@@ -129,20 +135,40 @@ def page_rows(
 ) -> list[sa.Row[Any]]:
     """``columns`` of up to ``limit + 1`` list rows (one more shows there is a next
     page), newest first: one indexed query per page."""
-    query = sa.select(*columns).select_from(source).where(visible(conn, as_of))
-    if owner_id is not None:
-        query = query.where(backtests.c.owner_id == owner_id)
-    if symbol is not None:
-        query = query.where(backtests.c.symbol == symbol)
-    if strategy is not None:
-        query = query.where(backtests.c.strategy == strategy)
+    params: dict[str, Any] = {"owner_id": owner_id, "symbol": symbol, "strategy": strategy}
+    params = {name: value for name, value in params.items() if value is not None}
     if cursor:
-        created, backtest_id = decode_cursor(cursor)
-        query = query.where(
-            sa.tuple_(backtests.c.created_at, backtests.c.backtest_id) < (created, backtest_id)
+        params["after_created"], params["after_id"] = decode_cursor(cursor)
+    params["limit"] = limit + 1
+    if as_of is None:  # the list as it is now: the same few statements, built once
+        query = _page_query(columns, source, frozenset(params))
+    else:
+        query = _build_page_query(columns, source, visible(conn, as_of), frozenset(params))
+    return list(conn.execute(query, params).all())
+
+
+def _build_page_query(
+    columns: tuple[Any, ...], source: sa.FromClause, live: Any, names: frozenset[str]
+) -> sa.Select[Any]:
+    b = backtests.c
+    query = sa.select(*columns).select_from(source).where(live)
+    for name in ("owner_id", "symbol", "strategy"):
+        if name in names:
+            query = query.where(b[name] == sa.bindparam(name))
+    if "after_id" in names:
+        after = sa.tuple_(
+            sa.bindparam("after_created", type_=b.created_at.type),
+            sa.bindparam("after_id", type_=b.backtest_id.type),
         )
-    query = query.order_by(backtests.c.created_at.desc(), backtests.c.backtest_id.desc())
-    return list(conn.execute(query.limit(limit + 1)).all())
+        query = query.where(sa.tuple_(b.created_at, b.backtest_id) < after)
+    return query.order_by(b.created_at.desc(), b.backtest_id.desc()).limit(sa.bindparam("limit"))
+
+
+@functools.lru_cache(maxsize=64)
+def _page_query(
+    columns: tuple[Any, ...], source: sa.FromClause, names: frozenset[str]
+) -> sa.Select[Any]:
+    return _build_page_query(columns, source, visible_now(), names)
 
 
 def next_cursor_of(rows: list[sa.Row[Any]], limit: int) -> str | None:
@@ -167,7 +193,7 @@ def list_backtests(
     limit = max(1, min(limit, MAX_PAGE))
     rows = page_rows(
         conn,
-        list(backtests.c),
+        tuple(backtests.c),
         backtests,
         owner_id,
         limit=limit,
