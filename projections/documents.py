@@ -9,12 +9,15 @@ trades.csv. ``projections verify`` compares the stored parts with what the log m
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
 
+from infrastructure.database import read_connection
 from infrastructure.tables import backtest_documents, backtests
 from projections.queries import MAX_PAGE, AsOf, check_visible, next_cursor_of, page_rows
 
@@ -90,6 +93,51 @@ _WITH_LIST_ITEMS = backtests.outerjoin(
     ),
 )
 _LIST_COLUMNS = (backtests.c.created_at, backtests.c.backtest_id, backtest_documents.c.body)
+
+
+# A document of up to this many parts (about 1 MiB) is read whole by one query; a
+# longer one streams from a server-side cursor on a connection of its own, which costs
+# a transaction, a cursor and a thread hop per part more.
+WHOLE_PARTS = 16
+_FIRST_PARTS = (
+    sa.select(backtest_documents.c.body)
+    .where(
+        backtest_documents.c.backtest_id == sa.bindparam("backtest_id"),
+        backtest_documents.c.kind == sa.bindparam("kind"),
+    )
+    .order_by(backtest_documents.c.part_no)
+    .limit(WHOLE_PARTS + 1)
+)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document ready to send: whole, or as a stream whose first part is read."""
+
+    symbol: str
+    body: bytes | Iterator[bytes]
+
+
+def read_document(
+    engine: sa.Engine,
+    backtest_id: str,
+    kind: DocumentKind,
+    owner_id: str | None = None,
+    as_of: AsOf | None = None,
+) -> Document:
+    """One document of a backtest the caller may read (``BacktestNotFound``, or
+    ``MissingDocument``, before any byte is sent)."""
+    with read_connection(engine) as conn:
+        symbol = check_visible(conn, backtest_id, owner_id, as_of)
+        first = conn.execute(_FIRST_PARTS, {"backtest_id": backtest_id, "kind": kind})
+        bodies = list(first.scalars())
+    if not bodies:
+        raise MissingDocument(backtest_id, kind)
+    if len(bodies) <= WHOLE_PARTS:
+        return Document(symbol, "".join(bodies).encode())
+    parts = stream_document(engine, backtest_id, kind, owner_id, as_of)
+    head = next(parts)  # a backtest deleted meanwhile is still an error, not a short 200
+    return Document(symbol, itertools.chain((head,), parts))
 
 
 def list_json(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import urllib.parse
 import uuid
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -34,7 +32,7 @@ from infrastructure.database import read_connection
 from infrastructure.event_store import load_stream
 from infrastructure.idempotency import request_hash
 from infrastructure.users import Role, User
-from projections import csv_export, documents, queries
+from projections import documents, queries
 from projections.compare import Comparison, compare, parse_ids
 from projections.significance import SignificanceParams, SignificanceReport, significance
 from projections.views import BacktestDetail, BacktestPage
@@ -77,25 +75,18 @@ def attachment(symbol: str, backtest_id: str, kind: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
 
 
-def primed(parts: Iterator[bytes]) -> Iterator[bytes]:
-    """``parts`` with its first part read now, so that a backtest gone or a document
-    missing is an error response, not a 200 cut short. The stream keeps its own
-    connection: request-scoped ones are gone by the time the body is sent."""
-    first = next(parts, None)
-    return itertools.chain(() if first is None else (first,), parts)
+def sent(document: documents.Document, media_type: str, **headers: str) -> Response[Any]:
+    """A short document as one body, a long one streamed part by part."""
+    if isinstance(document.body, bytes):
+        return Response(document.body, media_type=media_type, headers=headers)
+    return Stream(document.body, media_type=media_type, headers=headers)
 
 
-def csv_download(engine: sa.Engine, user: User, backtest_id: str, kind: str) -> Stream:
-    """A streamed CSV download of a backtest the user may read (404 before any byte)."""
-    owner = owner_scope(user)
-    with read_connection(engine) as conn:
-        symbol = queries.check_visible(conn, backtest_id, owner)
-    chunks = primed(csv_export.export_csv(engine, backtest_id, kind, owner))  # type: ignore[arg-type]
-    return Stream(
-        chunks,
-        media_type="text/csv",
-        headers={"Content-Disposition": attachment(symbol, backtest_id, kind)},
-    )
+def csv_download(engine: sa.Engine, user: User, backtest_id: str, kind: str) -> Response[Any]:
+    """A CSV download of a backtest the user may read (404 before any byte)."""
+    document = documents.read_document(engine, backtest_id, kind, owner_scope(user))  # type: ignore[arg-type]
+    disposition = attachment(document.symbol, backtest_id, kind)
+    return sent(document, "text/csv", **{"Content-Disposition": disposition})
 
 
 class BacktestController(Controller):
@@ -195,16 +186,14 @@ class BacktestController(Controller):
         request: Request[User, Any, State],
         backtest_id: BacktestId,
         as_of: AsOfParameter = None,
-    ) -> Stream:
+    ) -> Response[bytes]:
         """Everything about one backtest: fields, daily and monthly results, trades, metrics
         (with ``as_of``: as it was then, if it was live then)."""
         moment = queries.parse_as_of(as_of) if as_of else None
-        engine: sa.Engine = request.app.state.engine
-        # Streamed from its stored parts: a detail of a million trades in flat memory.
-        parts = documents.stream_document(
-            engine, backtest_id, "detail", owner_scope(request.user), moment
+        document = documents.read_document(
+            request.app.state.engine, backtest_id, "detail", owner_scope(request.user), moment
         )
-        return Stream(primed(parts), media_type=MediaType.JSON)
+        return sent(document, MediaType.JSON)
 
     @delete(
         "/{backtest_id:str}",
@@ -218,7 +207,9 @@ class BacktestController(Controller):
         context = _context(request, None, b"")
         delete_backtest(request.app.state.engine, request.user, backtest_id, context)
 
-    def _csv(self, request: Request[User, Any, State], backtest_id: str, kind: str) -> Stream:
+    def _csv(
+        self, request: Request[User, Any, State], backtest_id: str, kind: str
+    ) -> Response[bytes]:
         return csv_download(request.app.state.engine, request.user, backtest_id, kind)
 
     @get(
@@ -228,7 +219,9 @@ class BacktestController(Controller):
         sync_to_thread=True,
         media_type="text/csv",
     )
-    def daily_csv(self, request: Request[User, Any, State], backtest_id: BacktestId) -> Stream:
+    def daily_csv(
+        self, request: Request[User, Any, State], backtest_id: BacktestId
+    ) -> Response[bytes]:
         """date, equity, return, drawdown (+ cash, position, benchmark_return when given)."""
         return self._csv(request, backtest_id, "daily")
 
@@ -239,7 +232,9 @@ class BacktestController(Controller):
         sync_to_thread=True,
         media_type="text/csv",
     )
-    def monthly_csv(self, request: Request[User, Any, State], backtest_id: BacktestId) -> Stream:
+    def monthly_csv(
+        self, request: Request[User, Any, State], backtest_id: BacktestId
+    ) -> Response[bytes]:
         """month, return, start_equity, end_equity (derived from daily when not given)."""
         return self._csv(request, backtest_id, "monthly")
 
@@ -250,7 +245,9 @@ class BacktestController(Controller):
         sync_to_thread=True,
         media_type="text/csv",
     )
-    def trades_csv(self, request: Request[User, Any, State], backtest_id: BacktestId) -> Stream:
+    def trades_csv(
+        self, request: Request[User, Any, State], backtest_id: BacktestId
+    ) -> Response[bytes]:
         """trade_no, side, entry_time, exit_time, prices, quantity, pnl, return, fees."""
         return self._csv(request, backtest_id, "trades")
 

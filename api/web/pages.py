@@ -17,7 +17,7 @@ from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
-from litestar.response import Redirect, Stream, Template
+from litestar.response import Redirect, Template
 
 from api.auth import owner_scope
 from api.handlers import delete_backtest
@@ -187,8 +187,7 @@ class Pages(Controller):
             return _sign_in_first(request)
         if kind not in KINDS:
             raise NotFoundException(f"no {kind} export")
-        stream: Stream = csv_download(_engine(request), user, backtest_id, kind)
-        return stream
+        return csv_download(_engine(request), user, backtest_id, kind)
 
     @get("/backtests/{backtest_id:str}/delete", sync_to_thread=True)
     def confirm_delete(self, request: Request[Any, Any, State], backtest_id: FromPath[str]) -> Page:

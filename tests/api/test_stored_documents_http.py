@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from infrastructure.tables import backtest_documents
 from infrastructure.users import user_by_name
 from projections import queries
+from projections.csv_export import export_csv
+from projections.documents import PART_BYTES, WHOLE_PARTS
 from tests.api.conftest import Api
 from tests.factories import backtest_document
 
@@ -58,9 +60,28 @@ def test_the_detail_is_the_encoding_of_its_rows(api: Api) -> None:
                 backtest_documents.c.kind == "detail",
             )
         ).scalar_one()
-    assert parts > 1  # the test crossed part boundaries
+    assert 1 < parts <= WHOLE_PARTS  # crossed part boundaries; sent as one body
+    assert served.headers["content-length"] == str(len(served.content))
     assert served.json()["symbol"] == "日経225"
     assert served.json()["parameters"]["note"] == "€" * 40_000
+
+
+def test_a_long_detail_streams_the_same_bytes(api: Api) -> None:
+    doc = backtest_document(days=300, trades=7_000, seed=4)
+    backtest_id = api.record(document=doc).json()["backtest_id"]
+    served = api.get(f"/api/v1/backtests/{backtest_id}")
+    assert served.status_code == 200
+    assert "content-length" not in served.headers  # streamed, part by part
+    assert len(served.content) > (WHOLE_PARTS + 1) * PART_BYTES
+    alice = owner_id(api, "alice")
+    assert served.content == from_rows(
+        api, lambda conn: queries.get_detail(conn, backtest_id, alice)
+    )
+    assert len(served.json()["trades"]) == 7_000
+    download = api.get(f"/api/v1/backtests/{backtest_id}/trades.csv")
+    assert download.status_code == 200
+    assert download.content == b"".join(export_csv(api.engine, backtest_id, "trades"))
+    assert download.content.count(b"\r\n") == 7_001
 
 
 def test_the_list_is_the_encoding_of_its_rows_page_after_page(api: Api) -> None:
