@@ -25,7 +25,7 @@ from domain.submission import parse_submission
 from infrastructure import log_file
 from infrastructure.audit import ChainReport, export_log, verify_chain, verify_log
 from infrastructure.database import create_engine, write_transaction
-from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
+from infrastructure.event_store import MAX_POSITION, ConcurrencyConflict, UnknownPosition
 from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings
 from infrastructure.users import (
@@ -74,6 +74,13 @@ def _err(text: str) -> None:
 
 def _json(value: object) -> None:
     _out(msgspec.json.encode(value).decode() + "\n")
+
+
+def position(text: str) -> int:
+    """A feed position argument: a whole number from 0 to 2^63 - 1."""
+    if not text.isdigit() or int(text) > MAX_POSITION:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a position (0 to 2^63 - 1)")
+    return int(text)
 
 
 def _engine(args: argparse.Namespace) -> sa.Engine:
@@ -459,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_verify.add_argument("--json", action="store_true")
     audit_verify.add_argument("--file", help="verify an `audit export` file, no database")
     audit_export = command("export", cmd_audit_export, "write the log as NDJSON", audit)
-    audit_export.add_argument("--after", type=int, default=0, help="start after this position")
+    audit_export.add_argument("--after", type=position, default=0, help="start after this position")
     audit_export.add_argument("-o", "--output")
     return parser
 

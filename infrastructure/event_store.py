@@ -37,6 +37,8 @@ from infrastructure.database import as_utc
 from infrastructure.hash_chain import GENESIS, event_hash
 from infrastructure.tables import events
 
+# Positions are 64-bit on both stores: a larger one is no position this log can have.
+MAX_POSITION = 2**63 - 1
 EVENT_COLUMNS = (
     events.c.position,
     events.c.event_id,

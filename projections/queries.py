@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from domain.errors import BacktestNotFound
 from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc
-from infrastructure.event_store import feed_key, in_feed_up_to
+from infrastructure.event_store import MAX_POSITION, feed_key, in_feed_up_to
 from infrastructure.tables import (
     backtest_daily,
     backtest_details,
@@ -53,8 +53,8 @@ class AsOf:
 def parse_as_of(text: str) -> AsOf:
     if text.startswith("position:"):
         number = text.removeprefix("position:")
-        if not number.isdigit() or int(number) < 1:
-            raise BadAsOf("as_of=position:N needs a positive whole N")
+        if not number.isdigit() or not 1 <= int(number) <= MAX_POSITION:
+            raise BadAsOf("as_of=position:N needs a whole N from 1 to 2^63 - 1")
         return AsOf(position=int(number))
     try:
         moment = dt.datetime.fromisoformat(text)

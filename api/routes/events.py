@@ -11,7 +11,7 @@ from litestar.params import QueryParameter
 from api.auth import requires
 from api.schemas import EventOut, EventPage
 from infrastructure.database import read_connection
-from infrastructure.event_store import read_feed
+from infrastructure.event_store import MAX_POSITION, read_feed
 from infrastructure.users import Role, User
 
 
@@ -24,7 +24,10 @@ from infrastructure.users import Role, User
 )
 def event_feed(
     request: Request[User, Any, State],
-    after: Annotated[int, QueryParameter(ge=0, description="position of the last event seen")] = 0,
+    after: Annotated[
+        int,
+        QueryParameter(ge=0, le=MAX_POSITION, description="position of the last event seen"),
+    ] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1000,
 ) -> EventPage:
     """The log in feed (replay) order, right after the event at position ``after``.

@@ -111,6 +111,8 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(ledger: Ledger) -> Non
         ("show", "00000000-0000-0000-0000-000000000000", "--user", "alice"),
         ("export", "00000000-0000-0000-0000-000000000000", "daily"),
         ("export", "x", "weekly"),
+        ("audit", "export", "--after", str(2**63)),
+        ("list", "--user", "alice", "--as-of", f"position:{2**64}"),
         ("users", "create", "alice"),
         ("frobnicate",),
     ],
