@@ -190,8 +190,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     engine = _engine(args)
     with engine.connect() as conn:
         owner = user_by_name(conn, args.user)
-        page = queries.list_backtests(
-            conn,
+        query = queries.ListQuery(
             owner.user_id,
             limit=args.limit,
             cursor=args.cursor,
@@ -199,6 +198,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             as_of=queries.parse_as_of(args.as_of) if args.as_of else None,
         )
+        page = queries.list_backtests(conn, query)
     if args.json:
         _json(page)
         return 0

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from infrastructure.database import read_connection
 from infrastructure.tables import backtest_documents, backtests
-from projections.queries import MAX_PAGE, AsOf, check_visible, next_cursor_of, page_rows
+from projections.queries import AsOf, ListQuery, check_visible, next_cursor_of, page_rows
 
 DocumentKind = Literal["summary", "detail", "daily", "monthly", "trades"]
 PART_BYTES = 64 * 1024
@@ -140,30 +140,10 @@ def read_document(
     return Document(symbol, itertools.chain((head,), parts))
 
 
-def list_json(
-    conn: sa.Connection,
-    owner_id: str | None,
-    *,
-    limit: int,
-    cursor: str | None = None,
-    symbol: str | None = None,
-    strategy: str | None = None,
-    as_of: AsOf | None = None,
-) -> bytes:
+def list_json(conn: sa.Connection, query: ListQuery) -> bytes:
     """The page ``queries.list_backtests`` gives, as the JSON it encodes to, put
     together from the stored list items."""
-    limit = max(1, min(limit, MAX_PAGE))
-    rows = page_rows(
-        conn,
-        _LIST_COLUMNS,
-        _WITH_LIST_ITEMS,
-        owner_id,
-        limit=limit,
-        cursor=cursor,
-        symbol=symbol,
-        strategy=strategy,
-        as_of=as_of,
-    )
+    rows, limit = page_rows(conn, _LIST_COLUMNS, _WITH_LIST_ITEMS, query)
     bodies = []
     for row in rows[:limit]:
         if row.body is None:

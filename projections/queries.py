@@ -121,30 +121,36 @@ def check_visible(
     return str(symbol)
 
 
+@dataclass(frozen=True)
+class ListQuery:
+    """One page of the list: whose backtests (``None``: everyone's, for auditors), how
+    many, after which cursor, of which symbol and strategy, as of when."""
+
+    owner_id: str | None
+    limit: int = 50
+    cursor: str | None = None
+    symbol: str | None = None
+    strategy: str | None = None
+    as_of: AsOf | None = None
+
+
 def page_rows(
-    conn: sa.Connection,
-    columns: tuple[Any, ...],
-    source: sa.FromClause,
-    owner_id: str | None,
-    *,
-    limit: int,
-    cursor: str | None = None,
-    symbol: str | None = None,
-    strategy: str | None = None,
-    as_of: AsOf | None = None,
-) -> list[sa.Row[Any]]:
-    """``columns`` of up to ``limit + 1`` list rows (one more shows there is a next
-    page), newest first: one indexed query per page."""
-    params: dict[str, Any] = {"owner_id": owner_id, "symbol": symbol, "strategy": strategy}
-    params = {name: value for name, value in params.items() if value is not None}
-    if cursor:
-        params["after_created"], params["after_id"] = decode_cursor(cursor)
+    conn: sa.Connection, columns: tuple[Any, ...], source: sa.FromClause, query: ListQuery
+) -> tuple[list[sa.Row[Any]], int]:
+    """``columns`` of a page's rows, newest first, by one indexed query, and the page's
+    length: one row more than that, if there is one, shows there is a next page."""
+    limit = max(1, min(query.limit, MAX_PAGE))
+    filters = {"owner_id": query.owner_id, "symbol": query.symbol, "strategy": query.strategy}
+    params: dict[str, Any] = {name: value for name, value in filters.items() if value is not None}
+    if query.cursor:
+        params["after_created"], params["after_id"] = decode_cursor(query.cursor)
     params["limit"] = limit + 1
-    if as_of is None:  # the list as it is now: the same few statements, built once
-        query = _page_query(columns, source, frozenset(params))
+    if query.as_of is None:  # the list as it is now: the same few statements, built once
+        statement = _page_query(columns, source, frozenset(params))
     else:
-        query = _build_page_query(columns, source, visible(conn, as_of), frozenset(params))
-    return list(conn.execute(query, params).all())
+        live = visible(conn, query.as_of)
+        statement = _build_page_query(columns, source, live, frozenset(params))
+    return list(conn.execute(statement, params).all()), limit
 
 
 def _build_page_query(
@@ -179,29 +185,9 @@ def next_cursor_of(rows: list[sa.Row[Any]], limit: int) -> str | None:
     return encode_cursor(last["created_at"], last["backtest_id"])
 
 
-def list_backtests(
-    conn: sa.Connection,
-    owner_id: str | None,
-    *,
-    limit: int = 50,
-    cursor: str | None = None,
-    symbol: str | None = None,
-    strategy: str | None = None,
-    as_of: AsOf | None = None,
-) -> BacktestPage:
-    """The owner's live backtests (everyone's for ``owner_id=None``), newest first."""
-    limit = max(1, min(limit, MAX_PAGE))
-    rows = page_rows(
-        conn,
-        tuple(backtests.c),
-        backtests,
-        owner_id,
-        limit=limit,
-        cursor=cursor,
-        symbol=symbol,
-        strategy=strategy,
-        as_of=as_of,
-    )
+def list_backtests(conn: sa.Connection, query: ListQuery) -> BacktestPage:
+    """A page of live backtests (or of those live at ``as_of``), newest first."""
+    rows, limit = page_rows(conn, tuple(backtests.c), backtests, query)
     items = [summary_of(row._mapping) for row in rows[:limit]]
     return BacktestPage(items=items, next_cursor=next_cursor_of(rows, limit))
 

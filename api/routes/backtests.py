@@ -147,8 +147,7 @@ class BacktestController(Controller):
         """The caller's backtests, newest first (an auditor's: everyone's); with ``as_of``,
         the list exactly as it stood then (later deletions shown, later records not)."""
         with read_connection(request.app.state.engine) as conn:
-            page = documents.list_json(
-                conn,
+            query = queries.ListQuery(
                 owner_scope(request.user),
                 limit=limit,
                 cursor=cursor,
@@ -156,6 +155,7 @@ class BacktestController(Controller):
                 strategy=strategy,
                 as_of=queries.parse_as_of(as_of) if as_of else None,
             )
+            page = documents.list_json(conn, query)
         return Response(page, media_type=MediaType.JSON)
 
     @get("/compare", operation_id="compareBacktests", guards=[READERS], sync_to_thread=True)

@@ -18,6 +18,7 @@ from infrastructure.users import user_by_name
 from projections import queries
 from projections.csv_export import export_csv
 from projections.documents import PART_BYTES, WHOLE_PARTS
+from projections.queries import ListQuery
 from tests.api.conftest import Api
 from tests.factories import backtest_document
 
@@ -97,7 +98,10 @@ def test_the_list_is_the_encoding_of_its_rows_page_after_page(api: Api) -> None:
         assert served.status_code == 200
         assert served.headers["content-type"] == "application/json"
         expected = from_rows(
-            api, lambda conn, c=cursor: queries.list_backtests(conn, alice, limit=3, cursor=c)
+            api,
+            lambda conn, c=cursor: queries.list_backtests(
+                conn, ListQuery(alice, limit=3, cursor=c)
+            ),
         )
         assert served.content == expected
         pages += 1
@@ -108,7 +112,9 @@ def test_the_list_is_the_encoding_of_its_rows_page_after_page(api: Api) -> None:
     spy = api.get("/api/v1/backtests", symbol="SPY")
     assert [item["symbol"] for item in spy.json()["items"]] == ["SPY"] * 4
     everyone = api.get("/api/v1/backtests", "carol")  # the auditor
-    assert everyone.content == from_rows(api, lambda conn: queries.list_backtests(conn, None))
+    assert everyone.content == from_rows(
+        api, lambda conn: queries.list_backtests(conn, ListQuery(None))
+    )
     assert len(everyone.json()["items"]) == 8
 
 
@@ -122,7 +128,7 @@ def test_as_of_serves_the_same_documents_while_they_were_live(api: Api) -> None:
     as_of = queries.parse_as_of(then)
     listed = api.get("/api/v1/backtests", as_of=then)
     assert listed.content == from_rows(
-        api, lambda conn: queries.list_backtests(conn, alice, as_of=as_of)
+        api, lambda conn: queries.list_backtests(conn, ListQuery(alice, as_of=as_of))
     )
     assert {item["backtest_id"] for item in listed.json()["items"]} == {
         kept["backtest_id"],

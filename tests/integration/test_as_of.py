@@ -11,13 +11,13 @@ from api.handlers import delete_backtest
 from domain.errors import BacktestNotFound
 from infrastructure.event_store import UnknownPosition
 from infrastructure.tables import events
-from projections.queries import AsOf, BadAsOf, get_detail, list_backtests, parse_as_of
+from projections.queries import AsOf, BadAsOf, ListQuery, get_detail, list_backtests, parse_as_of
 from tests.factories import backtest_document, make_user, record
 
 
 def ids(engine: sa.Engine, owner: str, as_of: AsOf | None) -> list[str]:
     with engine.connect() as conn:
-        return [i.backtest_id for i in list_backtests(conn, owner, as_of=as_of).items]
+        return [i.backtest_id for i in list_backtests(conn, ListQuery(owner, as_of=as_of)).items]
 
 
 def test_the_list_as_of_each_position_replays_history(engine: sa.Engine) -> None:
@@ -70,7 +70,7 @@ def test_a_deleted_backtests_detail_is_readable_as_of_before_its_deletion(
         with pytest.raises(BacktestNotFound):
             get_detail(conn, a.backtest_id, alice.user_id, AsOf(position=a.position + 1))
         with pytest.raises(UnknownPosition):
-            list_backtests(conn, alice.user_id, as_of=AsOf(position=999))
+            list_backtests(conn, ListQuery(alice.user_id, as_of=AsOf(position=999)))
 
 
 @pytest.mark.parametrize("text", ["yesterday", "2026-01-31T00:00:00", "position:", "position:-1"])

@@ -66,12 +66,14 @@ def test_the_list_is_newest_first_filtered_and_keyset_paged(engine: sa.Engine) -
     with engine.connect() as conn:
         pages, cursor = [], None
         while True:
-            page = queries.list_backtests(conn, alice.user_id, limit=3, cursor=cursor)
+            page = queries.list_backtests(
+                conn, queries.ListQuery(alice.user_id, limit=3, cursor=cursor)
+            )
             pages.append([item.backtest_id for item in page.items])
             cursor = page.next_cursor
             if cursor is None:
                 break
-        eth = queries.list_backtests(conn, alice.user_id, symbol="ETH")
+        eth = queries.list_backtests(conn, queries.ListQuery(alice.user_id, symbol="ETH"))
     assert [len(p) for p in pages] == [3, 3, 1]
     assert [i for page in pages for i in page] == ids[::-1]
     assert [i.backtest_id for i in eth.items] == [ids[5], ids[3], ids[1]]
@@ -85,7 +87,7 @@ def test_a_deleted_backtest_leaves_the_list_but_not_the_log(engine: sa.Engine) -
     with pytest.raises(BacktestNotFound):
         delete_backtest(engine, alice, gone.backtest_id)
     with engine.connect() as conn:
-        listed = queries.list_backtests(conn, alice.user_id).items
+        listed = queries.list_backtests(conn, queries.ListQuery(alice.user_id)).items
         types = conn.execute(sa.select(events.c.event_type).order_by(events.c.position)).all()
         row = conn.execute(
             sa.select(backtests.c.deleted_position).where(

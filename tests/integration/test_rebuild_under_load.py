@@ -9,7 +9,7 @@ import time
 import sqlalchemy as sa
 
 from api.handlers import delete_backtest
-from projections.queries import list_backtests
+from projections.queries import ListQuery, list_backtests
 from projections.rebuild import rebuild, verify
 from tests.factories import backtest_document, make_user, record
 
@@ -37,7 +37,7 @@ def test_rebuild_while_writing_and_reading_loses_nothing(pg_engine: sa.Engine) -
         try:
             while not stop.is_set():
                 with pg_engine.connect() as conn:
-                    page = list_backtests(conn, alice.user_id, limit=500)
+                    page = list_backtests(conn, ListQuery(alice.user_id, limit=500))
                 smallest_list.append(len(page.items))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -57,6 +57,8 @@ def test_rebuild_while_writing_and_reading_loses_nothing(pg_engine: sa.Engine) -
     assert min(smallest_list) >= floor
     assert replayed >= len(initial) + 1
     with pg_engine.connect() as conn:
-        listed = {i.backtest_id for i in list_backtests(conn, alice.user_id, limit=500).items}
+        listed = {
+            i.backtest_id for i in list_backtests(conn, ListQuery(alice.user_id, limit=500)).items
+        }
     assert listed == {r.backtest_id for r in initial[1:]} | set(written)
     assert verify(pg_engine).ok
