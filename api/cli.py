@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import sqlalchemy as sa
@@ -37,7 +37,7 @@ from infrastructure.users import (
     rotate_key,
     user_by_name,
 )
-from projections import csv_export, queries, rebuild
+from projections import csv_export, documents, queries, rebuild
 from projections.significance import SignificanceParams, significance
 from projections.views import BacktestSummary
 
@@ -209,15 +209,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write(body: bytes | Iterable[bytes], handle: BinaryIO) -> None:
+    for part in [body] if isinstance(body, bytes) else body:
+        handle.write(part)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     engine = _engine(args)
     with engine.connect() as conn:
         owner = user_by_name(conn, args.user)
-        as_of = queries.parse_as_of(args.as_of) if args.as_of else None
-        detail = queries.get_detail(conn, args.id, owner.user_id, as_of)
-    if args.json:
-        _json(detail)
+    as_of = queries.parse_as_of(args.as_of) if args.as_of else None
+    if args.json:  # the API's bytes: the stored document, streamed
+        document = documents.read_document(engine, args.id, "detail", owner.user_id, as_of)
+        _write(document.body, sys.stdout.buffer)
+        _out("\n")
         return 0
+    with engine.connect() as conn:
+        detail = queries.get_detail(conn, args.id, owner.user_id, as_of, with_trades=False)
     lines = [
         f"backtest   {detail.backtest_id}",
         f"symbol     {detail.symbol} ({detail.market_type}, {detail.interval})",
@@ -241,18 +249,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    engine = _engine(args)
-    with engine.connect() as conn:
-        queries.check_visible(conn, args.id, None)
-    chunks = csv_export.export_csv(engine, args.id, args.kind)
+    document = documents.read_document(_engine(args), args.id, args.kind)
     if args.output:
         with open(args.output, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
+            _write(document.body, handle)
         _err(f"wrote {args.output}")
     else:
-        for chunk in chunks:
-            sys.stdout.buffer.write(chunk)
+        _write(document.body, sys.stdout.buffer)
     return 0
 
 
@@ -485,6 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except sa.exc.OperationalError as exc:
         _err(f"error: database unavailable: {str(exc.orig).splitlines()[0]}")
+        return 3
+    except documents.MissingDocument as exc:
+        _err(f"error: {exc}")
         return 3
     except KeyboardInterrupt:
         return 130

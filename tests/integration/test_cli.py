@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
 from infrastructure.database import create_engine
 from infrastructure.tables import backtests
+from infrastructure.users import user_by_name
+from projections import queries
 from tests.factories import backtest_document, body
 
 CLI = str(Path(sys.executable).parent / "backtest-ledger")
@@ -72,6 +75,12 @@ def test_the_full_lifecycle_from_the_command_line(ledger: Ledger) -> None:
     assert shown["sanitized_fields"] == ["/daily_results/2/return"]
     assert shown["daily_results"][2]["return"] is None
     assert len(shown["trades"]) == 5
+    engine = create_engine(ledger.url)
+    with engine.connect() as conn:  # the stored document is what the typed rows encode to
+        owner = user_by_name(conn, "alice").user_id
+        typed = msgspec.json.encode(queries.get_detail(conn, backtest_id, owner))
+    engine.dispose()
+    assert ledger.stdout_bytes("show", backtest_id, "--user", "alice", "--json") == typed + b"\n"
     assert "sharpe" in ledger.ok("show", backtest_id, "--user", "alice")
 
     csv_stdout = ledger.stdout_bytes("export", backtest_id, "trades")
