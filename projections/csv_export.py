@@ -1,4 +1,4 @@
-"""The one CSV writer, and the daily/monthly/trades exports it wrote.
+"""The one CSV writer, and the daily/monthly/trades exports' columns.
 
 RFC 4180 (comma, CRLF, quotes doubled), one header row, ISO dates, UTC instants,
 floats in their shortest round-trip form (``repr``), null as an empty cell, and text
@@ -16,10 +16,8 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-import sqlalchemy as sa
-
 from infrastructure.database import as_utc
-from projections.documents import PART_BYTES, stream_document
+from projections.documents import PART_BYTES
 
 ExportKind = Literal["daily", "monthly", "trades"]
 KINDS: tuple[ExportKind, ...] = ("daily", "monthly", "trades")
@@ -93,11 +91,3 @@ def write_csv(header: Sequence[str], columns: Sequence[Sequence[Any]]) -> Iterat
             buffer, size = [], 0
     if buffer:
         yield "\r\n".join(buffer) + "\r\n"
-
-
-def export_csv(
-    engine: sa.Engine, backtest_id: str, kind: ExportKind, owner_id: str | None = None
-) -> Iterator[bytes]:
-    """Stream one stored export (call ``queries.check_visible`` first when a missing
-    backtest must be an error before any byte is sent)."""
-    return stream_document(engine, backtest_id, kind, owner_id)

@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import pytest
 
-from projections.csv_export import export_csv
+from projections.documents import stream_document
 from tests.api.conftest import Api
 from tests.factories import backtest_document, body
 
@@ -137,7 +137,7 @@ def test_csv_downloads_stream_the_exported_bytes(api: Api) -> None:
         assert f'_{backtest_id}_{kind}.csv"' in disposition
         assert "\r" not in disposition and "\n" not in disposition
         assert "x-evil" not in {k.lower() for k in response.headers}
-        expected = b"".join(export_csv(api.engine, backtest_id, kind))  # type: ignore[arg-type]
+        expected = b"".join(stream_document(api.engine, backtest_id, kind))  # type: ignore[arg-type]
         assert response.content == expected
     trades = pd.read_csv(io.BytesIO(api.get(f"/api/v1/backtests/{backtest_id}/trades.csv").content))
     assert list(trades["pnl"]) == [t["pnl"] for t in doc["trades"]]

@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from infrastructure.tables import backtest_documents
 from infrastructure.users import user_by_name
 from projections import queries
-from projections.csv_export import export_csv
-from projections.documents import PART_BYTES, WHOLE_PARTS
+from projections.documents import PART_BYTES, WHOLE_PARTS, stream_document
 from projections.queries import ListQuery
 from tests.api.conftest import Api
 from tests.factories import backtest_document
@@ -81,7 +80,7 @@ def test_a_long_detail_streams_the_same_bytes(api: Api) -> None:
     assert len(served.json()["trades"]) == 7_000
     download = api.get(f"/api/v1/backtests/{backtest_id}/trades.csv")
     assert download.status_code == 200
-    assert download.content == b"".join(export_csv(api.engine, backtest_id, "trades"))
+    assert download.content == b"".join(stream_document(api.engine, backtest_id, "trades"))
     assert download.content.count(b"\r\n") == 7_001
 
 

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 
 from domain.errors import BacktestNotFound
 from projections import queries
-from projections.csv_export import export_csv
+from projections.documents import stream_document
 from tests.factories import backtest_document, make_user, record
 
 
 def download(engine: sa.Engine, backtest_id: str, kind: str) -> bytes:
-    return b"".join(export_csv(engine, backtest_id, kind))  # type: ignore[arg-type]
+    return b"".join(stream_document(engine, backtest_id, kind))  # type: ignore[arg-type]
 
 
 def test_daily_csv_round_trips_through_pandas(engine: sa.Engine) -> None:

@@ -18,7 +18,7 @@ from infrastructure.event_store import StoredEvent, load_stream
 from infrastructure.hash_chain import GENESIS, event_hash
 from infrastructure.tables import events
 from projections import queries
-from projections.csv_export import export_csv
+from projections.documents import stream_document
 from projections.rebuild import rebuild, verify
 from tests.factories import backtest_document, make_user, record
 
@@ -74,8 +74,8 @@ def test_a_version_1_event_replays_verifies_and_exports_like_version_2(
     assert [t.side for t in upcast.submission.trades] == [t["side"] for t in doc["trades"]]
     assert detail.metrics == twin.metrics and detail.periods_per_year == 252
     for kind in ("daily", "monthly", "trades"):
-        assert b"".join(export_csv(engine, old, kind)) == b"".join(  # type: ignore[arg-type]
-            export_csv(engine, current, kind)  # type: ignore[arg-type]
+        assert b"".join(stream_document(engine, old, kind)) == b"".join(  # type: ignore[arg-type]
+            stream_document(engine, current, kind)  # type: ignore[arg-type]
         )
 
     sink = io.BytesIO()

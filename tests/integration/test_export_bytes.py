@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from projections.csv_export import export_csv
+from projections.documents import stream_document
 from tests.factories import backtest_document, make_user, record
 
 AWKWARD = [
@@ -36,7 +36,7 @@ def _trade_line(number: int, trade: dict[str, Any]) -> str:
 
 
 def _download(engine: sa.Engine, backtest_id: str, kind: str) -> list[str]:
-    text = b"".join(export_csv(engine, backtest_id, kind)).decode()  # type: ignore[arg-type]
+    text = b"".join(stream_document(engine, backtest_id, kind)).decode()  # type: ignore[arg-type]
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
     return text.split("\r\n")[:-1]
 

@@ -13,8 +13,7 @@ from domain.errors import BacktestNotFound
 from infrastructure.event_store import ConcurrencyConflict
 from infrastructure.tables import LIVE, backtest_daily, backtests, events
 from projections import queries
-from projections.csv_export import export_csv
-from projections.documents import MissingDocument
+from projections.documents import MissingDocument, stream_document
 from projections.rebuild import rebuild, verify
 from tests.factories import backtest_document, make_user, record
 
@@ -189,4 +188,4 @@ def test_a_download_without_its_stored_parts_is_an_error_not_an_empty_file(
     with engine.begin() as conn:
         conn.execute(LIVE.documents.delete().where(LIVE.documents.c.backtest_id == victim))
     with pytest.raises(MissingDocument, match="projections rebuild"):
-        b"".join(export_csv(engine, victim, "daily"))
+        b"".join(stream_document(engine, victim, "daily"))
