@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -209,11 +209,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(body: bytes | Iterable[bytes], handle: BinaryIO) -> None:
-    for part in [body] if isinstance(body, bytes) else body:
-        handle.write(part)
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     engine = _engine(args)
     with engine.connect() as conn:
@@ -221,7 +216,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     as_of = queries.parse_as_of(args.as_of) if args.as_of else None
     if args.json:  # the API's bytes: the stored document, streamed
         document = documents.read_document(engine, args.id, "detail", owner.user_id, as_of)
-        _write(document.body, sys.stdout.buffer)
+        sys.stdout.buffer.writelines(document.parts())
         _out("\n")
         return 0
     with engine.connect() as conn:
@@ -252,10 +247,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     document = documents.read_document(_engine(args), args.id, args.kind)
     if args.output:
         with open(args.output, "wb") as handle:
-            _write(document.body, handle)
+            handle.writelines(document.parts())
         _err(f"wrote {args.output}")
     else:
-        _write(document.body, sys.stdout.buffer)
+        sys.stdout.buffer.writelines(document.parts())
     return 0
 
 

@@ -62,9 +62,11 @@ def stream_document(
     kind: DocumentKind,
     owner_id: str | None = None,
     as_of: AsOf | None = None,
+    from_part: int = 0,
 ) -> Iterator[bytes]:
-    """Stream one document's stored parts, in order, on a connection of its own held
-    only while it is read (a server-side cursor on PostgreSQL: a few parts in memory).
+    """Stream one document's stored parts from ``from_part`` on, in order, on a
+    connection of its own held only while it is read (a server-side cursor on
+    PostgreSQL: a few parts in memory).
 
     Call ``check_visible`` first when a missing backtest must be an error before any
     byte is sent; this generator checks again inside its own snapshot.
@@ -74,14 +76,14 @@ def stream_document(
         check_visible(conn, backtest_id, owner_id, as_of)
         parts = conn.execution_options(stream_results=True, yield_per=16).execute(
             sa.select(d.c.body)
-            .where(d.c.backtest_id == backtest_id, d.c.kind == kind)
+            .where(d.c.backtest_id == backtest_id, d.c.kind == kind, d.c.part_no >= from_part)
             .order_by(d.c.part_no)
         )
         sent = 0
         for body in parts.scalars():
             sent += 1
             yield body.encode()
-        if sent == 0:  # every document has at least one part
+        if sent == 0 and from_part == 0:  # every document has at least one part
             raise MissingDocument(backtest_id, kind)
 
 
@@ -117,6 +119,12 @@ class Document:
     symbol: str
     body: bytes | Iterator[bytes]
 
+    def parts(self) -> Iterator[bytes]:
+        if isinstance(self.body, bytes):
+            yield self.body
+        else:
+            yield from self.body
+
 
 def read_document(
     engine: sa.Engine,
@@ -133,11 +141,14 @@ def read_document(
         bodies = list(first.scalars())
     if not bodies:
         raise MissingDocument(backtest_id, kind)
+    head = "".join(bodies).encode()
     if len(bodies) <= WHOLE_PARTS:
-        return Document(symbol, "".join(bodies).encode())
-    parts = stream_document(engine, backtest_id, kind, owner_id, as_of)
-    head = next(parts)  # a backtest deleted meanwhile is still an error, not a short 200
-    return Document(symbol, itertools.chain((head,), parts))
+        return Document(symbol, head)
+    rest = stream_document(engine, backtest_id, kind, owner_id, as_of, from_part=len(bodies))
+    # Started now, so that a backtest deleted meanwhile is an error, not a short 200.
+    following = next(rest, None)
+    read = (head,) if following is None else (head, following)
+    return Document(symbol, itertools.chain(read, rest))
 
 
 def list_json(conn: sa.Connection, query: ListQuery) -> bytes:

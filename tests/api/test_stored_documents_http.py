@@ -157,3 +157,28 @@ def test_a_missing_document_is_a_503_naming_the_fix_not_a_short_200(api: Api, ki
     served = api.get(path)
     assert served.status_code == 503
     assert "projections rebuild" in served.json()["detail"]
+
+
+def test_a_detail_of_exactly_one_part_more_than_is_read_whole(api: Api) -> None:
+    """The first query reads WHOLE_PARTS + 1 parts; with nothing left to stream, the
+    stream adds nothing and drops nothing."""
+    doc = backtest_document(seed=5)
+    doc["parameters"] = {"note": ""}
+    probe = api.record(document=doc).json()["backtest_id"]
+    bare = len(api.get(f"/api/v1/backtests/{probe}").content)
+    doc["parameters"] = {"note": "n" * (WHOLE_PARTS * PART_BYTES + PART_BYTES // 2 - bare)}
+    backtest_id = api.record(document=doc).json()["backtest_id"]
+    with api.engine.connect() as conn:
+        parts = conn.execute(
+            sa.select(sa.func.count()).where(
+                backtest_documents.c.backtest_id == backtest_id,
+                backtest_documents.c.kind == "detail",
+            )
+        ).scalar_one()
+    assert parts == WHOLE_PARTS + 1
+    served = api.get(f"/api/v1/backtests/{backtest_id}")
+    assert served.status_code == 200 and "content-length" not in served.headers
+    alice = owner_id(api, "alice")
+    assert served.content == from_rows(
+        api, lambda conn: queries.get_detail(conn, backtest_id, alice)
+    )
