@@ -198,10 +198,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             as_of=queries.parse_as_of(args.as_of) if args.as_of else None,
         )
+        if args.json:  # the stored items: the bytes the API sends
+            _out(documents.list_json(conn, query).decode() + "\n")
+            return 0
         page = queries.list_backtests(conn, query)
-    if args.json:
-        _json(page)
-        return 0
     for item in page.items:
         _out(_summary_line(item) + "\n")
     if page.next_cursor:

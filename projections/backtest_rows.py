@@ -130,8 +130,8 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     ]
     bid = event.backtest_id
     item = summary_of(summary)
+    summary["list_item"] = msgspec.json.encode(item).decode()
     documents = [
-        *document_rows(bid, "summary", [msgspec.json.encode(item).decode()]),
         *document_rows(
             bid,
             "detail",

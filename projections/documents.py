@@ -1,6 +1,6 @@
-"""Each backtest's stored documents (``backtest_documents``): its three CSV exports and
-the JSON of its list item and of its detail, rendered once by the projector and served
-as stored, part after part.
+"""Each backtest's stored documents, rendered once by the projector and served as
+stored: its three CSV exports and the JSON of its detail (``backtest_documents``, part
+after part), and the JSON of its list item (``backtests.list_item``).
 
 A read then costs what reading text costs: no rows turned into objects and back into
 text per request, and a detail of a million trades streams in flat memory like its
@@ -21,7 +21,7 @@ from infrastructure.database import read_connection
 from infrastructure.tables import backtest_documents, backtests
 from projections.queries import AsOf, ListQuery, check_visible, next_cursor_of, page_rows
 
-DocumentKind = Literal["summary", "detail", "daily", "monthly", "trades"]
+DocumentKind = Literal["detail", "daily", "monthly", "trades"]
 PART_BYTES = 64 * 1024
 
 
@@ -87,14 +87,7 @@ def stream_document(
             raise MissingDocument(backtest_id, kind)
 
 
-_WITH_LIST_ITEMS = backtests.outerjoin(
-    backtest_documents,
-    sa.and_(
-        backtest_documents.c.backtest_id == backtests.c.backtest_id,
-        backtest_documents.c.kind == "summary",
-    ),
-)
-_LIST_COLUMNS = (backtests.c.created_at, backtests.c.backtest_id, backtest_documents.c.body)
+_LIST_COLUMNS = (backtests.c.created_at, backtests.c.backtest_id, backtests.c.list_item)
 
 
 # A document of up to this many parts (about 1 MiB) is read whole by one query; a
@@ -154,11 +147,11 @@ def read_document(
 def list_json(conn: sa.Connection, query: ListQuery) -> bytes:
     """The page ``queries.list_backtests`` gives, as the JSON it encodes to, put
     together from the stored list items."""
-    rows, limit = page_rows(conn, _LIST_COLUMNS, _WITH_LIST_ITEMS, query)
+    rows, limit = page_rows(conn, _LIST_COLUMNS, backtests, query)
     bodies = []
     for row in rows[:limit]:
-        if row.body is None:
-            raise MissingDocument(row.backtest_id, "summary")
-        bodies.append(row.body.encode())
+        if row.list_item is None:
+            raise MissingDocument(row.backtest_id, "list item")
+        bodies.append(row.list_item.encode())
     next_cursor = msgspec.json.encode(next_cursor_of(rows, limit))
     return b'{"items":[' + b",".join(bodies) + b'],"next_cursor":' + next_cursor + b"}"

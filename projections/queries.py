@@ -32,6 +32,8 @@ from projections.views import (
 )
 
 MAX_PAGE = 500
+# The columns a summary is built from: all but the stored JSON of the list item.
+SUMMARY_COLUMNS = tuple(column for column in backtests.c if column.name != "list_item")
 
 
 class BadCursor(ValueError):
@@ -187,7 +189,7 @@ def next_cursor_of(rows: list[sa.Row[Any]], limit: int) -> str | None:
 
 def list_backtests(conn: sa.Connection, query: ListQuery) -> BacktestPage:
     """A page of live backtests (or of those live at ``as_of``), newest first."""
-    rows, limit = page_rows(conn, tuple(backtests.c), backtests, query)
+    rows, limit = page_rows(conn, SUMMARY_COLUMNS, backtests, query)
     items = [summary_of(row._mapping) for row in rows[:limit]]
     return BacktestPage(items=items, next_cursor=next_cursor_of(rows, limit))
 
@@ -254,7 +256,7 @@ def list_sorted(
     column = backtests.c[sort]
     order = column.desc().nulls_last() if descending else column.asc().nulls_last()
     query = (
-        sa.select(backtests)
+        sa.select(*SUMMARY_COLUMNS)
         .where(*where)
         .order_by(order, backtests.c.backtest_id)
         .limit(per_page)
@@ -270,7 +272,9 @@ def find_summary(
 ) -> BacktestSummary:
     """A live backtest's summary (or one live at ``as_of``); ``owner_id=None`` reads any
     owner's (auditors)."""
-    query = sa.select(backtests).where(backtests.c.backtest_id == backtest_id, visible(conn, as_of))
+    query = sa.select(*SUMMARY_COLUMNS).where(
+        backtests.c.backtest_id == backtest_id, visible(conn, as_of)
+    )
     if owner_id is not None:
         query = query.where(backtests.c.owner_id == owner_id)
     row = conn.execute(query).mappings().first()

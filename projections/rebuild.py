@@ -97,14 +97,18 @@ def fill_missing_documents(engine: sa.Engine) -> int:
     without its list item lacks them all, or the JSON ones beside its CSV."""
     documents = LIVE.documents
     with write_transaction(engine) as conn:
-        has_all = sa.exists().where(
-            documents.c.backtest_id == backtests.c.backtest_id, documents.c.kind == "summary"
-        )
-        missing = conn.execute(sa.select(backtests.c.backtest_id).where(~has_all)).scalars()
+        missing = conn.execute(
+            sa.select(backtests.c.backtest_id).where(backtests.c.list_item.is_(None))
+        ).scalars()
         filled = 0
         for backtest_id in list(missing):
             want = expected_rows(conn, backtest_id)
             if want is not None:
+                conn.execute(
+                    backtests.update()
+                    .where(backtests.c.backtest_id == backtest_id)
+                    .values(list_item=want.summary["list_item"])
+                )
                 conn.execute(documents.delete().where(documents.c.backtest_id == backtest_id))
                 bulk_insert(conn, documents, want.documents)
                 filled += 1

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from infrastructure.tables import backtest_documents
+from infrastructure.tables import backtest_documents, backtests
 from infrastructure.users import user_by_name
 from projections import queries
 from projections.documents import PART_BYTES, WHOLE_PARTS, stream_document
@@ -143,17 +143,24 @@ def test_as_of_serves_the_same_documents_while_they_were_live(api: Api) -> None:
     assert api.get(f"/api/v1/backtests/{kept['backtest_id']}", as_of=before).status_code == 404
 
 
-@pytest.mark.parametrize("kind", ["summary", "detail"])
+@pytest.mark.parametrize("kind", ["list item", "detail"])
 def test_a_missing_document_is_a_503_naming_the_fix_not_a_short_200(api: Api, kind: str) -> None:
     backtest_id = api.record().json()["backtest_id"]
     with api.engine.begin() as conn:
-        conn.execute(
-            backtest_documents.delete().where(
-                backtest_documents.c.backtest_id == backtest_id,
-                backtest_documents.c.kind == kind,
+        if kind == "list item":
+            conn.execute(
+                backtests.update()
+                .where(backtests.c.backtest_id == backtest_id)
+                .values(list_item=None)
             )
-        )
-    path = "/api/v1/backtests" if kind == "summary" else f"/api/v1/backtests/{backtest_id}"
+        else:
+            conn.execute(
+                backtest_documents.delete().where(
+                    backtest_documents.c.backtest_id == backtest_id,
+                    backtest_documents.c.kind == kind,
+                )
+            )
+    path = "/api/v1/backtests" if kind == "list item" else f"/api/v1/backtests/{backtest_id}"
     served = api.get(path)
     assert served.status_code == 503
     assert "projections rebuild" in served.json()["detail"]

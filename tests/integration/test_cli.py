@@ -211,6 +211,51 @@ def test_an_auditor_exports_verifies_offline_and_replays(ledger: Ledger, tmp_pat
     assert again.returncode == 2 and "empty" in again.stderr
 
 
+def test_upgrading_from_0004_moves_the_list_items_into_the_list_model(ledger: Ledger) -> None:
+    """0005 moves each stored list item from backtest_documents into its backtests row,
+    in SQL: nothing is projected again, and every read gives the same bytes."""
+    from alembic import command
+
+    from infrastructure.migrate import alembic_config
+    from infrastructure.tables import backtest_documents, backtests
+
+    ledger.ok("users", "create", "alice")
+    ids = [ledger.ok("record", ledger.file(backtest_document(seed=s)), "--user", "alice").strip()
+           for s in range(3)]  # fmt: skip
+    listed = ledger.ok("list", "--user", "alice", "--json")
+    shown = ledger.ok("show", ids[0], "--user", "alice", "--json")
+    engine = create_engine(ledger.url)
+    with engine.connect() as conn:
+        items = dict(conn.execute(sa.select(backtests.c.backtest_id, backtests.c.list_item)).all())
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    with engine.connect() as conn:
+        assert "list_item" not in {c["name"] for c in sa.inspect(conn).get_columns("backtests")}
+        summaries = dict(
+            conn.execute(
+                sa.select(backtest_documents.c.backtest_id, backtest_documents.c.body).where(
+                    backtest_documents.c.kind == "summary"
+                )
+            ).all()
+        )
+    assert summaries == items and set(items) == set(ids)
+
+    env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=ledger.url)
+    upgraded = subprocess.run([CLI, "list", "--user", "alice", "--json"], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "wrote the stored documents" not in upgraded.stderr
+    assert upgraded.stdout == listed
+    assert ledger.ok("show", ids[0], "--user", "alice", "--json") == shown
+    with engine.connect() as conn:
+        left = conn.execute(
+            sa.select(sa.func.count()).where(backtest_documents.c.kind == "summary")
+        ).scalar_one()
+    engine.dispose()
+    assert left == 0
+    assert json.loads(ledger.ok("projections", "verify", "--json"))["ok"] is True
+
+
 @pytest.mark.parametrize("revision", ["0002", "0003"])
 def test_upgrading_writes_the_documents_of_older_backtests(ledger: Ledger, revision: str) -> None:
     """From before the stored CSV parts (0002) or before the JSON documents (0003)."""
