@@ -16,7 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Response, Stream
 
-from api.auth import owner_scope, requires
+from api.auth import AUTHENTICATES_ON_READ, authenticated_read, owner_scope, requires
 from api.handlers import (
     Recorded,
     RecordOutcome,
@@ -37,7 +37,8 @@ from projections.compare import Comparison, compare, parse_ids
 from projections.significance import SignificanceParams, SignificanceReport, significance
 from projections.views import BacktestDetail, BacktestPage
 
-READERS = requires(Role.USER, Role.AUDITOR)
+READER_ROLES = (Role.USER, Role.AUDITOR)
+READERS = requires(*READER_ROLES)
 WRITERS = requires(Role.USER)
 BacktestId = Annotated[str, PathParameter(description="The backtest's id (a UUID).")]
 IdempotencyKey = Annotated[
@@ -125,7 +126,7 @@ class BacktestController(Controller):
     @get(
         "/",
         operation_id="listBacktests",
-        guards=[READERS],
+        opt={AUTHENTICATES_ON_READ: True},
         sync_to_thread=True,
         responses={
             200: ResponseSpec(
@@ -135,7 +136,7 @@ class BacktestController(Controller):
     )
     def list_backtests(
         self,
-        request: Request[User, Any, State],
+        request: Request[None, str, State],
         limit: Annotated[int, QueryParameter(ge=1, le=queries.MAX_PAGE)] = 50,
         cursor: Annotated[
             str | None, QueryParameter(description="next_cursor of the previous page")
@@ -146,9 +147,9 @@ class BacktestController(Controller):
     ) -> Response[bytes]:
         """The caller's backtests, newest first (an auditor's: everyone's); with ``as_of``,
         the list exactly as it stood then (later deletions shown, later records not)."""
-        with read_connection(request.app.state.engine) as conn:
+        with authenticated_read(request, READER_ROLES) as (conn, user):
             query = queries.ListQuery(
-                owner_scope(request.user),
+                owner_scope(user),
                 limit=limit,
                 cursor=cursor,
                 symbol=symbol,
