@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from domain.errors import BacktestNotFound
 from domain.metrics import METRIC_NAMES
-from infrastructure.database import as_utc
+from infrastructure.database import as_utc, fetch_rows
 from infrastructure.event_store import MAX_POSITION, feed_key, in_feed_up_to
 from infrastructure.tables import (
     backtest_daily,
@@ -138,9 +138,10 @@ class ListQuery:
 
 def page_rows(
     conn: sa.Connection, columns: tuple[Any, ...], source: sa.FromClause, query: ListQuery
-) -> tuple[list[sa.Row[Any]], int]:
-    """``columns`` of a page's rows, newest first, by one indexed query, and the page's
-    length: one row more than that, if there is one, shows there is a next page."""
+) -> tuple[list[Any], int]:
+    """``columns`` of a page's rows (with attribute access and ``_asdict()``), newest
+    first, by one indexed query, and the page's length: one row more than that, if
+    there is one, shows there is a next page."""
     limit = max(1, min(query.limit, MAX_PAGE))
     filters = {"owner_id": query.owner_id, "symbol": query.symbol, "strategy": query.strategy}
     params: dict[str, Any] = {name: value for name, value in filters.items() if value is not None}
@@ -149,9 +150,9 @@ def page_rows(
     params["limit"] = limit + 1
     if query.as_of is None:  # the list as it is now: the same few statements, built once
         statement = _page_query(columns, source, frozenset(params))
-    else:
-        live = visible(conn, query.as_of)
-        statement = _build_page_query(columns, source, live, frozenset(params))
+        return fetch_rows(conn, statement, params), limit
+    live = visible(conn, query.as_of)
+    statement = _build_page_query(columns, source, live, frozenset(params))
     return list(conn.execute(statement, params).all()), limit
 
 
@@ -179,18 +180,18 @@ def _page_query(
     return _build_page_query(columns, source, visible_now(), names)
 
 
-def next_cursor_of(rows: list[sa.Row[Any]], limit: int) -> str | None:
+def next_cursor_of(rows: list[Any], limit: int) -> str | None:
     """The cursor of the page after ``rows`` (from ``page_rows``), if there is one."""
     if len(rows) <= limit:
         return None
-    last = rows[limit - 1]._mapping
-    return encode_cursor(last["created_at"], last["backtest_id"])
+    last = rows[limit - 1]
+    return encode_cursor(last.created_at, last.backtest_id)
 
 
 def list_backtests(conn: sa.Connection, query: ListQuery) -> BacktestPage:
     """A page of live backtests (or of those live at ``as_of``), newest first."""
     rows, limit = page_rows(conn, SUMMARY_COLUMNS, backtests, query)
-    items = [summary_of(row._mapping) for row in rows[:limit]]
+    items = [summary_of(row._asdict()) for row in rows[:limit]]
     return BacktestPage(items=items, next_cursor=next_cursor_of(rows, limit))
 
 
