@@ -199,7 +199,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             as_of=queries.parse_as_of(args.as_of) if args.as_of else None,
         )
         if args.json:  # the stored items: the bytes the API sends
-            _out(documents.list_json(conn, query).decode() + "\n")
+            _out(documents.list_json(conn, query) + b"\n")
             return 0
         page = queries.list_backtests(conn, query)
     for item in page.items:
