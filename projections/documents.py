@@ -9,6 +9,7 @@ trades.csv. ``projections verify`` compares the stored parts with what the log m
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from infrastructure.database import read_connection
 from infrastructure.tables import backtest_documents, backtests
-from projections.queries import AsOf, ListQuery, check_visible, next_cursor_of, page_rows
+from projections.queries import AsOf, ListQuery, check_visible, encode_cursor, page_rows
 
 DocumentKind = Literal["detail", "daily", "monthly", "trades"]
 PART_BYTES = 64 * 1024
@@ -87,7 +88,17 @@ def stream_document(
             raise MissingDocument(backtest_id, kind)
 
 
-_LIST_COLUMNS = (backtests.c.created_at, backtests.c.backtest_id, backtests.c.list_item)
+# A page reads no column it does not send: the next cursor comes from the last item's
+# own key, which its JSON carries exactly (``created_at`` to the microsecond). Parsing
+# 51 timestamps was a third of a page's client CPU on PostgreSQL.
+_LIST_COLUMNS = (backtests.c.backtest_id, backtests.c.list_item)
+
+
+class _ItemKey(msgspec.Struct):
+    """The keyset position of a list item, read from its JSON."""
+
+    created_at: dt.datetime
+    backtest_id: str
 
 
 # A document of up to this many parts (about 1 MiB) is read whole by one query; a
@@ -148,10 +159,16 @@ def list_json(conn: sa.Connection, query: ListQuery) -> bytes:
     """The page ``queries.list_backtests`` gives, as the JSON it encodes to, put
     together from the stored list items."""
     rows, limit = page_rows(conn, _LIST_COLUMNS, backtests, query)
-    bodies = []
-    for row in rows[:limit]:
-        if row.list_item is None:
-            raise MissingDocument(row.backtest_id, "list item")
-        bodies.append(row.list_item.encode())
-    next_cursor = msgspec.json.encode(next_cursor_of(rows, limit))
-    return b'{"items":[' + b",".join(bodies) + b'],"next_cursor":' + next_cursor + b"}"
+    items = []
+    for backtest_id, item in rows[:limit]:
+        if item is None:
+            raise MissingDocument(backtest_id, "list item")
+        items.append(item)
+    next_cursor = None
+    if len(rows) > limit:
+        last = msgspec.json.decode(items[-1], type=_ItemKey)
+        next_cursor = encode_cursor(last.created_at, last.backtest_id)
+    return b'{"items":[%b],"next_cursor":%b}' % (
+        ",".join(items).encode(),
+        msgspec.json.encode(next_cursor),
+    )

@@ -34,6 +34,7 @@ from projections.views import (
 MAX_PAGE = 500
 # The columns a summary is built from: all but the stored JSON of the list item.
 SUMMARY_COLUMNS = tuple(column for column in backtests.c if column.name != "list_item")
+_SUMMARY_NAMES = tuple(column.name for column in SUMMARY_COLUMNS)
 
 
 class BadCursor(ValueError):
@@ -139,9 +140,9 @@ class ListQuery:
 def page_rows(
     conn: sa.Connection, columns: tuple[Any, ...], source: sa.FromClause, query: ListQuery
 ) -> tuple[list[Any], int]:
-    """``columns`` of a page's rows (with attribute access and ``_asdict()``), newest
-    first, by one indexed query, and the page's length: one row more than that, if
-    there is one, shows there is a next page."""
+    """``columns`` of a page's rows (sequences in column order), newest first, by one
+    indexed query, and the page's length: one row more than that, if there is one,
+    shows there is a next page."""
     limit = max(1, min(query.limit, MAX_PAGE))
     filters = {"owner_id": query.owner_id, "symbol": query.symbol, "strategy": query.strategy}
     params: dict[str, Any] = {name: value for name, value in filters.items() if value is not None}
@@ -180,19 +181,14 @@ def _page_query(
     return _build_page_query(columns, source, visible_now(), names)
 
 
-def next_cursor_of(rows: list[Any], limit: int) -> str | None:
-    """The cursor of the page after ``rows`` (from ``page_rows``), if there is one."""
-    if len(rows) <= limit:
-        return None
-    last = rows[limit - 1]
-    return encode_cursor(last.created_at, last.backtest_id)
-
-
 def list_backtests(conn: sa.Connection, query: ListQuery) -> BacktestPage:
     """A page of live backtests (or of those live at ``as_of``), newest first."""
     rows, limit = page_rows(conn, SUMMARY_COLUMNS, backtests, query)
-    items = [summary_of(row._asdict()) for row in rows[:limit]]
-    return BacktestPage(items=items, next_cursor=next_cursor_of(rows, limit))
+    items = [summary_of(dict(zip(_SUMMARY_NAMES, row, strict=True))) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].backtest_id)
+    return BacktestPage(items=items, next_cursor=next_cursor)
 
 
 def parameters_of(conn: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
