@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from infrastructure.database import fetch_rows
 from infrastructure.tables import users
 
 
@@ -119,6 +120,10 @@ _BY_KEY_HASH = sa.select(users.c.user_id, users.c.name, users.c.role).where(
 
 
 def user_by_key_hash(conn: sa.Connection, key_hash: str) -> User | None:
-    """The active user whose key has this hash (what a signed-in session remembers)."""
-    row = conn.execute(_BY_KEY_HASH, {"key_hash": key_hash}).first()
-    return None if row is None else _user(row)
+    """The active user whose key has this hash (what a signed-in session remembers).
+
+    Fetched through ``fetch_rows``: every authenticated request runs this lookup, and
+    SQLAlchemy's per-execution work was half of its client time."""
+    for user_id, name, role in fetch_rows(conn, _BY_KEY_HASH, {"key_hash": key_hash}):
+        return User(user_id=user_id, name=name, role=Role(role))
+    return None
