@@ -11,8 +11,9 @@ import statistics
 import subprocess
 
 import httpx
+import psycopg
 
-from bench.harness import Result, limit, result, served
+from bench.harness import Result, libpq, limit, result, served
 from tests.factories import backtest_document, body
 
 SECONDS = 5
@@ -23,6 +24,21 @@ def _medians(runs: list[tuple[float, float, float]]) -> tuple[float, float, floa
     """The median requests/s, p50 and p99 of a route's runs."""
     rate, p50, p99 = (statistics.median(column) for column in zip(*runs, strict=True))
     return rate, p50, p99
+
+
+def analyze(url: str) -> None:
+    """``VACUUM ANALYZE`` the schema's tables once the data is in, as pgbench vacuums
+    before it runs: the reads are then planned on statistics, as autovacuum keeps them
+    in service. Without them, the list of a table that was just filled was planned
+    on guesses (an index on owner and symbol, then a sort of every row of the owner),
+    which cost ≈30 µs more per page than the scan of the owner-and-time index that the
+    statistics choose."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables"
+            " WHERE schemaname = current_schema()"
+        ).fetchall()
+        conn.execute("VACUUM ANALYZE " + ", ".join(name for (name,) in tables))
 
 
 def wrk(
@@ -55,6 +71,7 @@ def run(url: str, api_key: str) -> list[Result]:
             detail_id = client.post("/api/v1/backtests", content=ten_years).json()["backtest_id"]
             for seed in range(60):
                 client.post("/api/v1/backtests", content=body(backtest_document(seed=seed)))
+        analyze(url)
         routes = {
             "trivial": f"{base}/api/v1/whoami",
             "list": f"{base}/api/v1/backtests?limit=50",
