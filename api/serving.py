@@ -7,15 +7,23 @@ on them (uvicorn issue #3149). A response is written as headers, then body; with
 on, the body waits for the client's delayed ACK, and every keep-alive request after
 the first took 40 ms more on Linux. uvloop sets the option by the socket's family,
 so only the plain asyncio loop was hit, but the protocol below sets it either way.
+
+Each worker also freezes what it holds once started (``gc.freeze``): the app, its
+modules and their imports are ≈90,000 objects that a full collection walked every
+time, a pause of ≈35 ms for every request in flight in that worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 
 import uvicorn
+from litestar import Litestar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from api.app import create_app
 
 
 def no_delay(transport: asyncio.BaseTransport) -> None:
@@ -33,10 +41,25 @@ class NoDelayHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
 
 
+def freeze_startup_objects() -> None:
+    """Move every object alive once the app has started out of the collector's reach
+    (garbage first collected, so none is kept): they live as long as the worker, and
+    a full collection then walks only what requests created since."""
+    gc.collect()
+    gc.freeze()
+
+
+def create_served_app() -> Litestar:
+    """The app as ``serve`` runs it: ``create_app``, freezing its objects on startup."""
+    app = create_app()
+    app.on_startup.append(freeze_startup_objects)
+    return app
+
+
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve ``api.app:create_app`` (settings from the environment) until stopped."""
+    """Serve ``create_served_app`` (settings from the environment) until stopped."""
     uvicorn.run(
-        "api.app:create_app",
+        "api.serving:create_served_app",
         factory=True,
         host=host,
         port=port,

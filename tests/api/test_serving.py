@@ -1,19 +1,23 @@
 """The HTTP protocol ``serve`` runs: Nagle's algorithm is off on every connection, also
 on a listening socket bound the way uvicorn's ``--workers N`` supervisor binds it
-(``proto == 0``), where asyncio itself leaves it on (uvicorn issue #3149)."""
+(``proto == 0``), where asyncio itself leaves it on (uvicorn issue #3149); and each
+worker freezes what it holds once started."""
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from litestar.testing import TestClient
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.serving import NoDelayHttpProtocol
+from api.serving import NoDelayHttpProtocol, create_served_app
 
 
 async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -70,3 +74,24 @@ def test_asyncio_leaves_nagle_on_for_a_supervisor_bound_socket() -> None:
 def test_serve_protocol_turns_nagle_off(loop: str) -> None:
     flags = server_side_nodelay(NoDelayHttpProtocol, loop)
     assert len(flags) == 1 and flags[0] != 0
+
+
+def test_the_served_app_freezes_what_it_holds_once_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Startup moves the app's objects out of the collector's reach, so that a full
+    collection in a worker no longer walks the ≈90,000 objects of the app and its
+    imports (a pause of ≈35 ms for every request in flight)."""
+    monkeypatch.setenv("BACKTEST_LEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
+    gc.unfreeze()
+    app = create_served_app()
+    try:
+        assert gc.get_freeze_count() == 0
+        walked_before = len(gc.get_objects())
+        with TestClient(app) as client:
+            assert gc.get_freeze_count() > 50_000
+            assert len(gc.get_objects()) < walked_before / 10
+            assert not any(obj is app for obj in gc.get_objects())
+            assert client.get("/health").status_code == 200
+    finally:
+        gc.unfreeze()
