@@ -64,6 +64,8 @@ def rebuild(engine: sa.Engine, progress: Progress | None = None) -> int:
         table_swap.lock_for_swap(conn, LIVE)
         late = _project_all(conn, events_from_frontier(conn, frontier, cursor), fresh)
         table_swap.swap_in(conn, fresh, LIVE)
+    with write_transaction(engine) as conn:  # after the swap: the lock is not held for it
+        table_swap.analyze(conn, LIVE)
     if progress and late:
         progress(late)
     return replayed + late
