@@ -12,8 +12,9 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
@@ -103,11 +104,37 @@ def fetch_rows(
     if conn.dialect.name != "postgresql":
         return [tuple(row) for row in conn.execute(statement, params)]
     compiled = _compiled(statement, conn.dialect)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    rows: list[tuple[Any, ...]] = cursor.execute(
-        compiled.string, compiled.construct_params(params)
-    ).fetchall()
+    bound = compiled.construct_params(params)
+    with driver_errors(conn, compiled.string, bound):
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        rows: list[tuple[Any, ...]] = cursor.execute(compiled.string, bound).fetchall()
     return rows
+
+
+@contextmanager
+def driver_errors(conn: sa.Connection, statement: str, params: Any) -> Iterator[None]:
+    """Around psycopg called directly on ``conn``'s connection: its errors raised as
+    SQLAlchemy raises them (``sa.exc.IntegrityError``, ``sa.exc.OperationalError``, ...,
+    with the driver's error as ``orig``), and a lost connection handled as SQLAlchemy
+    handles it: this connection invalidated and the pool's others discarded, so that a
+    request meets a dead server with a 503 and the service recovers once it is back."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        dbapi_error = cast(Any, exc)  # psycopg's Error is the DB-API module's Error
+        dbapi_connection = conn.connection.dbapi_connection
+        disconnected = conn.dialect.is_disconnect(dbapi_error, dbapi_connection, None)
+        if disconnected:
+            conn.invalidate(exc)
+            conn.engine.dispose()
+        raise sa.exc.DBAPIError.instance(
+            statement,
+            params,
+            exc,
+            psycopg.Error,
+            connection_invalidated=disconnected,
+            dialect=conn.dialect,
+        ) from exc
 
 
 @functools.lru_cache(maxsize=256)
@@ -134,11 +161,13 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     names = list(rows[0])
     columns = ", ".join(f'"{name}"' for name in names)
     types = _binary_types(table, tuple(names))
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT BINARY)') as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row([row[name] for name in names])
+    statement = f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT BINARY)'
+    with driver_errors(conn, statement, None):
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row([row[name] for name in names])
 
 
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]

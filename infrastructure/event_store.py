@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
-import psycopg
 import sqlalchemy as sa
 
 from domain.events import (
@@ -33,7 +32,7 @@ from domain.events import (
     encode_metadata,
     event_type,
 )
-from infrastructure.database import as_utc
+from infrastructure.database import as_utc, driver_errors
 from infrastructure.hash_chain import GENESIS, event_hash
 from infrastructure.tables import events
 
@@ -193,10 +192,8 @@ def _insert(conn: sa.Connection, event: StoredEvent) -> int:
     cursor = info.get("append_cursor")
     if cursor is None:
         cursor = info["append_cursor"] = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_errors(conn, _PG_INSERT, row):
         found = cursor.execute(_PG_INSERT, row).fetchone()
-    except psycopg.errors.UniqueViolation as exc:
-        raise sa.exc.IntegrityError(_PG_INSERT, row, exc) from exc
     return int(found[0])
 
 
