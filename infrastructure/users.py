@@ -90,16 +90,18 @@ def _new_key() -> str:
     return "btl_" + secrets.token_urlsafe(32)
 
 
+_USER_COLUMNS = (users.c.user_id, users.c.name, users.c.role)
+
+
 def _user(row: Any) -> User:
-    m = row._mapping
-    return User(user_id=m["user_id"], name=m["name"], role=Role(m["role"]))
+    """A user from a row of ``_USER_COLUMNS`` (a SQLAlchemy row or a plain tuple)."""
+    user_id, name, role = row
+    return User(user_id=user_id, name=name, role=Role(role))
 
 
 def user_by_name(conn: sa.Connection, name: str) -> User:
     row = conn.execute(
-        sa.select(users.c.user_id, users.c.name, users.c.role).where(
-            users.c.name == name, users.c.revoked_at.is_(None)
-        )
+        sa.select(*_USER_COLUMNS).where(users.c.name == name, users.c.revoked_at.is_(None))
     ).first()
     if row is None:
         raise UserNotFound(name)
@@ -114,7 +116,7 @@ def user_by_key(conn: sa.Connection, api_key: str) -> User | None:
 
 # Built once: every authenticated request runs it, and building it cost more than
 # running it.
-_BY_KEY_HASH = sa.select(users.c.user_id, users.c.name, users.c.role).where(
+_BY_KEY_HASH = sa.select(*_USER_COLUMNS).where(
     users.c.key_hash == sa.bindparam("key_hash"), users.c.revoked_at.is_(None)
 )
 
@@ -124,6 +126,5 @@ def user_by_key_hash(conn: sa.Connection, key_hash: str) -> User | None:
 
     Fetched through ``fetch_rows``: every authenticated request runs this lookup, and
     SQLAlchemy's per-execution work was half of its client time."""
-    for user_id, name, role in fetch_rows(conn, _BY_KEY_HASH, {"key_hash": key_hash}):
-        return User(user_id=user_id, name=name, role=Role(role))
-    return None
+    rows = fetch_rows(conn, _BY_KEY_HASH, {"key_hash": key_hash})
+    return _user(rows[0]) if rows else None

@@ -142,13 +142,11 @@ def analyzed_tables(engine: sa.Engine) -> set[str]:
     ``sqlite_stat1``): only ANALYZE, or autovacuum's, puts them there."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            query = "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = current_schema()"
+            query = "SELECT tablename FROM pg_stats WHERE schemaname = current_schema()"
+        elif sa.inspect(conn).has_table("sqlite_stat1"):  # made by the first ANALYZE
+            query = "SELECT tbl FROM sqlite_stat1"
         else:
-            query = (
-                "SELECT DISTINCT tbl FROM sqlite_stat1"
-                if sa.inspect(conn).has_table("sqlite_stat1")
-                else "SELECT 'none' WHERE 0"
-            )
+            return set()
         return set(conn.execute(sa.text(query)).scalars())
 
 
