@@ -86,13 +86,16 @@ def run(url: str, api_key: str) -> list[Result]:
         # One client on a keep-alive connection: a request costs what the server does,
         # not a 40 ms wait for a delayed ACK (Nagle left on, uvicorn issue #3149).
         _, alone_p50, alone_p99 = wrk(routes["list"], api_key, connections=1)
-    trivial, _, _ = _medians(runs["trivial"])
+    trivial, _, trivial_p99 = _medians(runs["trivial"])
     listed, list_p50, list_p99 = _medians(runs["list"])
     detail, detail_p50, detail_p99 = _medians(runs["detail"])
     return [
         result("list of 50, 32 connections, 2 workers", listed, "req/s",
                "trivial authenticated JSON route, same server", trivial, 0.5),
-        limit("list of 50: p99 latency", list_p99, "ms", 50.0, f"p50 {list_p50:.1f} ms"),
+        # The trivial route's own p99 beside it: on a slow day the 32 connections queue
+        # that long for the framework alone, and the list does more per request.
+        limit("list of 50: p99 latency", list_p99, "ms", 50.0,
+              f"p50 {list_p50:.1f} ms; the trivial route's p99 {trivial_p99:.1f} ms"),
         limit("list of 50, 1 keep-alive connection: p50", alone_p50, "ms", 20.0,
               f"p99 {alone_p99:.1f} ms"),
         result("10-year detail, 32 connections, 2 workers", detail, "req/s",
