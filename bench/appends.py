@@ -66,7 +66,7 @@ def _rate(per_writer: int, setup: Setup, processes: bool) -> float:
     timed = [spans.get(timeout=600) for _ in writers]
     for w in writers:
         w.join()
-    elapsed = max(end for _, end in timed) - min(start for start, _ in timed)
+    elapsed: float = max(end for _, end in timed) - min(start for start, _ in timed)
     return WRITERS * per_writer / elapsed
 
 

@@ -102,8 +102,8 @@ def raw_record_seconds(url: str, n: int) -> float:
 def bench_export(url: str, api_key: str, base: str, pid: int) -> list[Result]:
     n_trades = scaled(1_000_000, 10_000)
     engine = create_engine(url)
-    with engine.connect() as conn:
-        user = user_by_key(conn, api_key)
+    with engine.connect() as connection:
+        user = user_by_key(connection, api_key)
     assert user is not None
     backtest_id = record_backtest(engine, user, big_submission(n_trades), []).recorded.backtest_id
     engine.dispose()
