@@ -145,6 +145,20 @@ def _library(schema: str, create_table: bool = False) -> tuple[Job, Job]:
 ROUNDS = 5
 
 
+def _client_cpu(setup: Setup, appends: int) -> float:
+    """The CPU time in µs that one append costs its writer's own thread (user and
+    system), one writer alone: what the client spends beside the round trips."""
+    job, close = setup()
+    for _ in range(appends // 10):  # warm: pooled connection, prepared statement
+        job()
+    started = time.thread_time()
+    for _ in range(appends):
+        job()
+    spent = time.thread_time() - started
+    close()
+    return spent / appends * 1e6
+
+
 def run(url: str, schema: str) -> list[Result]:
     """Each contender runs ROUNDS times, interleaved, and its median rate counts: on a
     shared machine a burst of load then lands on all three alike instead of on one."""
@@ -176,4 +190,15 @@ def run(url: str, schema: str) -> list[Result]:
             # The same appends on connections held like raw's: what the pool costs.
             result(f"{name}, connection held", held, "events/s", raw, unlocked, 0.8),
         ]  # fmt: skip
+    # What the client spends per append, one writer alone: the pool's part of the gap.
+    cpu: dict[str, list[float]] = {name: [] for name in ("ours", "held", "raw")}
+    for _ in range(ROUNDS):
+        for name in cpu:
+            cpu[name].append(_client_cpu(contenders[name], scaled(2000, 100)))
+    raw_cpu = statistics.median(cpu["raw"])
+    for name, label in (("ours", "pooled connection"), ("held", "connection held")):
+        results.append(
+            result(f"append client CPU, one writer, {label}", statistics.median(cpu[name]),
+                   "us", "raw psycopg INSERT+COMMIT, client CPU per row", raw_cpu, 0.0)
+        )  # fmt: skip
     return results
