@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 from infrastructure.database import fetch_rows, write_transaction
@@ -48,3 +49,20 @@ def test_fetch_rows_matches_sqlalchemy(engine: sa.Engine) -> None:
     for w, g in zip(want, got, strict=True):
         assert type(g) is tuple
         assert [type(v) for v in g] == [type(v) for v in w]
+
+
+def test_a_connection_goes_back_to_the_pool_with_no_transaction_open(engine: sa.Engine) -> None:
+    # fetch_rows on a connection SQLAlchemy never began (the CLI's list does this) makes
+    # the driver open a transaction SQLAlchemy does not know of; the pool's rollback on
+    # return is what closes it, which is why the engine keeps that rollback.
+    with engine.connect() as conn:
+        fetch_rows(conn, _PAGE, {"owner": "o", "limit": 3})
+        driver = conn.connection.driver_connection
+        assert _in_transaction(driver)  # what the pool has to clean up
+    assert not _in_transaction(driver)
+
+
+def _in_transaction(driver: Any) -> bool:
+    if isinstance(driver, psycopg.Connection):
+        return bool(driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+    return bool(driver.in_transaction)  # sqlite3
