@@ -147,7 +147,8 @@ ROUNDS = 5
 
 def _client_cpu(setup: Setup, appends: int) -> float:
     """The CPU time in µs that one append costs its writer's own thread (user and
-    system), one writer alone: what the client spends beside the round trips."""
+    system), one writer alone: the client's whole share, its side of the round trips
+    included, without the waits."""
     job, close = setup()
     for _ in range(appends // 10):  # warm: pooled connection, prepared statement
         job()
