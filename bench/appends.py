@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import queue
-import statistics
 import threading
 import time
 import uuid
@@ -23,7 +22,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from bench.harness import SERVER_URL, Result, libpq, result, scaled
+from bench.harness import SERVER_URL, Result, interleaved_medians, libpq, result, scaled
 from domain.events import BacktestDeleted, EventMetadata, encode_event, encode_metadata
 from infrastructure.database import create_engine, write_transaction
 from infrastructure.event_store import StoredEvent, append
@@ -177,11 +176,12 @@ def run(url: str, schema: str) -> list[Result]:
     }
     results: list[Result] = []
     for processes in (False, True):
-        rates: dict[str, list[float]] = {name: [] for name in contenders}
-        for _ in range(ROUNDS):
-            for name, setup in contenders.items():
-                rates[name].append(_rate(per_round, setup, processes))
-        mine, held, unlocked, library = (statistics.median(rates[k]) for k in contenders)
+
+        def rate(name: str, processes: bool = processes) -> float:
+            return _rate(per_round, contenders[name], processes)
+
+        rates = interleaved_medians(list(contenders), rate, ROUNDS)
+        mine, held, unlocked, library = (rates[k] for k in ("ours", "held", "raw", "library"))
         name = f"appends, {WRITERS} writer {'processes' if processes else 'threads'}"
         raw = "raw psycopg INSERT+COMMIT of the same rows, no ordering"
         results += [
@@ -192,14 +192,12 @@ def run(url: str, schema: str) -> list[Result]:
             result(f"{name}, connection held", held, "events/s", raw, unlocked, 0.8),
         ]  # fmt: skip
     # What the client spends per append, one writer alone: the pool's part of the gap.
-    cpu: dict[str, list[float]] = {name: [] for name in ("ours", "held", "raw")}
-    for _ in range(ROUNDS):
-        for name in cpu:
-            cpu[name].append(_client_cpu(contenders[name], scaled(2000, 100)))
-    raw_cpu = statistics.median(cpu["raw"])
+    cpu = interleaved_medians(
+        ["ours", "held", "raw"], lambda k: _client_cpu(contenders[k], scaled(2000, 100)), ROUNDS
+    )
     for name, label in (("ours", "pooled connection"), ("held", "connection held")):
         results.append(
-            result(f"append client CPU, one writer, {label}", statistics.median(cpu[name]),
-                   "us", "raw psycopg INSERT+COMMIT, client CPU per row", raw_cpu, 0.0)
+            result(f"append client CPU, one writer, {label}", cpu[name], "us",
+                   "raw psycopg INSERT+COMMIT, client CPU per row", cpu["raw"], 0.0)
         )  # fmt: skip
     return results

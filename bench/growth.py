@@ -4,15 +4,13 @@ three sizes, doubling; linear growth shows as a time ratio near 2 per doubling."
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 import time
-from collections.abc import Callable
 from itertools import pairwise
 
 import httpx
 
 from api.handlers import record_backtest
-from bench.harness import Result, download_trades_csv, scaled, served
+from bench.harness import Result, download_trades_csv, interleaved_medians, scaled, served
 from bench.workloads import big_submission
 from infrastructure.database import create_engine
 from infrastructure.users import user_by_key
@@ -30,21 +28,6 @@ def _growth(name: str, unit: str, sizes: list[int], seconds: list[float]) -> lis
                    f"{small:,}", t_small, ratio, "<= 2.6 (linear)", ratio <= 2.6)
         )  # fmt: skip
     return out
-
-
-ROUNDS = 5
-
-
-def _medians(sizes: list[int], measure: Callable[[int], float]) -> list[float]:
-    """The median time of each size over ROUNDS rounds, the sizes interleaved in each
-    round: a burst of load on this shared machine then lands on every size alike
-    instead of doubling one size's time (one download of each size, in turn, gave a
-    3.0 doubling one run and 1.9 the next)."""
-    seconds: dict[int, list[float]] = {size: [] for size in sizes}
-    for _ in range(ROUNDS):
-        for size in sizes:
-            seconds[size].append(measure(size))
-    return [statistics.median(seconds[size]) for size in sizes]
 
 
 def run(url: str, api_key: str) -> list[Result]:
@@ -65,7 +48,7 @@ def run(url: str, api_key: str) -> list[Result]:
 
             for days in record_sizes:  # warm
                 record(days)
-            record_seconds = _medians(record_sizes, record)
+            record_seconds = list(interleaved_medians(record_sizes, record).values())
 
         engine = create_engine(url)
         with engine.connect() as conn:
@@ -77,8 +60,10 @@ def run(url: str, api_key: str) -> list[Result]:
             for n in export_sizes
         }
         engine.dispose()
-        export_seconds = _medians(
-            export_sizes, lambda n: download_trades_csv(base, api_key, backtest_ids[n]).seconds
+        export_seconds = list(
+            interleaved_medians(
+                export_sizes, lambda n: download_trades_csv(base, api_key, backtest_ids[n]).seconds
+            ).values()
         )
     return _growth("record over HTTP", "days", record_sizes, record_seconds) + _growth(
         "trades.csv download", "trades", export_sizes, export_seconds

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg
@@ -26,8 +28,24 @@ OUT = Path(__file__).parent / "out"
 CLI = str(Path(sys.executable).parent / "backtest-ledger")
 
 
+K = TypeVar("K", bound=Hashable)
+
+
 def scaled(n: int, minimum: int = 1) -> int:
     return max(minimum, int(n * SCALE))
+
+
+def interleaved_medians(
+    keys: list[K], measure: Callable[[K], float], rounds: int = 5
+) -> dict[K, float]:
+    """The median of ``measure(key)`` for each key over ``rounds`` rounds, every key
+    measured once per round in turn: on this shared machine a burst of load then lands
+    on every contender (or size) alike instead of on the one that happened to run."""
+    measured: dict[K, list[float]] = {key: [] for key in keys}
+    for _ in range(rounds):
+        for key in keys:
+            measured[key].append(measure(key))
+    return {key: statistics.median(values) for key, values in measured.items()}
 
 
 @dataclass

@@ -64,5 +64,5 @@ def test_a_connection_goes_back_to_the_pool_with_no_transaction_open(engine: sa.
 
 def _in_transaction(driver: Any) -> bool:
     if isinstance(driver, psycopg.Connection):
-        return bool(driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+        return driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
     return bool(driver.in_transaction)  # sqlite3
