@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
@@ -118,6 +117,8 @@ def driver_errors(conn: sa.Connection, statement: str, params: Any) -> Iterator[
     with the driver's error as ``orig``), and a lost connection handled as SQLAlchemy
     handles it: this connection invalidated and the pool's others discarded, so that a
     request meets a dead server with a 503 and the service recovers once it is back."""
+    import psycopg  # here, not at the top: a CLI command on SQLite never pays its import
+
     try:
         yield
     except psycopg.Error as exc:

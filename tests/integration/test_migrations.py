@@ -9,7 +9,14 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from infrastructure.migrate import current_revision, head_revision, upgrade
+from infrastructure.database import create_engine
+from infrastructure.migrate import (
+    HEAD_REVISION,
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade,
+)
 from infrastructure.tables import metadata
 
 
@@ -31,3 +38,29 @@ def test_upgrading_twice_is_a_no_op(engine: sa.Engine) -> None:
     assert current_revision(engine) == head_revision()
     upgrade(engine)
     assert current_revision(engine) == head_revision()
+
+
+def test_the_head_revision_named_in_code_is_the_newest_migration_script() -> None:
+    # A new migration must move HEAD_REVISION too, or no CLI command would apply it.
+    assert head_revision() == HEAD_REVISION
+
+
+def test_the_stored_revision_is_read_as_alembic_reads_it(database_url: str) -> None:
+    from alembic import command
+
+    engine = create_engine(database_url)
+    try:
+        assert current_revision(engine) is None  # a database never migrated
+        assert upgrade(engine) is True
+        for expected in (HEAD_REVISION, "0003"):
+            with engine.begin() as conn:
+                if expected != HEAD_REVISION:
+                    command.downgrade(alembic_config(conn), expected)
+            with engine.connect() as conn:
+                assert MigrationContext.configure(conn).get_current_revision() == expected
+            assert current_revision(engine) == expected
+        assert upgrade(engine) is True  # behind the head: upgraded again
+        assert current_revision(engine) == HEAD_REVISION
+        assert upgrade(engine) is False
+    finally:
+        engine.dispose()
