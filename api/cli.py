@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from api.handlers import NotPermitted, delete_backtest, record_backtest
 from domain.errors import DomainError
 from domain.metrics import METRIC_NAMES
+from domain.results import BacktestSubmission
 from domain.submission import parse_submission
 from infrastructure import log_file
 from infrastructure.audit import ChainReport, export_log, verify_chain, verify_log
@@ -154,14 +155,50 @@ def _user(engine: sa.Engine, name: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    submission, sanitized = parse_submission(body)
+    """Record each file as a backtest, printing each id as its transaction commits.
+
+    A sweep records in one process (a command's start-up costs more than recording a
+    backtest). Every file is read and validated before the first is recorded, so a bad
+    one, named with its field, records nothing; files are read again to record them,
+    so that a sweep of any size holds one backtest in memory at a time."""
+    files: list[str] = args.files
+    if "-" in files and len(files) > 1:
+        raise UsageError("'-' (stdin) records one backtest, alone")
+    sweep = len(files) > 1
+    if sweep:
+        for file in files:
+            _read_submission(file, sweep)
+        _err(f"validated {len(files)} files")
     engine = _engine(args)
-    recorded = record_backtest(engine, _user(engine, args.user), submission, sanitized).recorded
-    _out(recorded.backtest_id + "\n")
-    if sanitized:
-        _err(f"stored {len(sanitized)} non-finite value(s) as null: {', '.join(sanitized[:5])}")
+    user = _user(engine, args.user)
+    recorded = 0
+    try:
+        for file in files:
+            submission, sanitized = _read_submission(file, sweep)
+            outcome = record_backtest(engine, user, submission, sanitized).recorded
+            _out(outcome.backtest_id + "\n")
+            sys.stdout.flush()  # a script reading the ids sees each as it commits
+            recorded += 1
+            if sanitized:
+                where = f"{file}: " if sweep else ""
+                _err(
+                    f"{where}stored {len(sanitized)} non-finite value(s) as null: "
+                    f"{', '.join(sanitized[:5])}"
+                )
+    finally:
+        if sweep:
+            _err(f"recorded {recorded} of {len(files)} backtests")
     return 0
+
+
+def _read_submission(file: str, sweep: bool) -> tuple[BacktestSubmission, list[str]]:
+    body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    try:
+        return parse_submission(body)
+    except DomainError as exc:
+        if sweep:
+            raise UsageError(f"{file}: {exc}") from exc
+        raise
 
 
 def _fmt(value: float | int | None) -> str:
@@ -406,8 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     command("revoke", cmd_users_revoke, "revoke a user's API key", users).add_argument("name")
     command("rotate", cmd_users_rotate, "give a user a new API key", users).add_argument("name")
 
-    record = command("record", cmd_record, "record a backtest from a JSON file ('-' = stdin)")
-    record.add_argument("file")
+    record = command(
+        "record", cmd_record, "record backtests from JSON files, one id per line ('-' = stdin)"
+    )
+    record.add_argument("files", nargs="+", metavar="FILE")
     record.add_argument("--user", required=True)
 
     listing = command("list", cmd_list, "list a user's backtests, newest first")

@@ -112,6 +112,45 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(ledger: Ledger) -> Non
     assert json.loads(ledger.ok("list", "--user", "alice", "--json"))["items"] == []
 
 
+def test_a_sweep_records_every_file_in_one_command_one_id_per_line(ledger: Ledger) -> None:
+    ledger.ok("users", "create", "alice")
+    symbols = ["AAA", "BBB", "CCC"]
+    docs = [backtest_document(days=5, symbol=symbol) for symbol in symbols]
+    docs[1]["daily_results"][2]["return"] = float("inf")
+    files = [ledger.file(doc, f"{symbol}.json") for doc, symbol in zip(docs, symbols, strict=True)]
+    done = ledger.run("record", *files, "--user", "alice")
+    assert done.returncode == 0, done.stderr
+    ids = done.stdout.splitlines()
+    assert len(set(ids)) == 3 and all(len(i) == 36 for i in ids)
+    for backtest_id, symbol in zip(ids, symbols, strict=True):  # the ids in file order
+        shown = json.loads(ledger.ok("show", backtest_id, "--user", "alice", "--json"))
+        assert shown["symbol"] == symbol
+    listed = json.loads(ledger.ok("list", "--user", "alice", "--json"))["items"]
+    assert sorted(item["backtest_id"] for item in listed) == sorted(ids)
+    assert f"{files[1]}: stored 1 non-finite value(s) as null: /daily_results/2/return" in (
+        done.stderr
+    )
+    assert "recorded 3 of 3 backtests" in done.stderr
+
+
+def test_a_bad_file_in_a_sweep_is_named_and_nothing_is_recorded(ledger: Ledger) -> None:
+    ledger.ok("users", "create", "alice")
+    bad = backtest_document(days=5)
+    bad["daily_results"][3]["date"] = "2023-01-01"
+    files = [
+        ledger.file(backtest_document(days=5), "first.json"),
+        ledger.file(bad, "second.json"),
+        ledger.file(backtest_document(days=5), "third.json"),
+    ]
+    done = ledger.run("record", *files, "--user", "alice")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert f"{files[1]}: invalid backtest at /daily_results/3/date" in done.stderr
+    assert json.loads(ledger.ok("list", "--user", "alice", "--json"))["items"] == []
+    stdin_too = ledger.run("record", "-", files[0], "--user", "alice")
+    assert stdin_too.returncode == 2 and "stdin" in stdin_too.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [
