@@ -12,9 +12,10 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from infrastructure.database import create_engine
+from infrastructure.database import create_engine, write_transaction
+from infrastructure.migrate import upgrade
 from infrastructure.tables import backtests
-from infrastructure.users import user_by_name
+from infrastructure.users import Role, create_user, user_by_name
 from projections import queries
 from tests.factories import backtest_document, body
 
@@ -43,6 +44,17 @@ class Ledger:
         done = self.run(*args)
         assert done.returncode == 0, done.stderr
         return done.stdout
+
+    def user(self, name: str) -> None:
+        """A user created in-process, for tests about another command: starting the CLI
+        costs about a second, and ``users create`` is tested through it elsewhere."""
+        engine = create_engine(self.url)
+        try:
+            upgrade(engine)
+            with write_transaction(engine) as conn:
+                create_user(conn, name, Role.USER)
+        finally:
+            engine.dispose()
 
     def file(self, document: dict[str, object], name: str = "bt.json") -> str:
         path = self.tmp / name
@@ -101,7 +113,7 @@ def test_the_full_lifecycle_from_the_command_line(ledger: Ledger) -> None:
 
 
 def test_bad_input_exits_2_with_one_line_naming_the_field(ledger: Ledger) -> None:
-    ledger.ok("users", "create", "alice")
+    ledger.user("alice")
     doc = backtest_document(days=5)
     doc["daily_results"][3]["date"] = "2023-01-01"
     done = ledger.run("record", ledger.file(doc), "--user", "alice")
@@ -113,7 +125,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(ledger: Ledger) -> Non
 
 
 def test_a_sweep_records_every_file_in_one_command_one_id_per_line(ledger: Ledger) -> None:
-    ledger.ok("users", "create", "alice")
+    ledger.user("alice")
     symbols = ["AAA", "BBB", "CCC"]
     docs = [backtest_document(days=5, symbol=symbol) for symbol in symbols]
     docs[1]["daily_results"][2]["return"] = float("inf")
@@ -134,7 +146,7 @@ def test_a_sweep_records_every_file_in_one_command_one_id_per_line(ledger: Ledge
 
 
 def test_a_bad_file_in_a_sweep_is_named_and_nothing_is_recorded(ledger: Ledger) -> None:
-    ledger.ok("users", "create", "alice")
+    ledger.user("alice")
     bad = backtest_document(days=5)
     bad["daily_results"][3]["date"] = "2023-01-01"
     files = [
@@ -166,7 +178,7 @@ def test_a_bad_file_in_a_sweep_is_named_and_nothing_is_recorded(ledger: Ledger) 
     ],
 )
 def test_usage_errors_exit_2_without_a_traceback(ledger: Ledger, args: tuple[str, ...]) -> None:
-    ledger.ok("users", "create", "alice")
+    ledger.user("alice")
     done = ledger.run(*args)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
@@ -186,7 +198,7 @@ def test_record_reads_stdin_and_database_url_flag_selects_the_store(
 
 
 def test_verify_exits_1_naming_the_altered_backtest(ledger: Ledger) -> None:
-    ledger.ok("users", "create", "alice")
+    ledger.user("alice")
     backtest_id = ledger.ok("record", ledger.file(backtest_document()), "--user", "alice").strip()
     engine = create_engine(ledger.url)
     with engine.begin() as conn:
@@ -214,7 +226,7 @@ def test_auditors_cannot_record(ledger: Ledger) -> None:
 
 
 def test_an_auditor_exports_verifies_offline_and_replays(ledger: Ledger, tmp_path: Path) -> None:
-    ledger.ok("users", "create", "alice")
+    ledger.user("alice")
     for seed in range(3):
         ledger.ok("record", ledger.file(backtest_document(seed=seed)), "--user", "alice")
     summary = json.loads(ledger.ok("audit", "verify", "--json"))
@@ -258,9 +270,9 @@ def test_upgrading_from_0004_moves_the_list_items_into_the_list_model(ledger: Le
     from infrastructure.migrate import alembic_config
     from infrastructure.tables import backtest_documents, backtests
 
-    ledger.ok("users", "create", "alice")
-    ids = [ledger.ok("record", ledger.file(backtest_document(seed=s)), "--user", "alice").strip()
-           for s in range(3)]  # fmt: skip
+    ledger.user("alice")
+    files = [ledger.file(backtest_document(seed=s), f"bt{s}.json") for s in range(3)]
+    ids = ledger.ok("record", *files, "--user", "alice").split()
     listed = ledger.ok("list", "--user", "alice", "--json")
     shown = ledger.ok("show", ids[0], "--user", "alice", "--json")
     engine = create_engine(ledger.url)
@@ -303,7 +315,7 @@ def test_upgrading_writes_the_documents_of_older_backtests(ledger: Ledger, revis
     from infrastructure.migrate import alembic_config
     from infrastructure.tables import backtest_documents
 
-    ledger.ok("users", "create", "alice")
+    ledger.user("alice")
     doc = backtest_document(days=40, trades=6)
     backtest_id = ledger.ok("record", ledger.file(doc), "--user", "alice").strip()
     before = {kind: ledger.stdout_bytes("export", backtest_id, kind)
