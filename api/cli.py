@@ -155,50 +155,62 @@ def _user(engine: sa.Engine, name: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    """Record each file as a backtest, printing each id as its transaction commits.
-
-    A sweep records in one process (a command's start-up costs more than recording a
-    backtest). Every file is read and validated before the first is recorded, so a bad
-    one, named with its field, records nothing; files are read again to record them,
-    so that a sweep of any size holds one backtest in memory at a time."""
+    """Record each file as a backtest, printing each id as its transaction commits."""
     files: list[str] = args.files
     if "-" in files and len(files) > 1:
         raise UsageError("'-' (stdin) records one backtest, alone")
-    sweep = len(files) > 1
-    if sweep:
+    if len(files) > 1:
+        return _record_sweep(args, files)
+    submission, sanitized = _read_submission(files[0])
+    engine = _engine(args)
+    recorded = record_backtest(engine, _user(engine, args.user), submission, sanitized).recorded
+    _out(recorded.backtest_id + "\n")
+    if sanitized:
+        _err(_sanitized_note(sanitized))
+    return 0
+
+
+def _record_sweep(args: argparse.Namespace, files: list[str]) -> int:
+    """A sweep in one process: starting a command costs more than recording a backtest.
+
+    Every file is read and validated before the first is recorded, so a bad one, named
+    with its field, records nothing. Files are read again to record them, so a sweep of
+    any size holds one backtest in memory at a time; each is its own transaction."""
+    with _progress_bar(len(files), "validate", "file") as bar:
         for file in files:
-            _read_submission(file, sweep)
-        _err(f"validated {len(files)} files")
+            _read_submission(file, named=True)
+            bar.update()
     engine = _engine(args)
     user = _user(engine, args.user)
     recorded = 0
     try:
-        for file in files:
-            submission, sanitized = _read_submission(file, sweep)
-            outcome = record_backtest(engine, user, submission, sanitized).recorded
-            _out(outcome.backtest_id + "\n")
-            sys.stdout.flush()  # a script reading the ids sees each as it commits
-            recorded += 1
-            if sanitized:
-                where = f"{file}: " if sweep else ""
-                _err(
-                    f"{where}stored {len(sanitized)} non-finite value(s) as null: "
-                    f"{', '.join(sanitized[:5])}"
-                )
+        with _progress_bar(len(files), "record", "backtest") as bar:
+            for file in files:
+                submission, sanitized = _read_submission(file, named=True)
+                outcome = record_backtest(engine, user, submission, sanitized).recorded
+                _out(outcome.backtest_id + "\n")
+                sys.stdout.flush()  # a script reading the ids sees each as it commits
+                recorded += 1
+                if sanitized:
+                    bar.write(f"{file}: {_sanitized_note(sanitized)}", file=sys.stderr)
+                bar.update()
     finally:
-        if sweep:
-            _err(f"recorded {recorded} of {len(files)} backtests")
+        _err(f"recorded {recorded} of {len(files)} backtests")
     return 0
 
 
-def _read_submission(file: str, sweep: bool) -> tuple[BacktestSubmission, list[str]]:
+def _read_submission(file: str, named: bool = False) -> tuple[BacktestSubmission, list[str]]:
     body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     try:
         return parse_submission(body)
     except DomainError as exc:
-        if sweep:
+        if named:
             raise UsageError(f"{file}: {exc}") from exc
         raise
+
+
+def _sanitized_note(sanitized: list[str]) -> str:
+    return f"stored {len(sanitized)} non-finite value(s) as null: {', '.join(sanitized[:5])}"
 
 
 def _fmt(value: float | int | None) -> str:
@@ -337,10 +349,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(total: int, what: str) -> Any:
+def _progress_bar(total: int, what: str, unit: str = "event") -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="event", file=sys.stderr, desc=what, smoothing=0.1)
+    return tqdm(total=total, unit=unit, file=sys.stderr, desc=what, smoothing=0.1)
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
