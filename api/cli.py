@@ -176,12 +176,12 @@ def _record_sweep(args: argparse.Namespace, files: list[str]) -> int:
     Every file is read and validated before the first is recorded, so a bad one, named
     with its field, records nothing. Files are read again to record them, so a sweep of
     any size holds one backtest in memory at a time; each is its own transaction."""
+    engine = _engine(args)
+    user = _user(engine, args.user)  # before a long validation, not after it
     with _progress_bar(len(files), "validate", "file") as bar:
         for file in files:
             _read_submission(file, named=True)
             bar.update()
-    engine = _engine(args)
-    user = _user(engine, args.user)
     recorded = 0
     try:
         with _progress_bar(len(files), "record", "backtest") as bar:

@@ -161,6 +161,8 @@ def test_a_bad_file_in_a_sweep_is_named_and_nothing_is_recorded(ledger: Ledger) 
     assert reason.startswith(f"error: {files[1]}: invalid backtest at /daily_results/3/date")
     assert "Traceback" not in done.stderr and "record" not in done.stderr
     assert json.loads(ledger.ok("list", "--user", "alice", "--json"))["items"] == []
+    nobody = ledger.run("record", *files, "--user", "nobody")  # said before validating
+    assert nobody.returncode == 2 and nobody.stderr.startswith("error: no user named 'nobody'")
     stdin_too = ledger.run("record", "-", files[0], "--user", "alice")
     assert stdin_too.returncode == 2 and "stdin" in stdin_too.stderr
 
