@@ -31,6 +31,7 @@ from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings
 from infrastructure.users import (
     Role,
+    User,
     UserExists,
     UserNotFound,
     create_user,
@@ -149,7 +150,7 @@ def cmd_users_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user(engine: sa.Engine, name: str):  # type: ignore[no-untyped-def]
+def _user(engine: sa.Engine, name: str) -> User:
     with engine.connect() as conn:
         return user_by_name(conn, name)
 
@@ -163,10 +164,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         return _record_sweep(args, files)
     submission, sanitized = _read_submission(files[0])
     engine = _engine(args)
-    recorded = record_backtest(engine, _user(engine, args.user), submission, sanitized).recorded
-    _out(recorded.backtest_id + "\n")
-    if sanitized:
-        _err(_sanitized_note(sanitized))
+    note = _record(engine, _user(engine, args.user), submission, sanitized)
+    if note:
+        _err(note)
     return 0
 
 
@@ -187,16 +187,30 @@ def _record_sweep(args: argparse.Namespace, files: list[str]) -> int:
         with _progress_bar(len(files), "record", "backtest") as bar:
             for file in files:
                 submission, sanitized = _read_submission(file, named=True)
-                outcome = record_backtest(engine, user, submission, sanitized).recorded
-                _out(outcome.backtest_id + "\n")
-                sys.stdout.flush()  # a script reading the ids sees each as it commits
+                note = _record(engine, user, submission, sanitized)
                 recorded += 1
-                if sanitized:
-                    bar.write(f"{file}: {_sanitized_note(sanitized)}", file=sys.stderr)
+                if note:
+                    bar.write(f"{file}: {note}", file=sys.stderr)
                 bar.update()
     finally:
         _err(f"recorded {recorded} of {len(files)} backtests")
     return 0
+
+
+def _record(
+    engine: sa.Engine,
+    user: User,
+    submission: BacktestSubmission,
+    sanitized: list[str],
+) -> str | None:
+    """Record one backtest and print its id once its transaction has committed; return
+    the note for stderr on the values stored as null, if there were any."""
+    recorded = record_backtest(engine, user, submission, sanitized).recorded
+    _out(recorded.backtest_id + "\n")
+    sys.stdout.flush()  # a script reading the ids of a sweep sees each as it commits
+    if not sanitized:
+        return None
+    return f"stored {len(sanitized)} non-finite value(s) as null: {', '.join(sanitized[:5])}"
 
 
 def _read_submission(file: str, named: bool = False) -> tuple[BacktestSubmission, list[str]]:
@@ -207,10 +221,6 @@ def _read_submission(file: str, named: bool = False) -> tuple[BacktestSubmission
         if named:
             raise UsageError(f"{file}: {exc}") from exc
         raise
-
-
-def _sanitized_note(sanitized: list[str]) -> str:
-    return f"stored {len(sanitized)} non-finite value(s) as null: {', '.join(sanitized[:5])}"
 
 
 def _fmt(value: float | int | None) -> str:

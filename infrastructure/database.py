@@ -12,7 +12,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -117,14 +117,13 @@ def driver_errors(conn: sa.Connection, statement: str, params: Any) -> Iterator[
     with the driver's error as ``orig``), and a lost connection handled as SQLAlchemy
     handles it: this connection invalidated and the pool's others discarded, so that a
     request meets a dead server with a 503 and the service recovers once it is back."""
-    import psycopg  # here, not at the top: a CLI command on SQLite never pays its import
-
+    # The dialect's DB-API module (psycopg), as SQLAlchemy itself catches it: looked up
+    # only when an error is raised, and never imported by a command on SQLite.
     try:
         yield
-    except psycopg.Error as exc:
-        dbapi_error = cast(Any, exc)  # psycopg's Error is the DB-API module's Error
+    except conn.dialect.loaded_dbapi.Error as exc:
         dbapi_connection = conn.connection.dbapi_connection
-        disconnected = conn.dialect.is_disconnect(dbapi_error, dbapi_connection, None)
+        disconnected = conn.dialect.is_disconnect(exc, dbapi_connection, None)
         if disconnected:
             conn.invalidate(exc)
             conn.engine.dispose()
@@ -132,7 +131,7 @@ def driver_errors(conn: sa.Connection, statement: str, params: Any) -> Iterator[
             statement,
             params,
             exc,
-            psycopg.Error,
+            conn.dialect.loaded_dbapi.Error,
             connection_invalidated=disconnected,
             dialect=conn.dialect,
         ) from exc
