@@ -18,6 +18,7 @@ from api.openapi import docs_assets, finish_document, openapi_config
 from api.routes.audit import verify_audit_log
 from api.routes.backtests import BacktestController
 from api.routes.events import event_feed
+from api.routes.experiments import ExperimentController
 from api.routes.health import health
 from api.routes.whoami import whoami
 from api.web.pages import Pages, template_filters
@@ -35,7 +36,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     limiter = rate_limit(settings.rate_limit_per_minute)
     api = Router(
         path="/api/v1",
-        route_handlers=[BacktestController, event_feed, verify_audit_log, whoami],
+        route_handlers=[
+            BacktestController,
+            ExperimentController,
+            event_feed,
+            verify_audit_log,
+            whoami,
+        ],
         middleware=[
             *([limiter.middleware] if limiter else []),
             DefineMiddleware(ApiKeyAuthentication),

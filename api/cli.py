@@ -22,6 +22,7 @@ from api.handlers import NotPermitted, delete_backtest, record_backtest
 from domain.errors import DomainError
 from domain.metrics import METRIC_NAMES
 from domain.results import BacktestSubmission
+from domain.search import BadExpression
 from domain.submission import parse_submission
 from infrastructure import log_file
 from infrastructure.audit import ChainReport, export_log, verify_chain, verify_log
@@ -39,9 +40,11 @@ from infrastructure.users import (
     rotate_key,
     user_by_name,
 )
-from projections import csv_export, documents, queries, rebuild
+from projections import csv_export, documents, experiments, queries, rebuild
+from projections.search import search_json, search_query
 from projections.significance import SignificanceParams, significance
-from projections.views import BacktestSummary
+from projections.sweep_export import stream_sweep
+from projections.views import BacktestPage, BacktestSummary
 
 
 class UsageError(Exception):
@@ -60,6 +63,8 @@ USAGE_ERRORS = (
     rebuild.LogNotEmpty,
     UnknownPosition,
     UsageError,
+    BadExpression,
+    experiments.ExperimentNotFound,
 )
 
 
@@ -265,6 +270,67 @@ def cmd_list(args: argparse.Namespace) -> int:
         _out(_summary_line(item) + "\n")
     if page.next_cursor:
         _err(f"more: --cursor {page.next_cursor}")
+    return 0
+
+
+def _owner(engine: sa.Engine, name: str | None) -> str | None:
+    """The user id a command is scoped to; ``None`` (no --user): everyone's."""
+    return None if name is None else _user(engine, name).user_id
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    query = search_query(
+        _owner(engine, args.user), limit=args.limit, cursor=args.cursor, sort=args.sort,
+        where=args.where, symbol=args.symbol, strategy=args.strategy,
+        experiment=args.experiment, as_of=args.as_of,
+    )  # fmt: skip
+    if args.csv:  # the sweep table's columns, at most --limit rows
+        sys.stdout.buffer.writelines(stream_sweep(engine, query, "csv", limit=args.limit))
+        return 0
+    with engine.connect() as conn:
+        page = search_json(conn, query)
+    if args.json:
+        _out(page + b"\n")
+        return 0
+    found = msgspec.json.decode(page, type=BacktestPage)
+    for item in found.items:
+        _out(_summary_line(item) + "\n")
+    if found.next_cursor:
+        _err(f"more: --cursor {found.next_cursor}")
+    return 0
+
+
+def cmd_experiments_list(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with engine.connect() as conn:
+        rows = experiments.list_experiments(conn, _owner(engine, args.user))
+    if args.json:
+        _json(rows)
+        return 0
+    for row in rows:
+        _out(
+            f"{row.name:<30} {row.live:>6} live {row.trials:>6} trials  best sharpe "
+            f"{_fmt(row.best_sharpe)}  last {row.last_recorded_at:%Y-%m-%d %H:%M:%S}\n"
+        )
+    return 0
+
+
+def cmd_experiments_export(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    owner = _owner(engine, args.user)
+    query = search_query(owner, sort=args.sort or "created_at", where=args.where,
+                         experiment=args.name)  # fmt: skip
+    with engine.connect() as conn:
+        if not experiments.experiment_exists(conn, args.name, owner):
+            raise experiments.ExperimentNotFound(args.name)
+    parts = stream_sweep(engine, query, args.format)
+    if args.output:
+        with open(args.output, "wb") as handle:
+            handle.writelines(parts)
+        _err(f"wrote {args.output}")
+    else:
+        sys.stdout.buffer.writelines(parts)
     return 0
 
 
@@ -479,6 +545,34 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--symbol")
     listing.add_argument("--strategy")
     listing.add_argument("--as-of", help="ISO time with offset, or position:N")
+
+    search = command("search", cmd_search, "search backtests by any metric or parameter")
+    search.add_argument("--user", help="whose backtests (default: everyone's)")
+    search.add_argument("--experiment")
+    search.add_argument("--where", help='e.g. "sharpe > 1 and parameters.fast in (5, 10)"')
+    search.add_argument("--sort", help="a metric or list field, '-' for descending")
+    search.add_argument("--limit", type=int, default=50)
+    search.add_argument("--cursor")
+    search.add_argument("--symbol")
+    search.add_argument("--strategy")
+    search.add_argument("--as-of", help="ISO time with offset, or position:N")
+    shape = search.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="the API's page")
+    shape.add_argument("--csv", action="store_true", help="the sweep table's columns")
+
+    exps = sub.add_parser("experiments", help="sweeps").add_subparsers(
+        dest="experiments", required=True
+    )
+    exp_list = command("list", cmd_experiments_list, "list experiments", exps)
+    exp_list.add_argument("--user", help="whose experiments (default: everyone's)")
+    exp_list.add_argument("--json", action="store_true")
+    exp_export = command("export", cmd_experiments_export, "a sweep as one table", exps)
+    exp_export.add_argument("name")
+    exp_export.add_argument("--user", help="whose experiment (default: everyone's)")
+    exp_export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    exp_export.add_argument("--where")
+    exp_export.add_argument("--sort")
+    exp_export.add_argument("-o", "--output")
 
     show = command("show", cmd_show, "show one backtest with its metrics")
     show.add_argument("id")

@@ -14,9 +14,11 @@ from litestar.response import Template
 from api.handlers import NotPermitted
 from api.schemas import FieldProblem, Problem
 from domain.errors import BacktestNotFound, InvalidBacktest, MalformedBody
+from domain.search import BadExpression
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
 from projections.documents import MissingDocument
+from projections.experiments import ExperimentNotFound
 from projections.queries import BadAsOf, BadCursor
 
 log = logging.getLogger("backtest_ledger")
@@ -39,6 +41,7 @@ TITLES = {
 
 DOMAIN_STATUS: dict[type[Exception], int] = {
     BacktestNotFound: 404,
+    ExperimentNotFound: 404,
     NotPermitted: 403,
     ConcurrencyConflict: 409,
     IdempotencyKeyReused: 409,
@@ -62,6 +65,8 @@ def problem(
     errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
     request: Request[Any, Any, Any] | None = None,
+    token: str | None = None,
+    offset: int | None = None,
 ) -> Response[Any]:
     title = TITLES.get(status, "Error")
     if _wants_page(request):
@@ -69,7 +74,9 @@ def problem(
         return Template("error.html.j2", context=context, status_code=status, headers=headers)
     slug = title.lower().replace(" ", "-")
     return Response(
-        Problem(f"urn:backtest-ledger:problem:{slug}", title, status, detail, errors),
+        Problem(
+            f"urn:backtest-ledger:problem:{slug}", title, status, detail, errors, token, offset
+        ),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -80,6 +87,10 @@ def _invalid(request: Request[Any, Any, Any], exc: InvalidBacktest) -> Response[
     errors = [FieldProblem(e.pointer, e.reason) for e in exc.errors]
     status = 400 if isinstance(exc, MalformedBody) else 422
     return problem(status, str(exc), errors=errors, request=request)
+
+
+def _bad_expression(request: Request[Any, Any, Any], exc: BadExpression) -> Response[Any]:
+    return problem(400, str(exc), request=request, token=exc.token, offset=exc.offset)
 
 
 def _domain(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -124,6 +135,7 @@ def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[Pr
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     InvalidBacktest: _invalid,
+    BadExpression: _bad_expression,
     **dict.fromkeys(DOMAIN_STATUS, _domain),
     ValidationException: _validation,
     HTTPException: _http,

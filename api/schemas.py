@@ -22,6 +22,8 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     status: int
     detail: str
     errors: list[FieldProblem] | None = None
+    token: str | None = None  # a bad search expression: the token it stopped at
+    offset: int | None = None  # ... and that token's character offset
 
 
 # The API serves events in the very shape of the auditors' NDJSON export.

@@ -34,7 +34,7 @@ class BacktestDeleted(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
 
 Event = BacktestRecorded | BacktestDeleted
 
-SCHEMA_VERSIONS: dict[str, int] = {"BacktestRecorded": 2, "BacktestDeleted": 1}
+SCHEMA_VERSIONS: dict[str, int] = {"BacktestRecorded": 3, "BacktestDeleted": 1}
 
 
 V1_SIDES = {"buy": "long", "sell": "short"}
@@ -50,9 +50,15 @@ def _recorded_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _recorded_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 added the optional ``experiment``: a v2 event has none (read as null)."""
+    return data
+
+
 # (event type, stored version) -> the step that lifts it to the next version
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("BacktestRecorded", 1): _recorded_v1_to_v2,
+    ("BacktestRecorded", 2): _recorded_v2_to_v3,
 }
 
 

@@ -18,6 +18,7 @@ OptionalNumber = float | None | UnsetType
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+ExperimentName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class DailyResult(msgspec.Struct, forbid_unknown_fields=True):
@@ -63,6 +64,13 @@ class BacktestSubmission(msgspec.Struct, forbid_unknown_fields=True):
     monthly_results: list[MonthlyResult] | UnsetType = UNSET
     trades: list[Trade] = msgspec.field(default_factory=list)
     metrics: dict[str, Number] | UnsetType = UNSET
+    # The sweep this backtest belongs to. Absent from the bytes when not sent, so a
+    # backtest without one is stored exactly as before experiments existed.
+    experiment: ExperimentName | UnsetType | None = UNSET
+
+    @property
+    def experiment_name(self) -> str | None:
+        return None if isinstance(self.experiment, UnsetType) else self.experiment
 
 
 def given(value: OptionalNumber) -> Number:

@@ -87,6 +87,19 @@ def read_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield conn
 
 
+@contextmanager
+def snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection whose statements all read one snapshot of the database (REPEATABLE
+    READ on PostgreSQL, a read transaction on SQLite in WAL mode), for a read made of
+    several queries that must agree, such as a streamed export (server-side cursors
+    need the transaction too)."""
+    with engine.connect() as conn:
+        if not is_sqlite(engine):
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
 def fetch_rows(
     conn: sa.Connection, statement: sa.Select[Any], params: dict[str, Any]
 ) -> list[tuple[Any, ...]]:
@@ -178,6 +191,7 @@ _BINARY_TYPES = {
     "DATE": "date",
     "DOUBLE PRECISION": "float8",
     "INTEGER": "int4",
+    "JSONB": "jsonb",
     "TEXT": "text",
     "TIMESTAMP WITH TIME ZONE": "timestamptz",
 }

@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from domain.metrics import METRIC_NAMES
 
 metadata = sa.MetaData()
 
 Money = sa.Double
+# A backtest's parameters, searchable: jsonb (with a GIN index) on PostgreSQL, JSON
+# text read by SQLite's JSON functions elsewhere.
+Parameters = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 events = sa.Table(
     "events",
@@ -72,9 +78,24 @@ backtests = sa.Table(
     # projector: a page is one index scan of this table, with no second table to join
     # per item (that join was a quarter of a list request's cost).
     sa.Column("list_item", sa.Text, nullable=True),
+    sa.Column("experiment", sa.String(200), nullable=True),
+    sa.Column("parameters", Parameters, nullable=True),
     sa.Index("ix_backtests_owner_created", "owner_id", "created_at", "backtest_id"),
     sa.Index("ix_backtests_owner_symbol_strategy", "owner_id", "symbol", "strategy"),
     sa.Index("ix_backtests_created", "created_at", "backtest_id"),
+    sa.Index("ix_backtests_owner_experiment", "owner_id", "experiment", "created_at"),
+    # A search sorted by a metric reads one of these in order (forward or backward)
+    # and stops at the page's end, instead of sorting the owner's whole history.
+    *(
+        sa.Index(f"ix_backtests_owner_{name}", "owner_id", name, "backtest_id")
+        for name in METRIC_NAMES
+    ),
+    sa.Index(
+        "ix_backtests_parameters",
+        "parameters",
+        postgresql_using="gin",
+        postgresql_ops={"parameters": "jsonb_path_ops"},
+    ).ddl_if(dialect="postgresql"),
 )
 
 backtest_details = sa.Table(

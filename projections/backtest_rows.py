@@ -74,6 +74,8 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "deleted_position": None,
         "deleted_at": None,
         **metrics,
+        "experiment": sub.experiment_name,
+        "parameters": sub.parameters,
     }
     detail = {
         "backtest_id": event.backtest_id,

@@ -77,12 +77,15 @@ def csv_column(values: Sequence[Any]) -> list[str]:
     return [csv_cell(v) for v in values]
 
 
-def write_csv(header: Sequence[str], columns: Sequence[Sequence[Any]]) -> Iterator[str]:
+def write_csv(
+    header: Sequence[str], columns: Sequence[Sequence[Any]], *, with_header: bool = True
+) -> Iterator[str]:
     """The CSV text of a header and its columns' values, in parts of about
-    ``CHUNK_BYTES`` that each end at a line end."""
+    ``CHUNK_BYTES`` that each end at a line end (``with_header=False``: the rows only,
+    for a table written batch after batch)."""
     cells = [csv_column(values) for values in columns]
-    buffer = [",".join(csv_text(name) for name in header)]
-    size = len(buffer[0]) + 2
+    buffer = [",".join(csv_text(name) for name in header)] if with_header else []
+    size = sum(len(line) + 2 for line in buffer)
     for line in map(",".join, zip(*cells, strict=True)):
         buffer.append(line)
         size += len(line) + 2

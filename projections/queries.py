@@ -33,7 +33,9 @@ from projections.views import (
 
 MAX_PAGE = 500
 # The columns a summary is built from: all but the stored JSON of the list item.
-SUMMARY_COLUMNS = tuple(column for column in backtests.c if column.name != "list_item")
+SUMMARY_COLUMNS = tuple(
+    column for column in backtests.c if column.name not in ("list_item", "parameters")
+)
 _SUMMARY_NAMES = tuple(column.name for column in SUMMARY_COLUMNS)
 
 

@@ -2,15 +2,17 @@
 over every variant the user tried, and walk-forward consistency.
 
 Read from the read models: the backtest's effective daily returns (nulls skipped)
-and the per-period Sharpe of every backtest the same user recorded with the same
-symbol and strategy — deleted ones included, because a deletion does not undo a trial.
+and the per-period Sharpe of every trial — deleted ones included, because a deletion
+does not undo a trial. The trials of a backtest recorded in an experiment are the
+experiment's backtests; of one without, every backtest the same user recorded with
+the same symbol and strategy.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 import numpy as np
@@ -25,8 +27,10 @@ from domain.significance import (
 )
 from infrastructure.tables import backtest_daily, backtest_details, backtests
 from projections.queries import find_summary
+from projections.views import BacktestSummary
 
 Figure = float | None
+TrialsRule = Literal["experiment", "symbol_strategy"]
 
 
 def _doc(text: str) -> msgspec.Meta:
@@ -60,9 +64,16 @@ class Deflated(msgspec.Struct, frozen=True):
 
     value: Annotated[Figure, _doc("PSR(SR0); null with fewer than two trials")]
     trials: Annotated[
-        int, _doc("backtests of this user with this symbol and strategy, deleted included")
+        int,
+        _doc(
+            "the backtests of this one's experiment, or without one, of this user with "
+            "this symbol and strategy; deleted ones included"
+        ),
     ]
     sr0: Annotated[Figure, _doc("expected maximum per-period Sharpe of the trials")]
+    trials_rule: Annotated[TrialsRule, _doc("which backtests counted as trials")] = (
+        "symbol_strategy"
+    )
 
 
 class WalkForwardOut(msgspec.Struct, frozen=True):
@@ -117,21 +128,25 @@ def _returns(conn: sa.Connection, backtest_id: str) -> np.ndarray:
 
 
 def trials(
-    conn: sa.Connection, owner_id: str, symbol: str, strategy: str
-) -> tuple[int, list[float]]:
-    """How many backtests the owner recorded with this symbol and strategy, deleted
-    ones included, and the per-period Sharpe of those that have one."""
+    conn: sa.Connection, owner_id: str, summary: BacktestSummary
+) -> tuple[TrialsRule, int, list[float]]:
+    """Which rule counts the trials of a backtest, how many there are (deleted ones
+    included), and the per-period Sharpe of those that have one: the owner's backtests
+    of the same experiment, or without one, of the same symbol and strategy."""
+    b = backtests.c
+    rule: TrialsRule
+    if summary.experiment is not None:
+        rule, same = "experiment", [b.experiment == summary.experiment]
+    else:
+        rule, same = "symbol_strategy", [b.symbol == summary.symbol,
+                                         b.strategy == summary.strategy]  # fmt: skip
     query = (
-        sa.select(backtests.c.sharpe, backtest_details.c.periods_per_year)
-        .join(backtest_details, backtest_details.c.backtest_id == backtests.c.backtest_id)
-        .where(
-            backtests.c.owner_id == owner_id,
-            backtests.c.symbol == symbol,
-            backtests.c.strategy == strategy,
-        )
+        sa.select(b.sharpe, backtest_details.c.periods_per_year)
+        .join(backtest_details, backtest_details.c.backtest_id == b.backtest_id)
+        .where(b.owner_id == owner_id, *same)
     )
     rows = conn.execute(query).all()
-    return len(rows), [s / math.sqrt(p) for s, p in rows if s is not None]
+    return rule, len(rows), [s / math.sqrt(p) for s, p in rows if s is not None]
 
 
 def significance(
@@ -145,8 +160,8 @@ def significance(
         .where(backtests.c.backtest_id == backtest_id)
     ).one()
     returns = _returns(conn, backtest_id)
-    count, sharpes = trials(conn, owner, summary.symbol, summary.strategy)
-    return build_report(backtest_id, returns, periods, sharpes, count, params)
+    rule, count, sharpes = trials(conn, owner, summary)
+    return build_report(backtest_id, returns, periods, sharpes, count, params, rule)
 
 
 def build_report(
@@ -156,6 +171,7 @@ def build_report(
     trial_sharpes: list[float],
     trials: int,
     params: SignificanceParams,
+    trials_rule: TrialsRule = "symbol_strategy",
 ) -> SignificanceReport:
     m = moments(returns)
     block, mean_return, sharpe = bootstrap(returns, periods, params)
@@ -183,6 +199,7 @@ def build_report(
             value=dsr,
             trials=trials,
             sr0=expected_max_sharpe(trial_sharpes, trials),
+            trials_rule=trials_rule,
         ),
         walk_forward=WalkForwardOut(wf.windows, wf.positive_share, wf.mean_oos_sharpe),
     )

@@ -31,6 +31,8 @@ class BacktestSummary(msgspec.Struct, frozen=True):
     created_at: dt.datetime
     position: int
     metrics: Metrics
+    # Last, so that a stored item from before experiments gained it by appending.
+    experiment: str | None = None
 
 
 class BacktestPage(msgspec.Struct, frozen=True):
@@ -60,6 +62,7 @@ class BacktestDetail(msgspec.Struct, frozen=True):
     daily_results: list[DailyResult]
     monthly_results: list[MonthlyResult]
     trades: list[Trade]
+    experiment: str | None = None
 
 
 def summary_of(row: Row) -> BacktestSummary:
@@ -76,6 +79,7 @@ def summary_of(row: Row) -> BacktestSummary:
         created_at=as_utc(row["created_at"]),
         position=row["position"],
         metrics=Metrics(**{name: row[name] for name in METRIC_NAMES}),
+        experiment=row["experiment"],
     )
 
 

@@ -34,6 +34,7 @@ from infrastructure.idempotency import request_hash
 from infrastructure.users import Role, User
 from projections import documents, queries
 from projections.compare import Comparison, compare, parse_ids
+from projections.search import search_json, search_query
 from projections.significance import SignificanceParams, SignificanceReport, significance
 from projections.views import BacktestDetail, BacktestPage
 
@@ -55,6 +56,28 @@ AsOfParameter = Annotated[
     QueryParameter(
         description="A past moment: an ISO 8601 time with offset, or position:N (as of the "
         "feed up to and including the event at position N).",
+    ),
+]
+
+
+ExperimentParameter = Annotated[
+    str | None,
+    QueryParameter(min_length=1, max_length=200, description="only this experiment (sweep)"),
+]
+SortParameter = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=64,
+        description="a metric or list field to order by, '-' first for descending "
+        "(e.g. -sharpe); nulls last either way",
+    ),
+]
+WhereParameter = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=4096,
+        description="a filter, e.g. sharpe > 1.2 and parameters.fast in (5, 10) and "
+        "symbol = 'SPX' (comparisons, in, is [not] null, and, or, not, parentheses)",
     ),
 ]
 
@@ -144,19 +167,31 @@ class BacktestController(Controller):
         symbol: Annotated[str | None, QueryParameter(description="only this symbol")] = None,
         strategy: Annotated[str | None, QueryParameter(description="only this strategy")] = None,
         as_of: AsOfParameter = None,
+        experiment: ExperimentParameter = None,
+        sort: SortParameter = None,
+        where: WhereParameter = None,
     ) -> Response[bytes]:
-        """The caller's backtests, newest first (an auditor's: everyone's); with ``as_of``,
-        the list exactly as it stood then (later deletions shown, later records not)."""
+        """The caller's backtests, newest first (an auditor's: everyone's), or searched:
+        ``where`` filters by any metric, list field or parameter and ``sort`` orders by
+        any metric or list field (nulls last); with ``as_of``, the list exactly as it
+        stood then (later deletions shown, later records not)."""
         with authenticated_read(request, READER_ROLES) as (conn, user):
-            query = queries.ListQuery(
-                owner_scope(user),
-                limit=limit,
-                cursor=cursor,
-                symbol=symbol,
-                strategy=strategy,
-                as_of=queries.parse_as_of(as_of) if as_of else None,
-            )
-            page = documents.list_json(conn, query)
+            if sort is None and where is None and experiment is None:
+                query = queries.ListQuery(
+                    owner_scope(user),
+                    limit=limit,
+                    cursor=cursor,
+                    symbol=symbol,
+                    strategy=strategy,
+                    as_of=queries.parse_as_of(as_of) if as_of else None,
+                )
+                page = documents.list_json(conn, query)
+            else:
+                found = search_query(
+                    owner_scope(user), limit=limit, cursor=cursor, sort=sort, where=where,
+                    symbol=symbol, strategy=strategy, experiment=experiment, as_of=as_of,
+                )  # fmt: skip
+                page = search_json(conn, found)
         return Response(page, media_type=MediaType.JSON)
 
     @get("/compare", operation_id="compareBacktests", guards=[READERS], sync_to_thread=True)

@@ -293,7 +293,10 @@ def test_upgrading_from_0004_moves_the_list_items_into_the_list_model(ledger: Le
                 )
             ).all()
         )
-    assert summaries == items and set(items) == set(ids)
+    tail = ',"experiment":null}'  # 0006's member, which the downgrade takes out again
+    assert all(item.endswith(tail) for item in items.values())
+    assert summaries == {k: v.removesuffix(tail) + "}" for k, v in items.items()}
+    assert set(items) == set(ids)
 
     env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=ledger.url)
     upgraded = subprocess.run([CLI, "list", "--user", "alice", "--json"], env=env,

@@ -26,18 +26,23 @@ from tests.factories import backtest_document, make_user, record
 def store_v1(engine: sa.Engine, owner_id: str, v2_doc: dict[str, object]) -> str:
     """Write a BacktestRecorded as a version-1 client did: no periods_per_year, and
     trade sides called buy/sell."""
-    backtest_id = str(uuid.uuid4())
     submission = dict(v2_doc)
     submission.pop("periods_per_year")
     submission["trades"] = [
         dict(t, side={"long": "buy", "short": "sell"}[t["side"]])  # type: ignore[index]
         for t in v2_doc["trades"]  # type: ignore[attr-defined]
     ]
+    return store_old(engine, owner_id, submission, 1)
+
+
+def store_old(engine: sa.Engine, owner_id: str, submission: dict[str, object], version: int) -> str:
+    """Write a BacktestRecorded as stored under an older schema ``version``."""
+    backtest_id = str(uuid.uuid4())
     data = msgspec.json.encode({"type": "BacktestRecorded", "backtest_id": backtest_id,
                                 "owner_id": owner_id, "submission": submission})  # fmt: skip
     unsealed = StoredEvent(
         position=0, event_id=str(uuid.uuid4()), stream_id=backtest_id, stream_version=1,
-        event_type="BacktestRecorded", schema_version=1, data=data,
+        event_type="BacktestRecorded", schema_version=version, data=data,
         metadata=encode_metadata(EventMetadata(actor_id=owner_id)),
         recorded_at=dt.datetime.now(dt.UTC), hash="",
     )  # fmt: skip
@@ -52,7 +57,7 @@ def store_v1(engine: sa.Engine, owner_id: str, v2_doc: dict[str, object]) -> str
 def test_a_version_1_event_replays_verifies_and_exports_like_version_2(
     engine: sa.Engine,
 ) -> None:
-    assert SCHEMA_VERSIONS["BacktestRecorded"] == 2
+    assert SCHEMA_VERSIONS["BacktestRecorded"] == 3
     alice = make_user(engine)
     doc = backtest_document(days=40, trades=6)
     doc["periods_per_year"] = 252
@@ -81,3 +86,23 @@ def test_a_version_1_event_replays_verifies_and_exports_like_version_2(
     sink = io.BytesIO()
     log_file.write_file(export_log(engine), sink)
     assert b'"schema_version":1' in sink.getvalue() and stored.data in sink.getvalue()
+
+
+def test_a_version_2_event_reads_as_a_backtest_without_an_experiment(engine: sa.Engine) -> None:
+    alice = make_user(engine)
+    doc = backtest_document(days=30, trades=2)
+    current = dict(doc, experiment="grid")
+    twin = record(engine, alice, current).backtest_id
+    old = store_old(engine, alice.user_id, doc, 2)
+    rebuild(engine)
+    assert verify(engine).ok and verify_log(engine).ok
+    with engine.connect() as conn:
+        [stored] = load_stream(conn, old)
+        upcast = stored.event()
+        detail = queries.get_detail(conn, old, alice.user_id)
+        grid = queries.get_detail(conn, twin, alice.user_id)
+    assert isinstance(upcast, BacktestRecorded)
+    assert upcast.submission.experiment_name is None and detail.experiment is None
+    assert grid.experiment == "grid" and detail.metrics == grid.metrics
+    listed = b"".join(stream_document(engine, old, "detail"))
+    assert listed.endswith(b',"experiment":null}')

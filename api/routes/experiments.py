@@ -1,0 +1,104 @@
+"""/api/v1/experiments: the caller's sweeps, and a whole sweep as one CSV or Parquet."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.params import PathParameter
+from litestar.response import Stream
+
+from api.auth import owner_scope, requires
+from api.routes.backtests import READER_ROLES, SortParameter, WhereParameter
+from infrastructure.database import read_connection
+from infrastructure.users import User
+from projections.experiments import ExperimentNotFound, ExperimentRow, experiment_exists
+from projections.experiments import list_experiments as experiments_of
+from projections.search import search_query
+from projections.sweep_export import MEDIA_TYPES, SweepFormat, stream_sweep
+
+READERS = requires(*READER_ROLES)
+ExperimentName = Annotated[
+    str, PathParameter(min_length=1, max_length=200, description="The experiment's name.")
+]
+
+
+def sweep_attachment(name: str, form: SweepFormat) -> str:
+    """A Content-Disposition no experiment name can break (ASCII fallback + RFC 5987)."""
+    filename = f"{name}_backtests.{form}"
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    quoted = urllib.parse.quote(filename)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"
+
+
+def sweep_download(
+    request: Request[User, Any, State],
+    name: str,
+    form: SweepFormat,
+    sort: str | None,
+    where: str | None,
+) -> Stream:
+    """The sweep's table, streamed, or 404 (before any byte) for an unknown experiment."""
+    owner = owner_scope(request.user)
+    query = search_query(owner, sort=sort or "created_at", where=where, experiment=name)
+    engine = request.app.state.engine
+    with read_connection(engine) as conn:
+        if not experiment_exists(conn, name, owner):
+            raise ExperimentNotFound(name)
+    return Stream(
+        stream_sweep(engine, query, form),
+        media_type=MEDIA_TYPES[form],
+        headers={"Content-Disposition": sweep_attachment(name, form)},
+    )
+
+
+class ExperimentController(Controller):
+    path = "/experiments"
+    tags = ["experiments"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/", operation_id="listExperiments", guards=[READERS], sync_to_thread=True)
+    def list_experiments(self, request: Request[User, Any, State]) -> list[ExperimentRow]:
+        """The caller's experiments (an auditor's: everyone's), most recently used first:
+        live backtests, trials (every backtest ever recorded in it, deleted included),
+        the best live Sharpe, and when the first and last were recorded."""
+        with read_connection(request.app.state.engine) as conn:
+            return experiments_of(conn, owner_scope(request.user))
+
+    @get(
+        "/{name:str}/backtests.csv",
+        operation_id="downloadExperimentCsv",
+        guards=[READERS],
+        sync_to_thread=True,
+        media_type="text/csv",
+    )
+    def sweep_csv(
+        self,
+        request: Request[User, Any, State],
+        name: ExperimentName,
+        sort: SortParameter = None,
+        where: WhereParameter = None,
+    ) -> Stream:
+        """One row per live backtest of the experiment: backtest_id, created_at, the list
+        fields, every metric, then param.<dotted path> columns (oldest first unless
+        ``sort``; filtered by ``where``)."""
+        return sweep_download(request, name, "csv", sort, where)
+
+    @get(
+        "/{name:str}/backtests.parquet",
+        operation_id="downloadExperimentParquet",
+        guards=[READERS],
+        sync_to_thread=True,
+        media_type=MEDIA_TYPES["parquet"],
+    )
+    def sweep_parquet(
+        self,
+        request: Request[User, Any, State],
+        name: ExperimentName,
+        sort: SortParameter = None,
+        where: WhereParameter = None,
+    ) -> Stream:
+        """The same table as backtests.csv, typed, as Parquet."""
+        return sweep_download(request, name, "parquet", sort, where)

@@ -1,0 +1,186 @@
+"""Experiments (sweeps): their summary rows, and a whole sweep as one table.
+
+An experiment is an owner's name for a set of backtests. Its ``trials`` are every
+backtest ever recorded in it, deleted ones included (a deletion does not undo a
+trial); ``live`` those still in the list. The sweep table has one row per live
+backtest: its list fields, every metric, then each parameter as a ``param.<dotted
+path>`` column (nested objects flattened, lists and other values as JSON text). It is
+read twice, both times in flat memory: once for the parameter columns and their types,
+then row batch after row batch, each rendered by the one CSV writer or into a Parquet
+row group as it comes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+import sqlalchemy as sa
+
+from domain.metrics import METRIC_NAMES
+from infrastructure.database import as_utc
+from infrastructure.tables import backtests
+from projections.search import SearchQuery, filters, sort_column
+
+b = backtests.c
+BATCH_ROWS = 4096
+LIST_FIELDS = ("symbol", "interval", "strategy", "test_mode", "market_type",
+               "start_date", "end_date", "position", "experiment")  # fmt: skip
+FIXED_COLUMNS = ("backtest_id", "created_at", *LIST_FIELDS, *METRIC_NAMES)
+PARAM_PREFIX = "param."
+ParamKind = Literal["int", "float", "bool", "text", "json"]
+
+
+class ExperimentRow(msgspec.Struct, frozen=True):
+    """One experiment of an owner."""
+
+    name: str
+    owner_id: str
+    live: int
+    trials: int
+    best_sharpe: float | None
+    first_recorded_at: dt.datetime
+    last_recorded_at: dt.datetime
+
+
+class ExperimentNotFound(LookupError):
+    """No experiment of this name that the caller may read."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"experiment {name!r} not found")
+        self.name = name
+
+
+def list_experiments(conn: sa.Connection, owner_id: str | None) -> list[ExperimentRow]:
+    """The owner's experiments (``None``: everyone's), most recently used first."""
+    live = b.deleted_position.is_(None)
+    query = (
+        sa.select(
+            b.experiment,
+            b.owner_id,
+            sa.func.sum(sa.case((live, 1), else_=0)),
+            sa.func.count(),
+            sa.func.max(sa.case((live, b.sharpe))),
+            sa.func.min(b.created_at),
+            sa.func.max(b.created_at),
+        )
+        .where(b.experiment.is_not(None))
+        .group_by(b.owner_id, b.experiment)
+        .order_by(sa.func.max(b.created_at).desc(), b.experiment)
+    )
+    if owner_id is not None:
+        query = query.where(b.owner_id == owner_id)
+    return [
+        ExperimentRow(name, owner, int(alive), int(trials), best, as_utc(first), as_utc(last))
+        for name, owner, alive, trials, best, first, last in conn.execute(query)
+    ]
+
+
+def experiment_exists(conn: sa.Connection, name: str, owner_id: str | None) -> bool:
+    query = sa.select(b.backtest_id).where(b.experiment == name).limit(1)
+    if owner_id is not None:
+        query = query.where(b.owner_id == owner_id)
+    return conn.execute(query).first() is not None
+
+
+# --- flattening parameters ---------------------------------------------------------
+
+
+def flatten(parameters: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}, "c": [1, 2]}`` → ``{"a.b": 1, "c": [1, 2]}``: nested objects
+    become dotted paths; an empty object stays a value."""
+    flat: dict[str, Any] = {}
+    for key, value in parameters.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _kind_of(value: Any) -> ParamKind | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "text"
+    return "json"
+
+
+def _merge(kind: ParamKind | None, seen: ParamKind | None) -> ParamKind | None:
+    if kind is None or seen is None or kind == seen:
+        return seen or kind
+    if {kind, seen} == {"int", "float"}:
+        return "float"
+    return "json"
+
+
+def cell(kind: ParamKind, value: Any) -> Any:
+    """A parameter's value in its column: as it is, or as text in a mixed column."""
+    if value is None or kind in ("int", "bool", "text"):
+        return value
+    if kind == "float":
+        return float(value)
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+
+@dataclass
+class SweepTable:
+    """The columns of a sweep table and the batches of its rows (lists of columns)."""
+
+    parameters: dict[str, ParamKind] = field(default_factory=dict)
+
+    @property
+    def header(self) -> list[str]:
+        return [*FIXED_COLUMNS, *(PARAM_PREFIX + path for path in self.parameters)]
+
+
+def _statement(
+    conn: sa.Connection, query: SearchQuery, limit: int | None, *columns: Any
+) -> sa.Select[Any]:
+    key = sort_column(conn, query.sort.field)
+    order = key.desc() if query.sort.descending else key.asc()
+    ident = b.backtest_id.desc() if query.sort.descending else b.backtest_id.asc()
+    statement = sa.select(*columns).where(*filters(conn, query))
+    return statement.order_by(order.nulls_last(), ident).limit(limit)
+
+
+def _streamed(conn: sa.Connection, statement: sa.Select[Any]) -> Any:
+    return conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(statement)
+
+
+def sweep_columns(conn: sa.Connection, query: SearchQuery, limit: int | None = None) -> SweepTable:
+    """The parameter columns of a sweep, sorted by path, with the kind of each."""
+    kinds: dict[str, ParamKind | None] = {}
+    for (parameters,) in _streamed(conn, _statement(conn, query, limit, b.parameters)):
+        for path, value in flatten(parameters or {}).items():
+            kinds[path] = _merge(_kind_of(value), kinds.get(path))
+    return SweepTable({path: kinds[path] or "text" for path in sorted(kinds)})
+
+
+def sweep_batches(
+    conn: sa.Connection, query: SearchQuery, table: SweepTable, limit: int | None = None
+) -> Iterator[list[list[Any]]]:
+    """The sweep's rows, ``BATCH_ROWS`` at a time, each batch as a list of columns in
+    the order of ``table.header``."""
+    columns = [b[name] for name in FIXED_COLUMNS]
+    result = _streamed(conn, _statement(conn, query, limit, *columns, b.parameters))
+    fixed = len(FIXED_COLUMNS)
+    created = FIXED_COLUMNS.index("created_at")
+    for partition in result.partitions():
+        rows = [tuple(row) for row in partition]
+        batch = [list(values) for values in zip(*(row[:fixed] for row in rows), strict=True)]
+        batch[created] = [as_utc(moment) for moment in batch[created]]
+        flat = [flatten(row[fixed] or {}) for row in rows]
+        for path, kind in table.parameters.items():
+            batch.append([cell(kind, values.get(path)) for values in flat])
+        yield batch

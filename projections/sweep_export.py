@@ -1,0 +1,123 @@
+"""A sweep's table as a download: CSV (the one CSV writer, batch after batch) or
+Parquet (``pyarrow``, one row group per batch), streamed on a connection of its own in
+flat memory.
+
+Parquet columns are typed: metrics float64 (``num_trades`` and ``position`` int64),
+``created_at`` timestamp[us, UTC], dates date32, text as strings; a parameter column
+is int64, float64, bool or string as its values are, and string (JSON text for
+non-text values) when they mix.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from domain.metrics import METRIC_NAMES
+from infrastructure.database import snapshot
+from projections.csv_export import write_csv
+from projections.experiments import (
+    FIXED_COLUMNS,
+    PARAM_PREFIX,
+    SweepTable,
+    sweep_batches,
+    sweep_columns,
+)
+from projections.search import SearchQuery
+
+SweepFormat = Literal["csv", "parquet"]
+MEDIA_TYPES: dict[SweepFormat, str] = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+def stream_sweep(
+    engine: sa.Engine, query: SearchQuery, form: SweepFormat, limit: int | None = None
+) -> Iterator[bytes]:
+    """The sweep table's bytes (its first ``limit`` rows, if given), read on a
+    connection held only while they are sent, in one snapshot: the rows are those the
+    parameter columns were found in."""
+    with snapshot(engine) as conn:
+        table = sweep_columns(conn, query, limit)
+        batches = sweep_batches(conn, query, table, limit)
+        if form == "csv":
+            yield from _csv(table, batches)
+        else:
+            yield from _parquet(table, batches)
+
+
+def _csv(table: SweepTable, batches: Iterator[list[list[Any]]]) -> Iterator[bytes]:
+    header = table.header
+    first = True
+    for columns in batches:
+        for part in write_csv(header, columns, with_header=first):
+            yield part.encode()
+        first = False
+    if first:  # no rows: the header alone
+        yield from (part.encode() for part in write_csv(header, [[] for _ in header]))
+
+
+def parquet_schema(table: SweepTable) -> Any:
+    import pyarrow as pa
+
+    kinds = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+             "text": pa.string(), "json": pa.string()}  # fmt: skip
+    fixed = {
+        "created_at": pa.timestamp("us", tz="UTC"),
+        "start_date": pa.date32(),
+        "end_date": pa.date32(),
+        "position": pa.int64(),
+        "num_trades": pa.int64(),
+        **{name: pa.float64() for name in METRIC_NAMES if name != "num_trades"},
+    }
+    fields = [pa.field(name, fixed.get(name, pa.string())) for name in FIXED_COLUMNS]
+    fields += [
+        pa.field(PARAM_PREFIX + path, kinds[kind]) for path, kind in table.parameters.items()
+    ]
+    return pa.schema(fields)
+
+
+class _Drain(io.RawIOBase):
+    """A write-only file whose written bytes are taken out as they come."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.offset = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.chunks.append(chunk)
+        self.offset += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def take(self) -> bytes:
+        out = b"".join(self.chunks)
+        self.chunks = []
+        return out
+
+
+def _parquet(table: SweepTable, batches: Iterator[list[list[Any]]]) -> Iterator[bytes]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema(table)
+    sink = _Drain()
+    with pq.ParquetWriter(sink, schema) as writer:
+        for columns in batches:
+            writer.write_batch(pa.RecordBatch.from_arrays(
+                [pa.array(values, type=f.type) for values, f in zip(columns, schema,
+                                                                    strict=True)],
+                schema=schema,
+            ))  # fmt: skip
+            yield sink.take()
+    yield sink.take()
