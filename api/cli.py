@@ -624,8 +624,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _descending_sorts(argv: Sequence[str]) -> list[str]:
+    """``--sort -sharpe`` as ``--sort=-sharpe``: argparse would take ``-sharpe`` for an
+    option and refuse the command."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--sort" and arg.startswith("-") and not arg.startswith("--"):
+            out[-1] = f"--sort={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_descending_sorts(sys.argv[1:] if argv is None else argv))
     if not hasattr(args, "database_url"):
         args.database_url = Settings().database_url
     try:

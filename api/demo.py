@@ -1,6 +1,6 @@
 """``backtest-ledger demo``: a populated service at once, from real market data.
 
-Records a family of moving-average crossovers (with costs) over the S&P 500 daily
+Records a family of moving-average crossovers (with costs), one experiment, over the S&P 500 daily
 closes that ship with ``arch`` (``arch.data.sp500``, 1999–2018): enough variants of
 one strategy that the list, the heatmaps and the Deflated Sharpe Ratio's trial count
 have real content.
@@ -8,6 +8,7 @@ have real content.
 
 from __future__ import annotations
 
+import msgspec
 import sqlalchemy as sa
 
 from api.handlers import record_backtest
@@ -18,6 +19,7 @@ from infrastructure.users import Role, User, create_user
 
 GRID = [(fast, slow) for fast in (5, 10, 20, 50) for slow in (50, 100, 200) if fast < slow]
 DEMO_USER = "demo"
+DEMO_EXPERIMENT = "demo-sma-grid"
 
 
 def sp500_closes() -> tuple[list[object], list[float]]:
@@ -41,5 +43,6 @@ def record_demo(engine: sa.Engine) -> tuple[User, str, list[str]]:
     ids = []
     for fast, slow in GRID:
         submission = sma_crossover(dates, closes, fast=fast, slow=slow, symbol="SPX")  # type: ignore[arg-type]
+        submission = msgspec.structs.replace(submission, experiment=DEMO_EXPERIMENT)
         ids.append(record_backtest(engine, user, submission, []).recorded.backtest_id)
     return user, api_key, ids

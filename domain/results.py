@@ -18,7 +18,10 @@ OptionalNumber = float | None | UnsetType
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-ExperimentName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# An experiment is addressed as one URL path segment: no "/", no control characters.
+ExperimentName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^/\x00-\x1f\x7f]+$")
+]
 
 
 class DailyResult(msgspec.Struct, forbid_unknown_fields=True):

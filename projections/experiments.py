@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc
 from infrastructure.tables import backtests
-from projections.search import SearchQuery, filters, sort_column
+from projections.search import SearchQuery, filters, parameter_text, sort_column
 
 b = backtests.c
 BATCH_ROWS = 4096
@@ -138,6 +138,7 @@ class SweepTable:
     """The columns of a sweep table and the batches of its rows (lists of columns)."""
 
     parameters: dict[str, ParamKind] = field(default_factory=dict)
+    varying: list[str] = field(default_factory=list)  # paths with more than one value
 
     @property
     def header(self) -> list[str]:
@@ -161,10 +162,16 @@ def _streamed(conn: sa.Connection, statement: sa.Select[Any]) -> Any:
 def sweep_columns(conn: sa.Connection, query: SearchQuery, limit: int | None = None) -> SweepTable:
     """The parameter columns of a sweep, sorted by path, with the kind of each."""
     kinds: dict[str, ParamKind | None] = {}
+    first: dict[str, Any] = {}
+    varying: set[str] = set()
     for (parameters,) in _streamed(conn, _statement(conn, query, limit, b.parameters)):
         for path, value in flatten(parameters or {}).items():
             kinds[path] = _merge(_kind_of(value), kinds.get(path))
-    return SweepTable({path: kinds[path] or "text" for path in sorted(kinds)})
+            if first.setdefault(path, value) != value:
+                varying.add(path)
+    paths = sorted(kinds)
+    return SweepTable({path: kinds[path] or "text" for path in paths},
+                      [path for path in paths if path in varying])  # fmt: skip
 
 
 def sweep_batches(
@@ -184,3 +191,30 @@ def sweep_batches(
         for path, kind in table.parameters.items():
             batch.append([cell(kind, values.get(path)) for values in flat])
         yield batch
+
+
+class GridCell(msgspec.Struct, frozen=True):
+    """One cell of a metric over two parameters: the mean over its backtests."""
+
+    x: str
+    y: str
+    mean: float | None
+    count: int
+
+
+def parameter_grid(
+    conn: sa.Connection, query: SearchQuery, metric: str, x: str, y: str
+) -> list[GridCell]:
+    """The mean of ``metric`` per pair of values of parameters ``x`` and ``y`` (dotted
+    paths) over the backtests a search selects, grouped in the database."""
+    px, py = parameter_text(conn, x.split(".")), parameter_text(conn, y.split("."))
+    statement = (
+        sa.select(px, py, sa.func.avg(b[metric]), sa.func.count())
+        .where(*filters(conn, query))
+        .group_by(px, py)
+    )
+    return [
+        GridCell("" if vx is None else str(vx), "" if vy is None else str(vy),
+                 None if mean is None else float(mean), int(count))
+        for vx, vy, mean, count in conn.execute(statement)
+    ]  # fmt: skip

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,12 @@ def sort_column(conn: sa.Connection, name: str) -> sa.ColumnElement[Any]:
 # --- the where tree ---------------------------------------------------------------
 
 
+def sqlite_path(path: Sequence[str]) -> str:
+    """SQLite's JSON path of a dotted parameter path (its names are identifiers: the
+    grammar admits nothing that needs escaping), bound as a parameter all the same."""
+    return "$" + "".join(f'."{name}"' for name in path)
+
+
 def _parameter(conn: sa.Connection, field: Field, value: Value) -> sa.ColumnElement[Any]:
     """A parameter as the type of ``value``, null when it is absent or of another type."""
     path = field.path
@@ -90,7 +97,7 @@ def _parameter(conn: sa.Connection, field: Field, value: Value) -> sa.ColumnElem
         if isinstance(value, float):
             return sa.case((kind == "number", sa.cast(text, sa.Double)))
         return sa.case((kind == "string", text)).collate("C")
-    json_path = "$" + "".join(f'."{name}"' for name in path)
+    json_path = sqlite_path(path)
     kind = sa.func.json_type(b.parameters, json_path)
     if isinstance(value, bool):
         return sa.case((kind.in_(("true", "false")), kind == "true"))
@@ -100,12 +107,18 @@ def _parameter(conn: sa.Connection, field: Field, value: Value) -> sa.ColumnElem
     return sa.case((kind == "text", raw))
 
 
+def parameter_text(conn: sa.Connection, path: Sequence[str]) -> sa.ColumnElement[Any]:
+    """A parameter's value as text (numbers as their JSON text), null when absent."""
+    if _postgres(conn):
+        return sa.func.jsonb_extract_path_text(b.parameters, *path)
+    return sa.cast(sa.func.json_extract(b.parameters, sqlite_path(path)), sa.Text)
+
+
 def _parameter_is_null(conn: sa.Connection, field: Field) -> sa.ColumnElement[bool]:
     if _postgres(conn):
         kind = sa.func.jsonb_typeof(sa.func.jsonb_extract_path(b.parameters, *field.path))
     else:
-        path = "$" + "".join(f'."{name}"' for name in field.path)
-        kind = sa.func.json_type(b.parameters, path)
+        kind = sa.func.json_type(b.parameters, sqlite_path(field.path))
     return sa.func.coalesce(kind, "null") == "null"
 
 

@@ -6,6 +6,7 @@ import re
 import urllib.parse
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.params import PathParameter
@@ -35,16 +36,16 @@ def sweep_attachment(name: str, form: SweepFormat) -> str:
 
 
 def sweep_download(
-    request: Request[User, Any, State],
+    engine: sa.Engine,
+    user: User,
     name: str,
     form: SweepFormat,
     sort: str | None,
     where: str | None,
 ) -> Stream:
     """The sweep's table, streamed, or 404 (before any byte) for an unknown experiment."""
-    owner = owner_scope(request.user)
+    owner = owner_scope(user)
     query = search_query(owner, sort=sort or "created_at", where=where, experiment=name)
-    engine = request.app.state.engine
     with read_connection(engine) as conn:
         if not experiment_exists(conn, name, owner):
             raise ExperimentNotFound(name)
@@ -84,7 +85,7 @@ class ExperimentController(Controller):
         """One row per live backtest of the experiment: backtest_id, created_at, the list
         fields, every metric, then param.<dotted path> columns (oldest first unless
         ``sort``; filtered by ``where``)."""
-        return sweep_download(request, name, "csv", sort, where)
+        return sweep_download(request.app.state.engine, request.user, name, "csv", sort, where)
 
     @get(
         "/{name:str}/backtests.parquet",
@@ -101,4 +102,5 @@ class ExperimentController(Controller):
         where: WhereParameter = None,
     ) -> Stream:
         """The same table as backtests.csv, typed, as Parquet."""
-        return sweep_download(request, name, "parquet", sort, where)
+        engine = request.app.state.engine
+        return sweep_download(engine, request.user, name, "parquet", sort, where)

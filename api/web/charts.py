@@ -88,3 +88,56 @@ def heat_colour(value: float | None, scale: float = 0.1) -> str:
     strength = min(abs(value) / scale, 1.0)
     hue = "22, 163, 74" if value >= 0 else "220, 38, 38"
     return f"rgba({hue}, {0.12 + 0.7 * strength:.2f})"
+
+
+def _ordered(values: set[str]) -> list[str]:
+    """Axis labels in numeric order when they are all numbers, else in text order."""
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+def grid_heatmap(
+    cells: Sequence[tuple[str, str, float | None, int]],
+    *,
+    x_name: str,
+    y_name: str,
+    title: str,
+    fmt: str = ".2f",
+) -> Markup:
+    """A metric over two parameters: one coloured cell per (x, y) pair with its value,
+    columns for ``x``, rows for ``y``; a cell with no backtest stays blank."""
+    if not cells:
+        return Markup(f'<p class="empty">{html.escape(title)}: no data</p>')
+    xs, ys = _ordered({c[0] for c in cells}), _ordered({c[1] for c in cells})
+    known = [abs(c[2]) for c in cells if c[2] is not None and math.isfinite(c[2])]
+    scale = max(known, default=1.0) or 1.0
+    cell_w, cell_h, left, top = 72, 28, 96, 40
+    width, height = left + cell_w * len(xs) + 8, top + cell_h * len(ys) + 8
+    parts = [
+        f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{html.escape(title)}" '
+        f'data-cells="{len(cells)}"><title>{html.escape(title)}</title>',
+        f'<text x="{left}" y="12" class="tick">{html.escape(x_name)} →</text>',
+        f'<text x="4" y="{top - 6}" class="tick">{html.escape(y_name)} ↓</text>',
+    ]
+    for i, x in enumerate(xs):
+        parts.append(f'<text x="{left + i * cell_w + cell_w / 2}" y="{top - 6}" '
+                     f'class="tick" text-anchor="middle">{html.escape(x)}</text>')  # fmt: skip
+    for j, y in enumerate(ys):
+        parts.append(f'<text x="4" y="{top + j * cell_h + 18}" class="tick">'
+                     f"{html.escape(y)}</text>")  # fmt: skip
+    for x, y, mean, count in cells:
+        cx, cy = left + xs.index(x) * cell_w, top + ys.index(y) * cell_h
+        label = "—" if mean is None else format(mean, fmt)
+        parts.append(
+            f'<g class="cell" data-x="{html.escape(x)}" data-y="{html.escape(y)}">'
+            f'<rect x="{cx}" y="{cy}" width="{cell_w - 2}" height="{cell_h - 2}" '
+            f'fill="{heat_colour(mean, scale)}"><title>{html.escape(x_name)}={html.escape(x)}, '
+            f"{html.escape(y_name)}={html.escape(y)}: {label} over {count}</title></rect>"
+            f'<text x="{cx + cell_w / 2}" y="{cy + 18}" text-anchor="middle" class="tick">'
+            f"{label}</text></g>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

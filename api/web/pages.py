@@ -57,17 +57,17 @@ def fmt_metric(name: str, value: float | None) -> str:
     return f"{value:.2f}"
 
 
-def _sign_in_first(request: Request[Any, Any, Any]) -> Redirect:
+def sign_in_first(request: Request[Any, Any, Any]) -> Redirect:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return Redirect(f"/signin?next={urllib.parse.quote(target)}")
 
 
-def _engine(request: Request[Any, Any, Any]) -> sa.Engine:
+def engine_of(request: Request[Any, Any, Any]) -> sa.Engine:
     engine: sa.Engine = request.app.state.engine
     return engine
 
 
-def _reader(request: Request[Any, Any, Any]) -> User | None:
+def reader_of(request: Request[Any, Any, Any]) -> User | None:
     user = signed_in_user(request)
     if user is not None and user.role is Role.ADMIN:
         raise NotFoundException("administrators manage users and read no backtests")
@@ -94,7 +94,7 @@ class Pages(Controller):
         target = data.get("next") or "/backtests"
         if not target.startswith("/") or target.startswith("//"):
             target = "/backtests"  # never redirect off this site
-        with read_connection(_engine(request)) as conn:
+        with read_connection(engine_of(request)) as conn:
             user = user_by_key(conn, data.get("api_key", "").strip())
         if user is None:
             context = {"next": target, "error": "That API key is not valid."}
@@ -118,11 +118,11 @@ class Pages(Controller):
         strategy: FromQuery[str | None] = None,
         as_of: FromQuery[str | None] = None,
     ) -> Page:
-        user = _reader(request)
+        user = reader_of(request)
         if user is None:
-            return _sign_in_first(request)
+            return sign_in_first(request)
         moment = queries.parse_as_of(as_of) if as_of else None
-        with read_connection(_engine(request)) as conn:
+        with read_connection(engine_of(request)) as conn:
             listing = queries.list_sorted(
                 conn, owner_scope(user), sort=sort, descending=order != "asc", page=page,
                 per_page=PER_PAGE, symbol=symbol or None, strategy=strategy or None,
@@ -147,11 +147,11 @@ class Pages(Controller):
         backtest_id: FromPath[str],
         trades_page: Annotated[int, QueryParameter(ge=1)] = 1,
     ) -> Page:
-        user = _reader(request)
+        user = reader_of(request)
         if user is None:
-            return _sign_in_first(request)
+            return sign_in_first(request)
         scope = owner_scope(user)
-        with read_connection(_engine(request)) as conn:
+        with read_connection(engine_of(request)) as conn:
             detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
             trades, trade_count = queries.trade_page(conn, backtest_id, trades_page, PER_PAGE)
             report = significance(
@@ -182,28 +182,28 @@ class Pages(Controller):
     def download(
         self, request: Request[Any, Any, State], backtest_id: FromPath[str], kind: FromPath[str]
     ) -> Any:
-        user = _reader(request)
+        user = reader_of(request)
         if user is None:
-            return _sign_in_first(request)
+            return sign_in_first(request)
         if kind not in KINDS:
             raise NotFoundException(f"no {kind} export")
-        return csv_download(_engine(request), user, backtest_id, kind)
+        return csv_download(engine_of(request), user, backtest_id, kind)
 
     @get("/backtests/{backtest_id:str}/delete", sync_to_thread=True)
     def confirm_delete(self, request: Request[Any, Any, State], backtest_id: FromPath[str]) -> Page:
-        user = _reader(request)
+        user = reader_of(request)
         if user is None:
-            return _sign_in_first(request)
-        with read_connection(_engine(request)) as conn:
+            return sign_in_first(request)
+        with read_connection(engine_of(request)) as conn:
             summary = queries.find_summary(conn, backtest_id, user.user_id)
         return Template("confirm_delete.html.j2", context={"user": user, "b": summary})
 
     @post("/backtests/{backtest_id:str}/delete", sync_to_thread=True, status_code=303)
     def delete(self, request: Request[Any, Any, State], backtest_id: FromPath[str]) -> Redirect:
-        user = _reader(request)
+        user = reader_of(request)
         if user is None:
-            return _sign_in_first(request)
-        delete_backtest(_engine(request), user, backtest_id)
+            return sign_in_first(request)
+        delete_backtest(engine_of(request), user, backtest_id)
         return Redirect("/backtests", status_code=303)
 
     @get("/compare", sync_to_thread=True)
@@ -212,11 +212,11 @@ class Pages(Controller):
         request: Request[Any, Any, State],
         ids: Annotated[list[str] | None, QueryParameter()] = None,
     ) -> Page:
-        user = _reader(request)
+        user = reader_of(request)
         if user is None:
-            return _sign_in_first(request)
+            return sign_in_first(request)
         wanted = parse_ids(",".join(ids or []))
-        with read_connection(_engine(request)) as conn:
+        with read_connection(engine_of(request)) as conn:
             comparison = compare(conn, wanted, owner_scope(user))
         names = [f"{c.summary.symbol} · {c.summary.strategy} · {c.summary.backtest_id[:8]}"
                  for c in comparison.backtests]  # fmt: skip

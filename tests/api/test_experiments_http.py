@@ -61,7 +61,7 @@ def test_an_experiment_is_kept_in_the_event_the_list_and_the_detail(api: Api) ->
     assert event["data"]["submission"]["experiment"] == "sma-grid"
     plain = api.record(document=backtest_document()).json()["backtest_id"]
     assert api.get(f"/api/v1/backtests/{plain}").json()["experiment"] is None
-    for bad in ("", "x" * 201, 5):
+    for bad in ("", "x" * 201, 5, "team/grid", "tab\there"):
         doc = variant(0)
         doc["experiment"] = bad
         refused = api.record(document=doc)

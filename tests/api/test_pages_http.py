@@ -76,3 +76,30 @@ def test_signing_out_ends_the_session(api: Api) -> None:
     out = api.client.post("/signout", follow_redirects=False)
     assert out.status_code == 303
     assert api.client.get("/backtests", follow_redirects=False).status_code == 302
+
+
+def test_experiment_pages_need_a_session_show_only_ones_own_and_escape_names(api: Api) -> None:
+    from tests.factories import backtest_document
+
+    hostile = "<b onmouseover=alert(1)>x"
+    for who, name in (("alice", hostile), ("bob", "bobs-grid")):
+        doc = backtest_document()
+        doc["experiment"] = name
+        assert api.record(who, doc).status_code == 201
+    first = api.client.get("/experiments", follow_redirects=False)
+    assert first.status_code == 302 and first.headers["location"].startswith("/signin")
+    sign_in(api, "alice")
+    listing = api.client.get("/experiments")
+    assert listing.status_code == 200 and hostile not in listing.text
+    assert "&lt;b onmouseover=alert(1)&gt;x" in listing.text and "bobs-grid" not in listing.text
+    quoted = "%3Cb%20onmouseover%3Dalert%281%29%3Ex"
+    page = api.client.get(f"/experiments/{quoted}", params={"x": "a\"'<b>", "metric": "nope"})
+    assert page.status_code == 200 and hostile not in page.text and "<b>" not in page.text
+    assert 'data-cells="1"' in page.text  # the axes fell back to the sweep's own parameters
+    assert api.client.get("/experiments/bobs-grid", headers=HTML).status_code == 404
+    csv = api.client.get(f"/experiments/{quoted}/backtests.csv")
+    assert csv.status_code == 200 and csv.text.count("\r\n") == 2
+    assert api.client.get("/experiments/bobs-grid/backtests.csv").status_code == 404
+    bad = api.client.get(f"/experiments/{quoted}", params={"where": "sharpe >"}, headers=HTML)
+    assert bad.status_code == 400 and "offset 8" in bad.text
+    assert api.client.get(f"/experiments/{quoted}/compare", params={"top": 9}).status_code == 400

@@ -169,3 +169,70 @@ def test_a_wrong_key_is_refused_and_the_cookie_is_httponly(
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
     assert site["key"] not in cookie["value"]
     context.close()
+
+
+def test_a_quant_searches_a_sweep_reads_its_heatmap_and_compares_the_top_variants(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    foreign: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(site["base"]) else foreign.append(r.url))
+    sign_in(page, site)
+    page.get_by_role("link", name="Experiments (sweeps) →").click()
+    row = page.locator("table.list tbody tr", has_text="demo-sma-grid")
+    assert row.locator("td.num").nth(1).inner_text() == "11"  # tried
+    row.get_by_role("link", name="demo-sma-grid").click()
+
+    ranked = api(site, "/api/v1/backtests?experiment=demo-sma-grid&sort=-sharpe").json()["items"]
+    rows = page.locator("#sweep tbody tr")
+    assert rows.count() == 11
+    first = rows.first.locator("a").first.get_attribute("href")
+    assert first == f"/backtests/{ranked[0]['backtest_id']}"
+    best = page.locator("#best").inner_text()
+    report = api(site, f"/api/v1/backtests/{ranked[0]['backtest_id']}/significance?samples=2000")
+    assert "best of 11 tried" in best
+    assert f"{report.json()['dsr']['value']:.3f}" in best
+
+    # the two parameters that vary are the default axes (cost_bps and long_only do not)
+    assert page.get_by_label("Heatmap columns").input_value() == "fast"
+    assert page.get_by_label("Heatmap rows").input_value() == "slow"
+    cells = page.locator("#heatmap g.cell")
+    assert cells.count() == 11  # one per (fast, slow) pair of the grid
+    by_pair = {(i["backtest_id"]): i for i in ranked}
+    pairs = {
+        (str(d["parameters"]["fast"]), str(d["parameters"]["slow"])): by_pair[bid]
+        for bid in by_pair
+        for d in [api(site, f"/api/v1/backtests/{bid}").json()]
+    }
+    cell = page.locator('#heatmap g.cell[data-x="5"][data-y="50"] text')
+    assert cell.text_content() == f"{pairs[('5', '50')]['metrics']['sharpe']:.2f}"
+    assert unnamed_controls(page) == []
+    page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
+
+    page.get_by_label("Filter expression").fill("parameters.fast >= 20 and sharpe > -10")
+    page.get_by_role("button", name="Apply").click()
+    wanted = api(site, "/api/v1/backtests?experiment=demo-sma-grid&sort=-sharpe"
+                 "&where=parameters.fast%20%3E%3D%2020").json()["items"]  # fmt: skip
+    assert rows.count() == len(wanted) == 5
+    assert page.locator("#heatmap g.cell").count() == 5
+
+    page.get_by_label("Filter expression").fill("parameters.fast >= and")
+    page.get_by_role("button", name="Apply").click()
+    assert "offset 19" in page.get_by_role("alert").inner_text()
+    assert rows.count() == 11  # the whole sweep, the expression kept for fixing
+    assert page.get_by_label("Filter expression").input_value() == "parameters.fast >= and"
+
+    page.get_by_label("Filter expression").fill("")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_label("How many to compare").fill("3")
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_url("**/compare?**")
+    assert page.locator("#equity polyline").count() == 3
+    links = page.locator("ul.legend a")
+    assert [links.nth(i).get_attribute("href") for i in range(3)] == [
+        f"/backtests/{item['backtest_id']}" for item in ranked[:3]
+    ]
+    assert foreign == []
+    context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -347,3 +348,46 @@ def test_upgrading_writes_the_documents_of_older_backtests(ledger: Ledger, revis
         assert ledger.stdout_bytes("export", backtest_id, kind) == before[kind]
     assert ledger.ok("show", backtest_id, "--user", "alice", "--json") == shown
     assert json.loads(ledger.ok("projections", "verify", "--json"))["ok"] is True
+
+
+def test_search_and_experiments_from_the_command_line(ledger: Ledger) -> None:
+    import pandas as pd
+
+    ledger.user("alice")
+    docs = []
+    for seed in range(4):
+        doc = backtest_document(days=30 + seed, seed=seed)
+        doc["parameters"] = {"fast": [5, 10][seed % 2], "slow": 30}
+        doc["experiment"] = "grid"
+        docs.append(ledger.file(doc, f"v{seed}.json"))
+    ids = ledger.ok("record", *docs, "--user", "alice").split()
+    engine = create_engine(ledger.url)
+    with engine.connect() as conn:
+        sharpe = dict(conn.execute(sa.select(backtests.c.backtest_id, backtests.c.sharpe)).all())
+    engine.dispose()
+    fast10 = sorted((i for n, i in enumerate(ids) if n % 2), key=lambda i: -sharpe[i])
+
+    page = json.loads(ledger.ok("search", "--user", "alice", "--where", "parameters.fast = 10",
+                                "--sort", "-sharpe", "--json"))  # fmt: skip
+    assert [item["backtest_id"] for item in page["items"]] == fast10
+    assert all(item["experiment"] == "grid" for item in page["items"])
+    text = ledger.ok("search", "--experiment", "grid", "--sort", "sharpe", "--limit", "2")
+    assert [line.split()[0] for line in text.splitlines()] == sorted(ids, key=sharpe.get)[:2]
+    table = ledger.stdout_bytes("search", "--where", "parameters.fast = 10", "--sort", "-sharpe",
+                                "--csv")  # fmt: skip
+    frame = pd.read_csv(io.BytesIO(table))
+    assert list(frame["backtest_id"]) == fast10 and list(frame["param.fast"]) == [10, 10]
+
+    bad = ledger.run("search", "--where", "sharpe > 1 and nope < 2")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "offset 15" in bad.stderr and "'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+    [row] = json.loads(ledger.ok("experiments", "list", "--json"))
+    assert (row["name"], row["live"], row["trials"]) == ("grid", 4, 4)
+    out = ledger.tmp / "grid.parquet"
+    ledger.ok("experiments", "export", "grid", "--format", "parquet", "-o", str(out))
+    assert sorted(pd.read_parquet(out)["backtest_id"]) == sorted(ids)
+    csv = pd.read_csv(io.BytesIO(ledger.stdout_bytes("experiments", "export", "grid")))
+    assert list(csv["backtest_id"]) == ids  # oldest first
+    missing = ledger.run("experiments", "export", "nope")
+    assert missing.returncode == 2 and "experiment 'nope' not found" in missing.stderr

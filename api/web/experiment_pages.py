@@ -1,0 +1,173 @@
+"""The experiment pages: the signed-in user's sweeps, and one sweep as a table to sort
+and filter with the ``where`` language, a heatmap of a metric over two parameters, the
+best variant's Deflated Sharpe with the count of variants tried, and the top N to
+compare. Scoped exactly like the API (an auditor sees everyone's)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import Redirect, Template
+
+from api.auth import owner_scope
+from api.routes.experiments import sweep_download
+from api.web.charts import grid_heatmap
+from api.web.pages import (
+    LABELS,
+    PAGE_RESAMPLES,
+    PER_PAGE,
+    Page,
+    engine_of,
+    reader_of,
+    sign_in_first,
+)
+from domain.metrics import METRIC_NAMES
+from domain.search import BadExpression
+from infrastructure.database import read_connection, snapshot
+from infrastructure.tables import backtests
+from projections.experiments import (
+    ExperimentNotFound,
+    experiment_exists,
+    flatten,
+    list_experiments,
+    parameter_grid,
+    sweep_columns,
+)
+from projections.queries import BadCursor
+from projections.search import search_query, search_rows
+from projections.significance import SignificanceParams, significance
+from projections.views import BacktestSummary
+
+SHOWN_CHARS = 40  # a parameter's value beyond this is cut on the page (the detail has it)
+
+
+def shown(value: Any) -> str:
+    """A parameter's value as the table shows it, cut to ``SHOWN_CHARS``."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def _best(conn: Any, name: str, owner: str | None) -> BacktestSummary | None:
+    query = search_query(owner, limit=1, sort="-sharpe", experiment=name)
+    rows, _ = search_rows(conn, (backtests.c.list_item,), query)
+    return msgspec.json.decode(rows[0][0], type=BacktestSummary) if rows else None
+
+
+class ExperimentPages(Controller):
+    include_in_schema = False
+
+    @get("/experiments", sync_to_thread=True)
+    def experiments(self, request: Request[Any, Any, State]) -> Page:
+        user = reader_of(request)
+        if user is None:
+            return sign_in_first(request)
+        with read_connection(engine_of(request)) as conn:
+            rows = list_experiments(conn, owner_scope(user))
+        return Template("experiments.html.j2", context={"user": user, "rows": rows})
+
+    @get("/experiments/{name:str}", sync_to_thread=True)
+    def experiment(
+        self,
+        request: Request[Any, Any, State],
+        name: FromPath[str],
+        sort: FromQuery[str] = "-sharpe",
+        where: FromQuery[str] = "",
+        cursor: FromQuery[str | None] = None,
+        metric: FromQuery[str] = "sharpe",
+        x: FromQuery[str | None] = None,
+        y: FromQuery[str | None] = None,
+    ) -> Page:
+        user = reader_of(request)
+        if user is None:
+            return sign_in_first(request)
+        scope = owner_scope(user)
+        error = None
+        with snapshot(engine_of(request)) as conn:  # one snapshot for the page's queries
+            if not experiment_exists(conn, name, scope):
+                raise ExperimentNotFound(name)
+            whole = search_query(scope, limit=PER_PAGE, sort="-sharpe", experiment=name)
+            table = sweep_columns(conn, whole)
+            paths = list(table.parameters)
+            columns = (backtests.c.list_item, backtests.c.parameters)
+            try:
+                query = search_query(scope, limit=PER_PAGE, cursor=cursor, sort=sort,
+                                     where=where or None, experiment=name)  # fmt: skip
+                rows, next_cursor = search_rows(conn, columns, query)
+            except (BadExpression, BadCursor) as exc:  # shown beside the form, kept as typed
+                error, query = str(exc), whole
+                rows, next_cursor = search_rows(conn, columns, whole)
+            metric = metric if metric in METRIC_NAMES else "sharpe"
+            axes = [*table.varying, *(p for p in paths if p not in table.varying)]
+            x = x if x in paths else (axes[0] if axes else None)
+            y = y if y in paths else (axes[1] if len(axes) > 1 else x)
+            cells = parameter_grid(conn, query, metric, x, y) if x and y else []
+            best = _best(conn, name, scope)
+            dsr = None
+            if best is not None:
+                report = significance(conn, best.backtest_id, scope,
+                                      SignificanceParams(samples=PAGE_RESAMPLES))  # fmt: skip
+                dsr = report.dsr
+        items = [
+            (msgspec.json.decode(item, type=BacktestSummary), flatten(parameters or {}))
+            for item, parameters in rows
+        ]
+        heatmap = grid_heatmap(
+            [(c.x, c.y, c.mean, c.count) for c in cells], x_name=x or "", y_name=y or "",
+            title=f"Mean {LABELS[metric]} by {x} and {y}",
+        )  # fmt: skip
+        keep = {"sort": sort, "where": where, "metric": metric, "x": x or "", "y": y or ""}
+        return Template(
+            "experiment.html.j2",
+            context={
+                "user": user, "name": name, "items": items, "paths": paths, "shown": shown,
+                "metrics": METRIC_NAMES, "labels": LABELS, "sort": sort, "where": where,
+                "error": error, "metric": metric, "x": x, "y": y, "heatmap": heatmap,
+                "best": best, "dsr": dsr, "next_cursor": next_cursor,
+                "quoted": urllib.parse.quote(name, safe=""),
+                "keep": urllib.parse.urlencode(keep),
+            },
+            status_code=400 if error else 200,
+        )  # fmt: skip
+
+    @get("/experiments/{name:str}/backtests.csv", sync_to_thread=True)
+    def download(
+        self,
+        request: Request[Any, Any, State],
+        name: FromPath[str],
+        sort: FromQuery[str] = "created_at",
+        where: FromQuery[str] = "",
+    ) -> Any:
+        """The whole sweep as CSV, for the signed-in user (the API's table)."""
+        user = reader_of(request)
+        if user is None:
+            return sign_in_first(request)
+        return sweep_download(engine_of(request), user, name, "csv", sort, where or None)
+
+    @get("/experiments/{name:str}/compare", sync_to_thread=True)
+    def compare_top(
+        self,
+        request: Request[Any, Any, State],
+        name: FromPath[str],
+        top: Annotated[int, QueryParameter(ge=2, le=8)] = 4,
+        sort: FromQuery[str] = "-sharpe",
+        where: FromQuery[str] = "",
+    ) -> Page:
+        """The compare page of the sweep's first ``top`` backtests in this order."""
+        user = reader_of(request)
+        if user is None:
+            return sign_in_first(request)
+        query = search_query(owner_scope(user), limit=top, sort=sort, where=where or None,
+                             experiment=name)  # fmt: skip
+        with read_connection(engine_of(request)) as conn:
+            rows, _ = search_rows(conn, (backtests.c.backtest_id,), query)
+        if len(rows) < 2:
+            raise ExperimentNotFound(name)
+        ids = urllib.parse.urlencode([("ids", backtest_id) for (backtest_id,) in rows])
+        return Redirect(f"/compare?{ids}", status_code=303)
