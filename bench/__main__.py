@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import appends, rebuild, record_and_export, sqlite_export
+from bench import appends, rebuild, record_and_export, sqlite_export, sweeps
 from bench.harness import bench_schema, fresh_schema, report, schema_url
 
 
@@ -11,6 +11,8 @@ def main() -> None:
         results = appends.run(schema_url(ours), library)
     with bench_schema() as url:
         results += record_and_export.run(url)
+    with bench_schema() as url:
+        results += sweeps.run(url)
     results += sqlite_export.run()
     results += rebuild.run()
     report(results)

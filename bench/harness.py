@@ -70,6 +70,15 @@ def result(
     )
 
 
+def at_most(
+    name: str, value: float, unit: str, baseline: str, baseline_value: float, most: float
+) -> Result:
+    """A figure that must stay under ``most`` times its baseline (a latency beside the
+    same measure of a simpler route)."""
+    ratio = value / baseline_value if baseline_value else float("nan")
+    return Result(name, value, unit, baseline, baseline_value, ratio, f"<= {most}x", ratio <= most)
+
+
 def limit(name: str, value: float, unit: str, ceiling: float, note: str) -> Result:
     """A figure that must stay under an absolute ceiling (memory, latency)."""
     return Result(

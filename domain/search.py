@@ -23,6 +23,7 @@ without a Sharpe; ``is null`` does.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -184,8 +185,10 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+@functools.lru_cache(maxsize=512)
 def parse_where(text: str) -> Expression:
-    """The typed tree of a ``where`` expression, or ``BadExpression``."""
+    """The typed tree of a ``where`` expression, or ``BadExpression`` (a tree is
+    immutable, so the trees of the expressions used again are kept)."""
     if len(text.encode()) > MAX_LENGTH:
         raise BadExpression(f"expression longer than {MAX_LENGTH} bytes", "", MAX_LENGTH)
     parser = _Parser(tokenize(text))

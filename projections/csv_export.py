@@ -13,6 +13,7 @@ PostgreSQL's own COPY of the typed rows), on both stores, in flat memory.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -31,7 +32,6 @@ COLUMNS: dict[ExportKind, tuple[str, ...]] = {
 DAILY_EXTRA_COLUMNS = ("cash", "position", "benchmark_return")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
 CHUNK_BYTES = PART_BYTES
-_NEEDS_QUOTES = (",", '"', "\r", "\n")
 
 
 def _is_number(text: str) -> bool:
@@ -42,11 +42,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+_FORMULA_STARTS = frozenset(FORMULA_PREFIXES)
+_QUOTED = re.compile('[,"\r\n]')
+
+
 def csv_text(text: str) -> str:
     """A text cell: neutralised if a spreadsheet would evaluate it, quoted if needed."""
-    if text.startswith(FORMULA_PREFIXES) and not _is_number(text):
+    if text[:1] in _FORMULA_STARTS and not _is_number(text):
         text = "'" + text
-    if any(ch in text for ch in _NEEDS_QUOTES):
+    if _QUOTED.search(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -72,8 +76,14 @@ def csv_column(values: Sequence[Any]) -> list[str]:
     """Every cell of one column, by ``csv_cell``'s rules. A column of floats and nulls
     (most of what is exported) skips the per-value dispatch: same text, a fraction of
     the time."""
-    if all(type(v) is float or v is None for v in values):
+    kinds = {type(v) for v in values}
+    kinds.discard(type(None))
+    if kinds <= {float}:
         return ["" if v is None else repr(v) for v in values]
+    if kinds == {str}:
+        return ["" if v is None else csv_text(v) for v in values]
+    if kinds == {int}:
+        return ["" if v is None else str(v) for v in values]
     return [csv_cell(v) for v in values]
 
 

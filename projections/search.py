@@ -16,9 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
@@ -39,10 +40,10 @@ from domain.search import (
     parse_sort,
     parse_where,
 )
-from infrastructure.database import as_utc
+from infrastructure.database import as_utc, fetch_rows
 from infrastructure.tables import backtests
 from projections.documents import MissingDocument
-from projections.queries import MAX_PAGE, AsOf, BadCursor, parse_as_of, visible
+from projections.queries import MAX_PAGE, AsOf, BadCursor, parse_as_of, visible, visible_now
 
 b = backtests.c
 
@@ -63,15 +64,15 @@ class SearchQuery:
     as_of: AsOf | None = None
 
 
-def _postgres(conn: sa.Connection) -> bool:
-    return conn.dialect.name == "postgresql"
+def _postgres(dialect: str) -> bool:
+    return dialect == "postgresql"
 
 
-def sort_column(conn: sa.Connection, name: str) -> sa.ColumnElement[Any]:
+def sort_column(dialect: str, name: str) -> sa.ColumnElement[Any]:
     """The column a field is sorted and compared by (text in code-point order on both
     stores: SQLite's binary collation, PostgreSQL's "C")."""
     column: sa.ColumnElement[Any] = b[name]
-    if FIELDS[name] == "text" and _postgres(conn):
+    if FIELDS[name] == "text" and _postgres(dialect):
         column = column.collate("C")
     return column
 
@@ -85,10 +86,10 @@ def sqlite_path(path: Sequence[str]) -> str:
     return "$" + "".join(f'."{name}"' for name in path)
 
 
-def _parameter(conn: sa.Connection, field: Field, value: Value) -> sa.ColumnElement[Any]:
+def _parameter(dialect: str, field: Field, value: Value) -> sa.ColumnElement[Any]:
     """A parameter as the type of ``value``, null when it is absent or of another type."""
     path = field.path
-    if _postgres(conn):
+    if _postgres(dialect):
         node = sa.func.jsonb_extract_path(b.parameters, *path)
         kind = sa.func.jsonb_typeof(node)
         text = sa.func.jsonb_extract_path_text(b.parameters, *path)
@@ -107,25 +108,25 @@ def _parameter(conn: sa.Connection, field: Field, value: Value) -> sa.ColumnElem
     return sa.case((kind == "text", raw))
 
 
-def parameter_text(conn: sa.Connection, path: Sequence[str]) -> sa.ColumnElement[Any]:
+def parameter_text(dialect: str, path: Sequence[str]) -> sa.ColumnElement[Any]:
     """A parameter's value as text (numbers as their JSON text), null when absent."""
-    if _postgres(conn):
+    if _postgres(dialect):
         return sa.func.jsonb_extract_path_text(b.parameters, *path)
     return sa.cast(sa.func.json_extract(b.parameters, sqlite_path(path)), sa.Text)
 
 
-def _parameter_is_null(conn: sa.Connection, field: Field) -> sa.ColumnElement[bool]:
-    if _postgres(conn):
+def _parameter_is_null(dialect: str, field: Field) -> sa.ColumnElement[bool]:
+    if _postgres(dialect):
         kind = sa.func.jsonb_typeof(sa.func.jsonb_extract_path(b.parameters, *field.path))
     else:
         kind = sa.func.json_type(b.parameters, sqlite_path(field.path))
     return sa.func.coalesce(kind, "null") == "null"
 
 
-def _operand(conn: sa.Connection, field: Field, value: Value) -> sa.ColumnElement[Any]:
+def _operand(dialect: str, field: Field, value: Value) -> sa.ColumnElement[Any]:
     if field.is_parameter:
-        return _parameter(conn, field, value)
-    return sort_column(conn, field.name)
+        return _parameter(dialect, field, value)
+    return sort_column(dialect, field.name)
 
 
 def _bound(field: Field, value: Value) -> Any:
@@ -146,29 +147,32 @@ _OPERATORS = {
 }
 
 
-def compile_where(conn: sa.Connection, expression: Expression) -> sa.ColumnElement[bool]:
-    """The SQL condition of a parsed ``where`` tree; its literals are bound parameters."""
+def compile_where(dialect: str, expression: Expression) -> sa.ColumnElement[bool]:
+    """The SQL condition of a parsed ``where`` tree for a dialect (its name); its
+    literals are bound parameters."""
     if isinstance(expression, Compare):
-        operand = _operand(conn, expression.field, expression.value)
+        operand = _operand(dialect, expression.field, expression.value)
         result: sa.ColumnElement[bool] = _OPERATORS[expression.op](
             operand, _bound(expression.field, expression.value)
         )
         return result
     if isinstance(expression, In):
-        operand = _operand(conn, expression.field, expression.values[0])
-        return operand.in_([_bound(expression.field, v) for v in expression.values])
+        # x in (a, b) is x = a or x = b, null included; written out so that the SQL is
+        # complete once compiled (SQLAlchemy's IN expands its list at execution).
+        operand = _operand(dialect, expression.field, expression.values[0])
+        return sa.or_(*(operand == _bound(expression.field, v) for v in expression.values))
     if isinstance(expression, IsNull):
         if expression.field.is_parameter:
-            null = _parameter_is_null(conn, expression.field)
+            null = _parameter_is_null(dialect, expression.field)
             return sa.not_(null) if expression.negated else null
         column = b[expression.field.name]
         return column.is_not(None) if expression.negated else column.is_(None)
     if isinstance(expression, And):
-        return sa.and_(*(compile_where(conn, item) for item in expression.items))
+        return sa.and_(*(compile_where(dialect, item) for item in expression.items))
     if isinstance(expression, Or):
-        return sa.or_(*(compile_where(conn, item) for item in expression.items))
+        return sa.or_(*(compile_where(dialect, item) for item in expression.items))
     if isinstance(expression, Not):
-        return sa.not_(compile_where(conn, expression.item))
+        return sa.not_(compile_where(dialect, expression.item))
     raise TypeError(f"not a where expression: {expression!r}")
 
 
@@ -207,57 +211,101 @@ def decode_cursor(cursor: str, sort: SortKey) -> tuple[Any, str]:
 def filters(conn: sa.Connection, query: SearchQuery) -> list[sa.ColumnElement[bool]]:
     """Every condition of a search but its position: visibility, scope and ``where``."""
     conditions = [visible(conn, query.as_of)]
-    for name in ("owner_id", "symbol", "strategy", "experiment"):
+    for name in SCOPES:
         value = getattr(query, name)
         if value is not None:
             conditions.append(b[name] == value)
     if query.where is not None:
-        conditions.append(compile_where(conn, query.where))
+        conditions.append(compile_where(conn.dialect.name, query.where))
     return conditions
+
+
+SCOPES = ("owner_id", "symbol", "strategy", "experiment")
+Phase = Literal["keyed", "unkeyed"]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What one statement of a page is built from; equal shapes share one statement,
+    compiled once. The ``where`` tree is keyed by its repr, which tells ``1.0`` from
+    ``True`` (equal, with equal hashes, as Python values)."""
+
+    dialect: str
+    sort: SortKey
+    where_key: str
+    scopes: frozenset[str]
+    phase: Phase
+    after: bool  # a cursor bounds the phase
+    where: Expression | None = field(default=None, compare=False, hash=False)
+
+
+def _page_statement(
+    shape: _Shape, columns: tuple[Any, ...], live: sa.ColumnElement[bool]
+) -> sa.Select[Any]:
+    key, ident = sort_column(shape.dialect, shape.sort.field), b.backtest_id
+    desc = shape.sort.descending
+    conditions = [live, *(b[name] == sa.bindparam(name) for name in sorted(shape.scopes))]
+    if shape.where is not None:
+        conditions.append(compile_where(shape.dialect, shape.where))
+    after_id = sa.bindparam("after_id", type_=ident.type)
+    order: tuple[Any, ...]
+    if shape.phase == "keyed":
+        conditions.append(key.is_not(None))
+        if shape.after:
+            bound = sa.tuple_(sa.bindparam("after_key", type_=b[shape.sort.field].type), after_id)
+            position = sa.tuple_(key, ident)
+            conditions.append(position < bound if desc else position > bound)
+        order = (key.desc(), ident.desc()) if desc else (key.asc(), ident.asc())
+    else:
+        conditions.append(key.is_(None))
+        if shape.after:
+            conditions.append(ident < after_id if desc else ident > after_id)
+        order = (ident.desc() if desc else ident.asc(),)
+    statement = sa.select(*columns, key, ident).where(*conditions).order_by(*order)
+    return statement.limit(sa.bindparam("limit"))
+
+
+@functools.lru_cache(maxsize=256)
+def _live_page_statement(shape: _Shape, columns: tuple[Any, ...]) -> sa.Select[Any]:
+    return _page_statement(shape, columns, visible_now())
+
+
+def _phase_rows(
+    conn: sa.Connection, query: SearchQuery, columns: tuple[Any, ...], phase: Phase,
+    params: dict[str, Any],
+) -> list[Any]:  # fmt: skip
+    shape = _Shape(
+        conn.dialect.name, query.sort, repr(query.where),
+        frozenset(name for name in SCOPES if getattr(query, name) is not None),
+        phase, "after_id" in params, query.where,
+    )  # fmt: skip
+    scoped = {name: getattr(query, name) for name in shape.scopes}
+    if query.as_of is None:  # the list as it is now: one statement per shape, built once
+        return fetch_rows(conn, _live_page_statement(shape, columns), {**params, **scoped})
+    statement = _page_statement(shape, columns, visible(conn, query.as_of))
+    return list(conn.execute(statement, {**params, **scoped}).all())
 
 
 def search_rows(
     conn: sa.Connection, columns: tuple[Any, ...], query: SearchQuery
 ) -> tuple[list[Any], str | None]:
-    """``columns`` of one page of a search's rows and the next page's cursor."""
+    """``columns`` of one page of a search's rows and the next page's cursor: the rows
+    with a sort key first, then, once they run out, those without one."""
     limit = max(1, min(query.limit, MAX_PAGE))
-    sort = query.sort
-    key = sort_column(conn, sort.field)
-    ident = b.backtest_id
-    base = filters(conn, query)
-    after: tuple[Any, str] | None = None
-    if query.cursor:
-        after = decode_cursor(query.cursor, sort)
-    ordered = (key.desc(), ident.desc()) if sort.descending else (key.asc(), ident.asc())
-    wanted = (*columns, key, ident)
+    after = decode_cursor(query.cursor, query.sort) if query.cursor else None
     rows: list[Any] = []
     if after is None or after[0] is not None:
-        keyed = [*base, key.is_not(None)]
-        if after is not None:
-            position = sa.tuple_(key, ident)
-            bound = sa.tuple_(sa.literal(after[0], b[sort.field].type), sa.literal(after[1]))
-            keyed.append(position < bound if sort.descending else position > bound)
-        statement = sa.select(*wanted).where(*keyed).order_by(*ordered).limit(limit + 1)
-        rows = list(conn.execute(statement).all())
+        bound = {} if after is None else {"after_key": after[0], "after_id": after[1]}
+        rows = _phase_rows(conn, query, columns, "keyed", {"limit": limit + 1, **bound})
     if len(rows) <= limit:
-        unkeyed = [*base, key.is_(None)]
-        if after is not None and after[0] is None:
-            unkeyed.append(ident < after[1] if sort.descending else ident > after[1])
-        statement = (
-            sa.select(*wanted).where(*unkeyed).order_by(ordered[1]).limit(limit + 1 - len(rows))
-        )
-        rows.extend(conn.execute(statement).all())
+        bound = {} if after is None or after[0] is not None else {"after_id": after[1]}
+        rows += _phase_rows(conn, query, columns, "unkeyed",
+                            {"limit": limit + 1 - len(rows), **bound})  # fmt: skip
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(sort, last[-2], last[-1])
-    return [row[: len(columns)] for row in rows[:limit]], next_cursor
-
-
-def count_matches(conn: sa.Connection, query: SearchQuery) -> int:
-    """How many backtests a search selects, over all its pages."""
-    statement = sa.select(sa.func.count()).select_from(backtests).where(*filters(conn, query))
-    return int(conn.execute(statement).scalar_one())
+        next_cursor = encode_cursor(query.sort, last[-2], last[-1])
+    return [tuple(row[: len(columns)]) for row in rows[:limit]], next_cursor
 
 
 def search_json(conn: sa.Connection, query: SearchQuery) -> bytes:
