@@ -166,6 +166,8 @@ class Token:
 
 
 def tokenize(text: str) -> list[Token]:
+    if "\x00" in text:  # no store keeps a NUL in text: refused before it reaches one
+        raise BadExpression("NUL characters are not allowed", "\\x00", text.index("\x00"))
     tokens = []
     offset = 0
     while offset < len(text):

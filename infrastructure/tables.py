@@ -80,6 +80,11 @@ backtests = sa.Table(
     sa.Column("list_item", sa.Text, nullable=True),
     sa.Column("experiment", sa.String(200), nullable=True),
     sa.Column("parameters", Parameters, nullable=True),
+    # The backtest's row of its sweep's table, rendered by the projector: its fixed
+    # columns as CSV cells, and its parameters as {dotted path: CSV cell}. A sweep's
+    # CSV is then these joined, at the speed of reading text (see sweep_export).
+    sa.Column("sweep_row", sa.Text, nullable=True),
+    sa.Column("sweep_params", sa.Text, nullable=True),
     sa.Index("ix_backtests_owner_created", "owner_id", "created_at", "backtest_id"),
     sa.Index("ix_backtests_owner_symbol_strategy", "owner_id", "symbol", "strategy"),
     sa.Index("ix_backtests_created", "created_at", "backtest_id"),

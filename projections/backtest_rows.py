@@ -20,6 +20,7 @@ from domain.series import derive
 from infrastructure.event_store import StoredEvent
 from projections.csv_export import COLUMNS, DAILY_EXTRA_COLUMNS, ExportKind, write_csv
 from projections.documents import document_rows, json_parts
+from projections.experiments import sweep_cells
 from projections.views import detail_of, summary_of
 
 Row = dict[str, Any]
@@ -133,6 +134,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     bid = event.backtest_id
     item = summary_of(summary)
     summary["list_item"] = msgspec.json.encode(item).decode()
+    summary["sweep_row"], summary["sweep_params"] = sweep_cells(summary, sub.parameters)
     documents = [
         *document_rows(
             bid,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from infrastructure.database import as_utc
@@ -87,16 +87,19 @@ def csv_column(values: Sequence[Any]) -> list[str]:
     return [csv_cell(v) for v in values]
 
 
-def write_csv(
-    header: Sequence[str], columns: Sequence[Sequence[Any]], *, with_header: bool = True
-) -> Iterator[str]:
+def write_csv(header: Sequence[str], columns: Sequence[Sequence[Any]]) -> Iterator[str]:
     """The CSV text of a header and its columns' values, in parts of about
-    ``CHUNK_BYTES`` that each end at a line end (``with_header=False``: the rows only,
-    for a table written batch after batch)."""
+    ``CHUNK_BYTES`` that each end at a line end."""
     cells = [csv_column(values) for values in columns]
-    buffer = [",".join(csv_text(name) for name in header)] if with_header else []
-    size = sum(len(line) + 2 for line in buffer)
-    for line in map(",".join, zip(*cells, strict=True)):
+    return write_lines(header, map(",".join, zip(*cells, strict=True)))
+
+
+def write_lines(header: Sequence[str], lines: Iterable[str]) -> Iterator[str]:
+    """A header and lines whose cells ``csv_cell`` already rendered, as CSV text in
+    parts of about ``CHUNK_BYTES`` that each end at a line end."""
+    buffer = [",".join(csv_text(name) for name in header)]
+    size = len(buffer[0]) + 2
+    for line in lines:
         buffer.append(line)
         size += len(line) + 2
         if size >= CHUNK_BYTES:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc
 from infrastructure.tables import backtest_details, backtests
+from projections.csv_export import csv_cell, csv_text
 from projections.search import SearchQuery, filters, parameter_text, sort_column
 
 b = backtests.c
@@ -151,7 +152,8 @@ def _statement(
     key = sort_column(conn.dialect.name, query.sort.field)
     order = key.desc() if query.sort.descending else key.asc()
     ident = b.backtest_id.desc() if query.sort.descending else b.backtest_id.asc()
-    statement = sa.select(*columns).select_from(_WITH_PARAMETERS).where(*filters(conn, query))
+    source = _WITH_PARAMETERS if any(column is _RECORDED for column in columns) else backtests
+    statement = sa.select(*columns).select_from(source).where(*filters(conn, query))
     return statement.order_by(order.nulls_last(), ident).limit(limit)
 
 
@@ -183,6 +185,24 @@ def sweep_columns(conn: sa.Connection, query: SearchQuery, limit: int | None = N
                       [path for path in paths if path in varying])  # fmt: skip
 
 
+def sweep_paths(conn: sa.Connection, query: SearchQuery, limit: int | None = None) -> list[str]:
+    """Every parameter path of a sweep's stored rows, sorted."""
+    paths: set[str] = set()
+    for (cells,) in _streamed(conn, _statement(conn, query, limit, b.sweep_params)):
+        if cells is not None:
+            paths.update(_decode_cells(cells))
+    return sorted(paths)
+
+
+def sweep_rows(conn: sa.Connection, query: SearchQuery, limit: int | None = None) -> Any:
+    """(backtest_id, stored fixed cells, stored parameter cells) of a sweep's rows."""
+    statement = _statement(conn, query, limit, b.backtest_id, b.sweep_row, b.sweep_params)
+    return _streamed(conn, statement)
+
+
+_decode_cells = msgspec.json.Decoder(dict[str, str]).decode
+
+
 def sweep_batches(
     conn: sa.Connection, query: SearchQuery, table: SweepTable, limit: int | None = None
 ) -> Iterator[list[list[Any]]]:
@@ -200,6 +220,20 @@ def sweep_batches(
         for path, kind in table.parameters.items():
             batch.append([cell(kind, values.get(path)) for values in flat])
         yield batch
+
+
+def sweep_cells(summary: dict[str, Any], parameters: dict[str, Any]) -> tuple[str, str]:
+    """A backtest's row of its sweep's table, as the projector stores it: the CSV cells
+    of ``FIXED_COLUMNS`` joined by commas, and ``{dotted path: CSV cell}`` as JSON (a
+    list or an empty object as its JSON text)."""
+    fixed = ",".join(csv_cell(as_utc(v) if name == "created_at" else v)
+                     for name, v in ((n, summary[n]) for n in FIXED_COLUMNS))  # fmt: skip
+    cells = {
+        path: csv_cell(value) if _kind_of(value) != "json" else csv_text(
+            msgspec.json.encode(value).decode())
+        for path, value in flatten(parameters).items()
+    }  # fmt: skip
+    return fixed, msgspec.json.encode(cells).decode()
 
 
 class GridCell(msgspec.Struct, frozen=True):

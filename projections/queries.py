@@ -32,9 +32,11 @@ from projections.views import (
 )
 
 MAX_PAGE = 500
-# The columns a summary is built from: all but the stored JSON of the list item.
+# The columns a summary is built from: all but the stored documents and parameters.
 SUMMARY_COLUMNS = tuple(
-    column for column in backtests.c if column.name not in ("list_item", "parameters")
+    column
+    for column in backtests.c
+    if column.name not in ("list_item", "parameters", "sweep_row", "sweep_params")
 )
 _SUMMARY_NAMES = tuple(column.name for column in SUMMARY_COLUMNS)
 

@@ -94,27 +94,36 @@ def rebuild_from_log(
 
 def fill_missing_documents(engine: sa.Engine) -> int:
     """Project the stored documents of backtests recorded before their kinds existed
-    (the CSV exports: revision 0003; the JSON ones: 0004) from the log; return how many
-    backtests needed them. The projector writes every kind at once, so a backtest
-    without its list item lacks them all, or the JSON ones beside its CSV."""
+    (the CSV exports: revision 0003; the JSON ones: 0004; the rows of a sweep's table:
+    0006) from the log; return how many backtests needed them. The projector writes
+    every kind at once, so a backtest without its list item lacks them all, or the
+    JSON ones beside its CSV; one without its sweep row lacks only that."""
     documents = LIVE.documents
+    b = backtests.c
     with write_transaction(engine) as conn:
         missing = conn.execute(
-            sa.select(backtests.c.backtest_id).where(backtests.c.list_item.is_(None))
-        ).scalars()
+            sa.select(b.backtest_id, b.list_item.is_(None)).where(
+                sa.or_(b.list_item.is_(None), b.sweep_row.is_(None))
+            )
+        ).all()
         filled = 0
-        for backtest_id in list(missing):
+        for backtest_id, without_item in missing:
             want = expected_rows(conn, backtest_id)
-            if want is not None:
-                conn.execute(
-                    backtests.update()
-                    .where(backtests.c.backtest_id == backtest_id)
-                    .values(list_item=want.summary["list_item"])
-                )
+            if want is None:
+                continue
+            conn.execute(
+                backtests.update()
+                .where(b.backtest_id == backtest_id)
+                .values({name: want.summary[name] for name in STORED_IN_SUMMARY})
+            )
+            if without_item:
                 conn.execute(documents.delete().where(documents.c.backtest_id == backtest_id))
                 bulk_insert(conn, documents, want.documents)
-                filled += 1
+            filled += 1
     return filled
+
+
+STORED_IN_SUMMARY = ("list_item", "sweep_row", "sweep_params")
 
 
 def total_events(engine: sa.Engine) -> int:

@@ -14,17 +14,21 @@ import io
 from collections.abc import Iterator
 from typing import Any, Literal
 
+import msgspec
 import sqlalchemy as sa
 
 from domain.metrics import METRIC_NAMES
 from infrastructure.database import snapshot
-from projections.csv_export import write_csv
+from projections.csv_export import write_lines
+from projections.documents import MissingDocument
 from projections.experiments import (
     FIXED_COLUMNS,
     PARAM_PREFIX,
     SweepTable,
     sweep_batches,
     sweep_columns,
+    sweep_paths,
+    sweep_rows,
 )
 from projections.search import SearchQuery
 
@@ -42,23 +46,33 @@ def stream_sweep(
     connection held only while they are sent, in one snapshot: the rows are those the
     parameter columns were found in."""
     with snapshot(engine) as conn:
-        table = sweep_columns(conn, query, limit)
-        batches = sweep_batches(conn, query, table, limit)
         if form == "csv":
-            yield from _csv(table, batches)
+            yield from (part.encode() for part in _csv(conn, query, limit))
         else:
-            yield from _parquet(table, batches)
+            table = sweep_columns(conn, query, limit)
+            yield from _parquet(table, sweep_batches(conn, query, table, limit))
 
 
-def _csv(table: SweepTable, batches: Iterator[list[list[Any]]]) -> Iterator[bytes]:
-    header = table.header
-    first = True
-    for columns in batches:
-        for part in write_csv(header, columns, with_header=first):
-            yield part.encode()
-        first = False
-    if first:  # no rows: the header alone
-        yield from (part.encode() for part in write_csv(header, [[] for _ in header]))
+def _csv(conn: sa.Connection, query: SearchQuery, limit: int | None) -> Iterator[str]:
+    """The stored rows joined: each row's fixed cells, then its cell (or an empty one)
+    for every parameter any row of the sweep has."""
+    paths = sweep_paths(conn, query, limit)
+    header = [*FIXED_COLUMNS, *(PARAM_PREFIX + path for path in paths)]
+
+    def lines() -> Iterator[str]:
+        for backtest_id, fixed, params in sweep_rows(conn, query, limit):
+            if fixed is None:
+                raise MissingDocument(backtest_id, "sweep row")
+            if not paths:
+                yield fixed
+                continue
+            cells = _decode_cells(params)
+            yield fixed + "," + ",".join([cells.get(path, "") for path in paths])
+
+    return write_lines(header, lines())
+
+
+_decode_cells = msgspec.json.Decoder(dict[str, str]).decode
 
 
 def parquet_schema(table: SweepTable) -> Any:

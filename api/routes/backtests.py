@@ -60,9 +60,13 @@ AsOfParameter = Annotated[
 ]
 
 
+# No store keeps a NUL in text (PostgreSQL refuses it): a 400, never a query.
+NO_NUL = r"^[^\x00]*$"
 ExperimentParameter = Annotated[
     str | None,
-    QueryParameter(min_length=1, max_length=200, description="only this experiment (sweep)"),
+    QueryParameter(
+        min_length=1, max_length=200, pattern=NO_NUL, description="only this experiment (sweep)"
+    ),
 ]
 SortParameter = Annotated[
     str | None,
@@ -164,8 +168,12 @@ class BacktestController(Controller):
         cursor: Annotated[
             str | None, QueryParameter(description="next_cursor of the previous page")
         ] = None,
-        symbol: Annotated[str | None, QueryParameter(description="only this symbol")] = None,
-        strategy: Annotated[str | None, QueryParameter(description="only this strategy")] = None,
+        symbol: Annotated[
+            str | None, QueryParameter(pattern=NO_NUL, description="only this symbol")
+        ] = None,
+        strategy: Annotated[
+            str | None, QueryParameter(pattern=NO_NUL, description="only this strategy")
+        ] = None,
         as_of: AsOfParameter = None,
         experiment: ExperimentParameter = None,
         sort: SortParameter = None,

@@ -13,7 +13,7 @@ from litestar.params import PathParameter
 from litestar.response import Stream
 
 from api.auth import owner_scope, requires
-from api.routes.backtests import READER_ROLES, SortParameter, WhereParameter
+from api.routes.backtests import NO_NUL, READER_ROLES, SortParameter, WhereParameter
 from infrastructure.database import read_connection
 from infrastructure.users import User
 from projections.experiments import ExperimentNotFound, ExperimentRow, experiment_exists
@@ -23,7 +23,10 @@ from projections.sweep_export import MEDIA_TYPES, SweepFormat, stream_sweep
 
 READERS = requires(*READER_ROLES)
 ExperimentName = Annotated[
-    str, PathParameter(min_length=1, max_length=200, description="The experiment's name.")
+    str,
+    PathParameter(
+        min_length=1, max_length=200, pattern=NO_NUL, description="The experiment's name."
+    ),
 ]
 
 

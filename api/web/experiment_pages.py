@@ -11,11 +11,11 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from api.auth import owner_scope
-from api.routes.experiments import sweep_download
+from api.routes.experiments import ExperimentName, sweep_download
 from api.web.charts import grid_heatmap
 from api.web.pages import (
     LABELS,
@@ -76,7 +76,7 @@ class ExperimentPages(Controller):
     def experiment(
         self,
         request: Request[Any, Any, State],
-        name: FromPath[str],
+        name: ExperimentName,
         sort: FromQuery[str] = "-sharpe",
         where: FromQuery[str] = "",
         cursor: FromQuery[str | None] = None,
@@ -140,7 +140,7 @@ class ExperimentPages(Controller):
     def download(
         self,
         request: Request[Any, Any, State],
-        name: FromPath[str],
+        name: ExperimentName,
         sort: FromQuery[str] = "created_at",
         where: FromQuery[str] = "",
     ) -> Any:
@@ -154,7 +154,7 @@ class ExperimentPages(Controller):
     def compare_top(
         self,
         request: Request[Any, Any, State],
-        name: FromPath[str],
+        name: ExperimentName,
         top: Annotated[int, QueryParameter(ge=2, le=8)] = 4,
         sort: FromQuery[str] = "-sharpe",
         where: FromQuery[str] = "",

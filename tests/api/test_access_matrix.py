@@ -23,6 +23,15 @@ EXPECTED: dict[str, dict[str, int]] = {
     "GET /backtests/{id}/history": READ_OWN,
     "GET /backtests/{id}/significance?samples=100": READ_OWN,
     "GET /backtests/compare?ids={id},{id2}": READ_OWN,
+    "GET /backtests?sort=-sharpe&where=sharpe%20%3E%20-100&experiment=grid": {
+        "owner": 200,
+        "other": 200,
+        "auditor": 200,
+        "admin": 403,
+    },
+    "GET /experiments": {"owner": 200, "other": 200, "auditor": 200, "admin": 403},
+    "GET /experiments/grid/backtests.csv": READ_OWN,
+    "GET /experiments/grid/backtests.parquet?sort=-sharpe": READ_OWN,
     "DELETE /backtests/{fresh}": {"owner": 204, "other": 404, "auditor": 403, "admin": 403},
     "GET /events": {"owner": 403, "other": 403, "auditor": 200, "admin": 403},
     "GET /audit/verify": {"owner": 403, "other": 403, "auditor": 200, "admin": 403},
@@ -42,7 +51,8 @@ def test_the_access_matrix(api: Api) -> None:
     with write_transaction(api.engine) as conn:
         _, revoked_key = create_user(conn, "erin", Role.USER)
         revoke_user(conn, "erin")
-    ids = [api.record("alice").json()["backtest_id"] for _ in range(2)]
+    in_grid = dict(backtest_document(), experiment="grid")
+    ids = [api.record("alice", in_grid).json()["backtest_id"] for _ in range(2)]
     got: dict[str, dict[str, int]] = {}
     for route in EXPECTED:
         method, template = route.split(" ", 1)

@@ -112,6 +112,28 @@ REQUESTS: dict[str, tuple[str, str, dict[str, str], bytes | None]] = {
     "huge-as-of-position": ("GET", f"/api/v1/backtests?as_of=position:{2**64}", {}, None),
     "bad-samples": ("GET", "/api/v1/backtests/x/significance?samples=abc", {}, None),
     "compare-one": ("GET", "/api/v1/backtests/compare?ids=a", {}, None),
+    **{f"where-{name}": ("GET", f"/api/v1/backtests?where={where}", {}, None)
+       for name, where in {
+           "injection": "sharpe%20%3E%201%3B%20DROP%20TABLE%20events",
+           "unterminated": "symbol%20%3D%20%27x",
+           "too-deep": "not%20" * 40 + "sharpe%20%3E%201",
+           "too-long": "sharpe%3E1%20or%20" * 200 + "sharpe%3E1",
+           "huge-number": "sharpe%20%3E%201e999",
+           "nul": "symbol%20%3D%20%27%00%27",
+           "parameter-quote": "parameters.a%22%5D%20%3D%201",
+       }.items()},
+    "sort-unknown": ("GET", "/api/v1/backtests?sort=-sharpe%3B--", {}, None),
+    "sort-cursor-forged": ("GET", "/api/v1/backtests?sort=sharpe&cursor=WyJzaGFycGUiLCJ4IiwxXQ",
+                           {}, None),
+    "experiment-too-long": ("GET", "/api/v1/backtests?experiment=" + "x" * 201, {}, None),
+    "experiment-nul": ("GET", "/api/v1/backtests?experiment=a%00b", {}, None),
+    "symbol-nul": ("GET", "/api/v1/backtests?symbol=a%00b", {}, None),
+    "sweep-unknown": ("GET", "/api/v1/experiments/%27%3B%20DROP%20TABLE/backtests.csv", {}, None),
+    "sweep-nul": ("GET", "/api/v1/experiments/a%00b/backtests.csv", {}, None),
+    "sweep-bad-where": ("GET", "/api/v1/experiments/x/backtests.parquet?where=sharpe%20%3E",
+                        {}, None),
+    "experiment-bad-type": ("POST", "/api/v1/backtests", {"Content-Type": "application/json"},
+                            edit(lambda d: d.update(experiment=["a"]))),
 }  # fmt: skip
 
 

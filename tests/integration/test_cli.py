@@ -269,7 +269,8 @@ def test_an_auditor_exports_verifies_offline_and_replays(ledger: Ledger, tmp_pat
 
 def test_upgrading_from_0004_moves_the_list_items_into_the_list_model(ledger: Ledger) -> None:
     """0005 moves each stored list item from backtest_documents into its backtests row,
-    in SQL: nothing is projected again, and every read gives the same bytes."""
+    in SQL (0006 then renders only the rows of a sweep's table from the log), and every
+    read gives the same bytes."""
     from alembic import command
 
     from infrastructure.migrate import alembic_config
@@ -303,7 +304,8 @@ def test_upgrading_from_0004_moves_the_list_items_into_the_list_model(ledger: Le
     upgraded = subprocess.run([CLI, "list", "--user", "alice", "--json"], env=env,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "wrote the stored documents" not in upgraded.stderr
+    # 0006's rows of a sweep's table are rendered from the log; the list items are not
+    assert "wrote the stored documents (CSV and JSON) of 3 backtests" in upgraded.stderr
     assert upgraded.stdout == listed
     assert ledger.ok("show", ids[0], "--user", "alice", "--json") == shown
     with engine.connect() as conn:

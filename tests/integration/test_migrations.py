@@ -112,4 +112,9 @@ def test_upgrading_from_0005_gives_older_backtests_a_null_experiment_and_their_p
     assert shown.endswith(b',"experiment":null}')
     assert found.count(b'"backtest_id"') == 3
     assert stored == [{"fast": 10, "slow": 30}] * 3
+    # their rows of a sweep's table come from the log, as every CLI command does it
+    assert not rebuild.verify(engine).ok
+    assert rebuild.fill_missing_documents(engine) == 3
+    assert rebuild.fill_missing_documents(engine) == 0
     assert rebuild.verify(engine).ok
+    assert b"".join(documents.read_document(engine, ids[0], "detail").parts()) == shown

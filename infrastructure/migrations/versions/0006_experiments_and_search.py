@@ -9,7 +9,9 @@ Create Date: 2026-12-02
 Every backtest recorded before this revision has no experiment (the field did not
 exist), so its stored JSON documents only gain ``"experiment":null`` as their last
 member, exactly where the projector now writes it: ``projections verify`` holds them
-to a rebuild.
+to a rebuild. Their rows of a sweep's table (``sweep_row``, ``sweep_params``) are
+rendered from the log by ``fill_missing_documents``, which every CLI command (and
+``serve``) runs right after an upgrade.
 """
 
 import sqlalchemy as sa
@@ -62,6 +64,8 @@ def upgrade() -> None:
     kind = postgresql.JSONB() if postgres else sa.JSON()
     op.add_column("backtests", sa.Column("experiment", sa.String(200), nullable=True))
     op.add_column("backtests", sa.Column("parameters", kind, nullable=True))
+    op.add_column("backtests", sa.Column("sweep_row", sa.Text, nullable=True))
+    op.add_column("backtests", sa.Column("sweep_params", sa.Text, nullable=True))
     stored = (
         sa.select(details.c.parameters)
         .where(details.c.backtest_id == backtests.c.backtest_id)
@@ -108,5 +112,7 @@ def downgrade() -> None:
         op.drop_index(f"ix_backtests_owner_{name}", "backtests")
     op.drop_index("ix_backtests_owner_experiment", "backtests")
     with op.batch_alter_table("backtests") as batch:
+        batch.drop_column("sweep_params")
+        batch.drop_column("sweep_row")
         batch.drop_column("parameters")
         batch.drop_column("experiment")
