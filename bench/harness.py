@@ -200,12 +200,16 @@ class Download:
 
 
 def download_trades_csv(base: str, api_key: str, backtest_id: str) -> Download:
-    """GET a backtest's trades.csv with curl (so the client's own speed is not what is
-    measured); its size in bytes and curl's total time."""
+    """GET a backtest's trades.csv with curl; its size in bytes and curl's total time."""
+    return download(base, api_key, f"/api/v1/backtests/{backtest_id}/trades.csv")
+
+
+def download(base: str, api_key: str, path: str, into: str = "/dev/null") -> Download:
+    """GET ``path`` with curl (so the client's own speed is not what is measured) into
+    a file; its size in bytes and curl's total time."""
     done = subprocess.run(
-        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
-         "-H", f"Authorization: Bearer {api_key}",
-         f"{base}/api/v1/backtests/{backtest_id}/trades.csv"],
+        ["curl", "-sS", "-o", into, "-w", "%{http_code} %{size_download} %{time_total}",
+         "-H", f"Authorization: Bearer {api_key}", f"{base}{path}"],
         capture_output=True, text=True, check=True, timeout=900,
     )  # fmt: skip
     status, size, seconds = done.stdout.split()

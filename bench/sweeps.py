@@ -15,9 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import statistics
+import tempfile
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +33,7 @@ from bench.harness import (
     PeakRss,
     Result,
     at_most,
+    download,
     interleaved_medians,
     libpq,
     limit,
@@ -144,13 +147,10 @@ def _copy_baseline(url: str, owner_id: str) -> tuple[float, int, pa.Table]:
 
 
 def _download(base: str, api_key: str, path: str) -> tuple[float, bytes]:
-    with httpx.Client(base_url=base, timeout=600,
-                      headers={"Authorization": f"Bearer {api_key}"}) as client:  # fmt: skip
-        started = time.perf_counter()
-        response = client.get(path)
-        seconds = time.perf_counter() - started
-    assert response.status_code == 200, response.text[:300]
-    return seconds, response.content
+    """curl's time to download ``path``, and the bytes it got."""
+    with tempfile.NamedTemporaryFile() as sink:
+        done = download(base, api_key, path, sink.name)
+        return done.seconds, Path(sink.name).read_bytes()
 
 
 def _record_with_and_without(base: str, api_key: str) -> tuple[float, float]:
@@ -195,15 +195,27 @@ def run(url: str) -> list[Result]:
         trivial = statistics.median(r[2][0] for r in runs)
         p50s[total] = p50
         _download(base, api_key, "/api/v1/experiments/sweep-01/backtests.parquet")  # warm
-        copy_seconds, rows, arrow = _copy_baseline(url, user.user_id)
+        _, rows, arrow = _copy_baseline(url, user.user_id)
+        csv_path, parquet_path = (f"/api/v1/experiments/{BIG}/backtests.{form}"
+                                  for form in ("csv", "parquet"))  # fmt: skip
         with PeakRss(pid) as rss:
-            csv_seconds, csv = _download(base, api_key, f"/api/v1/experiments/{BIG}/backtests.csv")
-        parquet_seconds, parquet = _download(
-            base, api_key, f"/api/v1/experiments/{BIG}/backtests.parquet"
-        )
-        started = time.perf_counter()
-        pq.write_table(arrow, io.BytesIO())
-        write_table_seconds = time.perf_counter() - started
+            _, csv = _download(base, api_key, csv_path)
+        _, parquet = _download(base, api_key, parquet_path)
+
+        def write_table() -> float:
+            started = time.perf_counter()
+            pq.write_table(arrow, io.BytesIO())
+            return time.perf_counter() - started
+
+        timed = {
+            "csv": lambda: _download(base, api_key, csv_path)[0],
+            "copy": lambda: _copy_baseline(url, user.user_id)[0],
+            "parquet": lambda: _download(base, api_key, parquet_path)[0],
+            "write_table": write_table,
+        }
+        seconds = interleaved_medians(list(timed), lambda name: timed[name](), rounds=3)
+        csv_seconds, copy_seconds = seconds["csv"], seconds["copy"]
+        parquet_seconds, write_table_seconds = seconds["parquet"], seconds["write_table"]
         tagged, plain = _record_with_and_without(base, api_key)
     assert csv.count(b"\r\n") - 1 == rows == pq.read_metadata(io.BytesIO(parquet)).num_rows
     shown: dict[str, Any] = {"n": f"{total:,}", "rows": f"{rows:,}"}
