@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc
@@ -186,12 +187,17 @@ def sweep_columns(conn: sa.Connection, query: SearchQuery, limit: int | None = N
 
 
 def sweep_paths(conn: sa.Connection, query: SearchQuery, limit: int | None = None) -> list[str]:
-    """Every parameter path of a sweep's stored rows, sorted."""
-    paths: set[str] = set()
-    for (cells,) in _streamed(conn, _statement(conn, query, limit, b.sweep_params)):
-        if cells is not None:
-            paths.update(_decode_cells(cells))
-    return sorted(paths)
+    """Every parameter path of a sweep's stored rows, sorted: the keys of their stored
+    cells, gathered by the database's own JSON functions (one scan that returns only
+    the distinct paths, instead of every row's cells to decode here)."""
+    rows = _statement(conn, query, limit, b.sweep_params).subquery()
+    if conn.dialect.name == "postgresql":
+        key = sa.func.jsonb_object_keys(sa.cast(rows.c.sweep_params, postgresql.JSONB))
+        statement = sa.select(key).distinct()
+    else:
+        each = sa.func.json_each(rows.c.sweep_params).table_valued("key")
+        statement = sa.select(each.c.key).select_from(rows).join(each, sa.true()).distinct()
+    return sorted(str(path) for (path,) in conn.execute(statement))
 
 
 def sweep_rows(conn: sa.Connection, query: SearchQuery, limit: int | None = None) -> Any:
@@ -200,7 +206,6 @@ def sweep_rows(conn: sa.Connection, query: SearchQuery, limit: int | None = None
     return _streamed(conn, statement)
 
 
-_decode_cells = msgspec.json.Decoder(dict[str, str]).decode
 
 
 def sweep_batches(
