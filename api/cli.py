@@ -85,7 +85,7 @@ def _json(value: object) -> None:
 
 def position(text: str) -> int:
     """A feed position argument: a whole number from 0 to 2^63 - 1."""
-    if not text.isdigit() or int(text) > MAX_POSITION:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
         raise argparse.ArgumentTypeError(f"{text!r} is not a position (0 to 2^63 - 1)")
     return int(text)
 

@@ -16,7 +16,8 @@ from msgspec import UNSET, UnsetType
 Number = float | None
 OptionalNumber = float | None | UnsetType
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+# Exactly YYYY-MM in ASCII digits: \d would take "２０２０" and $ a trailing newline.
+Month = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")]
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 # An experiment is addressed as one URL path segment: no "/", no control characters.
 ExperimentName = Annotated[

@@ -340,5 +340,9 @@ def _typed(kind: FieldKind, value: Value, field: Field, token: Token) -> Value:
         if moment is None or moment.tzinfo is None:
             raise BadExpression(f"{field} is a time: write it ISO 8601 with an offset",
                                 token.text, token.offset)  # fmt: skip
-        return moment.astimezone(dt.UTC)
+        try:
+            return moment.astimezone(dt.UTC)
+        except OverflowError:
+            raise BadExpression(f"{field}: outside the years 1 to 9999 in UTC", token.text,
+                                token.offset) from None  # fmt: skip
     return value

@@ -60,7 +60,8 @@ class AsOf:
 def parse_as_of(text: str) -> AsOf:
     if text.startswith("position:"):
         number = text.removeprefix("position:")
-        if not number.isdigit() or not 1 <= int(number) <= MAX_POSITION:
+        # isdigit alone takes "²" and other digits int() refuses: ASCII digits only
+        if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_POSITION:
             raise BadAsOf("as_of=position:N needs a whole N from 1 to 2^63 - 1")
         return AsOf(position=int(number))
     try:
@@ -69,7 +70,10 @@ def parse_as_of(text: str) -> AsOf:
         raise BadAsOf("as_of must be an ISO 8601 time with offset or position:N") from exc
     if moment.tzinfo is None:
         raise BadAsOf("as_of needs a UTC offset, e.g. 2026-01-31T00:00:00Z")
-    return AsOf(time=moment.astimezone(dt.UTC))
+    try:
+        return AsOf(time=moment.astimezone(dt.UTC))
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise BadAsOf("as_of is outside the years 1 to 9999 in UTC") from exc
 
 
 def visible_now() -> Any:

@@ -34,6 +34,9 @@ from projections.csv_export import KINDS
 from projections.significance import SignificanceParams, significance
 
 PER_PAGE = 50
+# Past this a page's OFFSET overflows what the stores count in (a 500 before): 10^6
+# pages of 50 is 5e7 rows, more than any one list or backtest holds.
+MAX_PAGE_NUMBER = 1_000_000
 PAGE_RESAMPLES = 2_000
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 PERCENT_METRICS = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate"}
@@ -113,7 +116,7 @@ class Pages(Controller):
         request: Request[Any, Any, State],
         sort: FromQuery[str] = "created_at",
         order: FromQuery[str] = "desc",
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_NUMBER)] = 1,
         symbol: FromQuery[str | None] = None,
         strategy: FromQuery[str | None] = None,
         as_of: FromQuery[str | None] = None,
@@ -145,7 +148,7 @@ class Pages(Controller):
         self,
         request: Request[Any, Any, State],
         backtest_id: FromPath[str],
-        trades_page: Annotated[int, QueryParameter(ge=1)] = 1,
+        trades_page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_NUMBER)] = 1,
     ) -> Page:
         user = reader_of(request)
         if user is None:

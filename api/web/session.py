@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request
-from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.connection import ASGIConnection
+from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
 
 from infrastructure.database import read_connection
 from infrastructure.settings import Settings
@@ -41,8 +43,27 @@ def session_secret(settings: Settings) -> bytes:
     raise RuntimeError(f"unreadable session secret in {path}")
 
 
+class TolerantCookieBackend(ClientSideSessionBackend):
+    """Litestar's sealed-cookie sessions, with any cookie that does not open (forged,
+    truncated, not JSON inside) read as no session: Litestar suppresses only a bad seal
+    or bad base64, and anything else it raised became a 500 on every route."""
+
+    async def load_from_connection(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> dict[str, Any]:
+        try:
+            return await super().load_from_connection(connection)
+        except Exception:
+            return {}
+
+
+@dataclass
+class TolerantCookieConfig(CookieBackendConfig):
+    _backend_class = TolerantCookieBackend
+
+
 def session_config(settings: Settings) -> CookieBackendConfig:
-    return CookieBackendConfig(
+    return TolerantCookieConfig(
         secret=session_secret(settings),
         key="btl_session",
         max_age=SESSION_HOURS * 3600,

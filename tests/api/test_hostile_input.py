@@ -3,6 +3,7 @@ appends nothing; hostile-but-valid text is stored verbatim and never executed.""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections.abc import Callable
@@ -72,6 +73,20 @@ BODIES: dict[str, bytes] = {
     "periods-negative": edit(lambda d: d.update(periods_per_year=-252)),
     "capital-negative": edit(lambda d: d.update(initial_capital=-1)),
     "capital-nan": edit(lambda d: d.update(initial_capital=float("nan"))),
+    # Second hardening round: each of these was a 500 or was stored.
+    "surrogate-symbol": edit(lambda d: d.update(symbol="BTC\ud800")),
+    "surrogate-strategy": edit(lambda d: d.update(strategy="\udfff")),
+    "surrogate-parameter": edit(lambda d: d["parameters"].update(note="a\udc00b")),
+    "surrogate-key": edit(lambda d: d["parameters"].update({"\ud83d": 1})),
+    "surrogate-experiment": edit(lambda d: d.update(experiment="grid\ud800")),
+    "month-wide-digits": edit(
+        lambda d: d.update(
+            monthly_results=[{"month": "\uff12\uff10\uff12\uff14-01", "return": 0.1}]
+        )
+    ),
+    "month-newline": edit(
+        lambda d: d.update(monthly_results=[{"month": "2024-01\n", "return": 0.1}])
+    ),
 }
 
 
@@ -130,6 +145,11 @@ REQUESTS: dict[str, tuple[str, str, dict[str, str], bytes | None]] = {
     "symbol-nul": ("GET", "/api/v1/backtests?symbol=a%00b", {}, None),
     "sweep-unknown": ("GET", "/api/v1/experiments/%27%3B%20DROP%20TABLE/backtests.csv", {}, None),
     "sweep-nul": ("GET", "/api/v1/experiments/a%00b/backtests.csv", {}, None),
+    "as-of-superscript": ("GET", "/api/v1/backtests?as_of=position:%C2%B2", {}, None),
+    "as-of-before-year-1": ("GET", "/api/v1/backtests?as_of=0001-01-01T00:00:00%2B14:00", {},
+                            None),
+    "where-time-before-year-1": ("GET", "/api/v1/backtests?where=created_at%20%3C%20"
+                                 "%270001-01-01T00:00:00%2B14:00%27", {}, None),
     "sweep-bad-where": ("GET", "/api/v1/experiments/x/backtests.parquet?where=sharpe%20%3E",
                         {}, None),
     "experiment-bad-type": ("POST", "/api/v1/backtests", {"Content-Type": "application/json"},
@@ -177,3 +197,15 @@ def test_hostile_text_in_string_fields_is_stored_verbatim_and_never_run(
     csv = api.get(f"/api/v1/backtests/{backtest_id}/trades.csv")
     assert csv.status_code == 200
     assert pd.read_csv(io.BytesIO(csv.content))["side"][0] == "long"
+
+
+FORGED = base64.b64encode(b"AAAAAAAAAAAAadditional_authenticated_data={notjson").decode()
+
+
+@pytest.mark.parametrize("path", ["/health", "/backtests", "/api/v1/whoami", "/signin"])
+def test_a_forged_session_cookie_is_no_session(api: Api, path: str) -> None:
+    api.client.cookies.set("btl_session", FORGED)
+    response = api.client.get(path, headers=api.auth("alice"), follow_redirects=False)
+    assert response.status_code in (200, 302), response.text[:200]
+    if path == "/backtests":  # not signed in: sent to sign in, as with no cookie
+        assert response.headers["location"].startswith("/signin")

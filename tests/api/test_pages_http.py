@@ -103,3 +103,15 @@ def test_experiment_pages_need_a_session_show_only_ones_own_and_escape_names(api
     bad = api.client.get(f"/experiments/{quoted}", params={"where": "sharpe >"}, headers=HTML)
     assert bad.status_code == 400 and "offset 8" in bad.text
     assert api.client.get(f"/experiments/{quoted}/compare", params={"top": 9}).status_code == 400
+
+
+def test_page_numbers_past_any_list_are_a_400_not_a_500(api: Api) -> None:
+    backtest_id = api.record("alice").json()["backtest_id"]
+    sign_in(api, "alice")
+    huge = "1000000000000000000"
+    for path, params in (("/backtests", {"page": huge}),
+                         (f"/backtests/{backtest_id}", {"trades_page": huge})):  # fmt: skip
+        response = api.client.get(path, params=params, headers=HTML)
+        assert response.status_code == 400 and "<html" in response.text, path
+    last = api.client.get("/backtests", params={"page": "1000000"}, headers=HTML)
+    assert last.status_code == 200  # the largest page number is an empty page
