@@ -98,13 +98,13 @@ def _domain(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return problem(status, str(exc), request=request)
 
 
-def _validation(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = [
         FieldProblem(f"/{e.get('key', '')}", str(e.get("message", "")))
         for e in (exc.extra if isinstance(exc.extra, list) else [])
         if isinstance(e, dict)
     ]
-    return problem(400, exc.detail or "invalid request", errors=errors or None)
+    return problem(400, exc.detail or "invalid request", errors=errors or None, request=request)
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
