@@ -21,6 +21,7 @@ from api.routes.events import event_feed
 from api.routes.experiments import ExperimentController
 from api.routes.health import health
 from api.routes.whoami import whoami
+from api.security_headers import security_headers
 from api.web.experiment_pages import ExperimentPages
 from api.web.pages import Pages, template_filters
 from api.web.session import session_config
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     return Litestar(
         route_handlers=[health, api, docs_assets(), Pages, ExperimentPages, static],
-        middleware=[session_config(settings).middleware],
+        middleware=[security_headers, session_config(settings).middleware],
         template_config=TemplateConfig(
             directory=here / "templates", engine=JinjaTemplateEngine, engine_callback=filters
         ),

@@ -206,8 +206,6 @@ def sweep_rows(conn: sa.Connection, query: SearchQuery, limit: int | None = None
     return _streamed(conn, statement)
 
 
-
-
 def sweep_batches(
     conn: sa.Connection, query: SearchQuery, table: SweepTable, limit: int | None = None
 ) -> Iterator[list[list[Any]]]:

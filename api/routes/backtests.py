@@ -97,10 +97,16 @@ def _context(request: Request[Any, Any, Any], key: str | None, body: bytes) -> R
 
 
 def attachment(symbol: str, backtest_id: str, kind: str) -> str:
-    """A Content-Disposition no symbol can break: an ASCII fallback plus RFC 5987."""
-    name = f"{symbol}_{backtest_id}_{kind}.csv"
-    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
+    """The Content-Disposition of one of a backtest's CSV exports."""
+    return attachment_named(f"{symbol}_{backtest_id}_{kind}.csv")
+
+
+def attachment_named(filename: str) -> str:
+    """A Content-Disposition no name can break: an ASCII fallback, plus RFC 5987 with
+    "/" and every byte that is not unreserved (bidirectional controls too) encoded."""
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    quoted = urllib.parse.quote(filename, safe="")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"
 
 
 def sent(document: documents.Document, media_type: str, **headers: str) -> Response[Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import urllib.parse
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -13,7 +11,13 @@ from litestar.params import PathParameter
 from litestar.response import Stream
 
 from api.auth import owner_scope, requires
-from api.routes.backtests import NO_NUL, READER_ROLES, SortParameter, WhereParameter
+from api.routes.backtests import (
+    NO_NUL,
+    READER_ROLES,
+    SortParameter,
+    WhereParameter,
+    attachment_named,
+)
 from infrastructure.database import read_connection
 from infrastructure.users import User
 from projections.experiments import ExperimentNotFound, ExperimentRow, experiment_exists
@@ -28,14 +32,6 @@ ExperimentName = Annotated[
         min_length=1, max_length=200, pattern=NO_NUL, description="The experiment's name."
     ),
 ]
-
-
-def sweep_attachment(name: str, form: SweepFormat) -> str:
-    """A Content-Disposition no experiment name can break (ASCII fallback + RFC 5987)."""
-    filename = f"{name}_backtests.{form}"
-    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
-    quoted = urllib.parse.quote(filename)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"
 
 
 def sweep_download(
@@ -55,7 +51,7 @@ def sweep_download(
     return Stream(
         stream_sweep(engine, query, form),
         media_type=MEDIA_TYPES[form],
-        headers={"Content-Disposition": sweep_attachment(name, form)},
+        headers={"Content-Disposition": attachment_named(f"{name}_backtests.{form}")},
     )
 
 
