@@ -13,6 +13,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from api.auth import ApiKeyAuthentication, rate_limit
+from api.csrf import csrf_config, same_origin_only
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import docs_assets, finish_document, openapi_config
 from api.routes.audit import verify_audit_log
@@ -24,7 +25,7 @@ from api.routes.whoami import whoami
 from api.security_headers import security_headers
 from api.web.experiment_pages import ExperimentPages
 from api.web.pages import Pages, template_filters
-from api.web.session import session_config
+from api.web.session import session_config, session_secret
 from infrastructure.database import create_engine
 from infrastructure.settings import Settings
 
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     return Litestar(
         route_handlers=[health, api, docs_assets(), Pages, ExperimentPages, static],
-        middleware=[security_headers, session_config(settings).middleware],
+        middleware=[security_headers, same_origin_only, session_config(settings).middleware],
+        csrf_config=csrf_config(session_secret(settings), settings.secure_cookies),
         template_config=TemplateConfig(
             directory=here / "templates", engine=JinjaTemplateEngine, engine_callback=filters
         ),

@@ -9,10 +9,21 @@ from tests.api.conftest import Api
 HTML = {"accept": "text/html"}
 
 
+def form_token(api: Api, page: str = "/signin") -> str:
+    """The CSRF token a page's forms carry (and, as a side effect, its cookie)."""
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', api.client.get(page).text)
+    assert found, f"no form token on {page}"
+    return found.group(1)
+
+
+def post_form(api: Api, path: str, data: dict[str, str] | None = None, page: str = "/signin"):  # type: ignore[no-untyped-def]
+    """POST a page's form as the browser does: with the token the page rendered."""
+    fields = {**(data or {}), "_csrf_token": form_token(api, page)}
+    return api.client.post(path, data=fields, follow_redirects=False)
+
+
 def sign_in(api: Api, who: str, next_page: str = "/backtests") -> None:
-    response = api.client.post(
-        "/signin", data={"api_key": api.keys[who], "next": next_page}, follow_redirects=False
-    )
+    response = post_form(api, "/signin", {"api_key": api.keys[who], "next": next_page})
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
@@ -32,7 +43,7 @@ def test_pages_need_a_session_and_show_only_ones_own(api: Api) -> None:
     foreign = api.client.get(f"/backtests/{theirs}", headers=HTML)
     assert foreign.status_code == 404 and "<html" in foreign.text
     assert api.client.get(f"/backtests/{theirs}/csv/daily").status_code == 404
-    assert api.client.post(f"/backtests/{theirs}/delete").status_code == 404
+    assert post_form(api, f"/backtests/{theirs}/delete", page="/backtests").status_code == 404
     assert api.event_count() == 2
 
 
@@ -42,7 +53,9 @@ def test_deleting_from_the_page_asks_first_then_appends_one_event(api: Api) -> N
     confirm = api.client.get(f"/backtests/{backtest_id}/delete")
     assert confirm.status_code == 200 and "Yes, delete it" in confirm.text
     assert api.event_count() == 1
-    done = api.client.post(f"/backtests/{backtest_id}/delete", follow_redirects=False)
+    done = post_form(
+        api, f"/backtests/{backtest_id}/delete", page=f"/backtests/{backtest_id}/delete"
+    )
     assert done.status_code == 303 and api.event_count() == 2
     assert backtest_id not in api.client.get("/backtests").text
 
@@ -63,17 +76,14 @@ def test_auditors_see_everyone_and_the_as_of_view(api: Api) -> None:
 def test_admins_get_no_backtest_pages_and_sign_in_never_redirects_off_site(api: Api) -> None:
     sign_in(api, "dave")
     assert api.client.get("/backtests", headers=HTML).status_code == 404
-    response = api.client.post(
-        "/signin", data={"api_key": api.keys["alice"], "next": "//evil.example/x"},
-        follow_redirects=False,
-    )  # fmt: skip
+    response = post_form(api, "/signin", {"api_key": api.keys["alice"], "next": "//evil.example/x"})
     assert response.headers["location"] == "/backtests"
 
 
 def test_signing_out_ends_the_session(api: Api) -> None:
     sign_in(api, "alice")
     assert api.client.get("/backtests", follow_redirects=False).status_code == 200
-    out = api.client.post("/signout", follow_redirects=False)
+    out = post_form(api, "/signout", page="/backtests")
     assert out.status_code == 303
     assert api.client.get("/backtests", follow_redirects=False).status_code == 302
 
@@ -115,3 +125,40 @@ def test_page_numbers_past_any_list_are_a_400_not_a_500(api: Api) -> None:
         assert response.status_code == 400 and "<html" in response.text, path
     last = api.client.get("/backtests", params={"page": "1000000"}, headers=HTML)
     assert last.status_code == 200  # the largest page number is an empty page
+
+
+def test_forms_from_elsewhere_are_refused_and_change_nothing(api: Api) -> None:
+    """A forged form: another origin's page, an opaque one, a plain-text body, no token,
+    a stolen cookie without the page's token, and a login into the attacker's account."""
+    backtest_id = api.record("alice").json()["backtest_id"]
+    sign_in(api, "alice")
+    token = form_token(api, "/backtests")
+    delete = f"/backtests/{backtest_id}/delete"
+    forged = [
+        ({"Origin": "https://evil.example"}, {"_csrf_token": token}),
+        ({"Origin": "null"}, {"_csrf_token": token}),
+        ({"Sec-Fetch-Site": "cross-site"}, {"_csrf_token": token}),
+        ({"Sec-Fetch-Site": "same-site", "Origin": "https://sub.testserver.local"}, {}),
+        ({}, {}),  # no token at all
+        ({}, {"_csrf_token": "forged" + token[6:]}),
+    ]
+    for headers, data in forged:
+        response = api.client.post(delete, data=data, headers={**HTML, **headers},
+                                   follow_redirects=False)  # fmt: skip
+        assert response.status_code == 403, (headers, response.status_code)
+    plain = api.client.post(delete, content=b"x=1", headers={"Content-Type": "text/plain",
+                                                               "Origin": "null"})  # fmt: skip
+    assert plain.status_code == 403
+    assert api.event_count() == 1  # nothing was deleted
+    own = api.client.post(delete, data={"_csrf_token": token}, follow_redirects=False,
+                          headers={"Origin": "http://testserver.local",
+                                   "Sec-Fetch-Site": "same-origin"})  # fmt: skip
+    assert own.status_code == 303 and api.event_count() == 2
+
+    api.client.cookies.clear()  # a victim with no session; the attacker's key in a form
+    login = api.client.post("/signin", data={"api_key": api.keys["bob"]},
+                            headers={"Origin": "https://evil.example"})  # fmt: skip
+    assert login.status_code == 403 and "btl_session" not in login.headers.get("set-cookie", "")
+    silent = api.client.post("/signin", data={"api_key": api.keys["bob"]}, follow_redirects=False)
+    assert silent.status_code == 403  # no Origin header, but no token either
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 302

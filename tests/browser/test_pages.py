@@ -236,3 +236,42 @@ def test_a_quant_searches_a_sweep_reads_its_heatmap_and_compares_the_top_variant
     ]
     assert foreign == []
     context.close()
+
+
+def test_a_form_on_another_origin_of_the_same_site_cannot_delete(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    """The attack SameSite=Lax lets through: a page on another port of the same host is
+    the same site, so the browser sends the session cookie with its form's POST."""
+    import http.server
+    import threading
+
+    victim = api(site, "/api/v1/backtests?limit=1").json()["items"][0]["backtest_id"]
+    form = (f'<form method="post" action="{site["base"]}/backtests/{victim}/delete">'
+            '<button>Win a prize</button></form>').encode()  # fmt: skip
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(form)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    try:
+        sign_in(page, site)
+        page.goto(f"http://127.0.0.1:{evil.server_address[1]}/")
+        with page.expect_response(f"**/backtests/{victim}/delete") as caught:
+            page.get_by_role("button", name="Win a prize").click()
+        assert caught.value.status == 403
+        assert caught.value.request.headers.get("origin", "").endswith(str(evil.server_address[1]))
+        assert api(site, f"/api/v1/backtests/{victim}").status_code == 200  # still there
+    finally:
+        context.close()
+        evil.shutdown()
