@@ -42,7 +42,7 @@ from infrastructure.users import (
 )
 from projections import csv_export, documents, experiments, queries, rebuild
 from projections.search import search_json, search_query
-from projections.significance import SignificanceParams, significance
+from projections.significance import SignificanceParams, TooManyDraws, significance
 from projections.sweep_export import stream_sweep
 from projections.views import BacktestPage, BacktestSummary
 
@@ -65,6 +65,7 @@ USAGE_ERRORS = (
     UsageError,
     BadExpression,
     experiments.ExperimentNotFound,
+    TooManyDraws,
 )
 
 

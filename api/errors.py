@@ -20,6 +20,7 @@ from infrastructure.idempotency import IdempotencyKeyReused
 from projections.documents import MissingDocument
 from projections.experiments import ExperimentNotFound
 from projections.queries import BadAsOf, BadCursor
+from projections.significance import TooManyDraws
 
 log = logging.getLogger("backtest_ledger")
 PROBLEM_JSON = "application/problem+json"
@@ -47,6 +48,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     IdempotencyKeyReused: 409,
     BadCursor: 400,
     BadAsOf: 400,
+    TooManyDraws: 400,
     UnknownPosition: 400,
     MissingDocument: 503,  # the read models need `projections rebuild`
 }

@@ -10,6 +10,7 @@ the same symbol and strategy.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -150,9 +151,16 @@ def trials(
 
 
 def significance(
-    conn: sa.Connection, backtest_id: str, viewer: str | None, params: SignificanceParams
+    conn: sa.Connection,
+    backtest_id: str,
+    viewer: str | None,
+    params: SignificanceParams,
+    *,
+    fit: bool = False,
 ) -> SignificanceReport:
-    """The report for one live backtest the viewer may read (``None``: any owner's)."""
+    """The report for one live backtest the viewer may read (``None``: any owner's);
+    ``TooManyDraws`` past ``MAX_DRAWS``, or with ``fit`` (the pages) as many samples as
+    fit under it."""
     summary = find_summary(conn, backtest_id, viewer)
     owner, periods = conn.execute(
         sa.select(backtests.c.owner_id, backtest_details.c.periods_per_year)
@@ -160,8 +168,31 @@ def significance(
         .where(backtests.c.backtest_id == backtest_id)
     ).one()
     returns = _returns(conn, backtest_id)
+    draws = len(returns) * params.samples
+    if draws > MAX_DRAWS:
+        if not fit:
+            raise TooManyDraws(len(returns), params.samples)
+        params = dataclasses.replace(params, samples=max(1, MAX_DRAWS // len(returns)))
     rule, count, sharpes = trials(conn, owner, summary)
     return build_report(backtest_id, returns, periods, sharpes, count, params, rule)
+
+
+# A bootstrap draws observations × samples returns: 10 years of days at the default
+# 10,000 samples is 2.5e7 (about a second here). Past this cap one request would hold a
+# worker for minutes (1,000,000 days at 100,000 samples: about 55 minutes).
+MAX_DRAWS = 50_000_000
+
+
+class TooManyDraws(ValueError):
+    """A bootstrap larger than ``MAX_DRAWS``: the caller should ask for fewer samples."""
+
+    def __init__(self, observations: int, samples: int) -> None:
+        most = max(0, MAX_DRAWS // max(observations, 1))
+        super().__init__(
+            f"{observations:,} returns x {samples:,} samples is more than the "
+            f"{MAX_DRAWS:,} bootstrap draws one report may take: ask for at most "
+            f"{most:,} samples for this backtest"
+        )
 
 
 def build_report(

@@ -86,11 +86,23 @@ WhereParameter = Annotated[
 ]
 
 
+# What a client's trace ids may be to be kept in the event metadata (covered by the
+# hash, shown to auditors): short, and of characters no log or page misreads.
+TRACE_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,200}")
+
+
+def trace_id(header: str | None) -> str | None:
+    """A client's request, correlation or causation id as sent, or None (a fresh id is
+    used instead) when it is longer than 200 characters or has others than
+    ``TRACE_ID``'s."""
+    return header if header is not None and TRACE_ID.fullmatch(header) else None
+
+
 def _context(request: Request[Any, Any, Any], key: str | None, body: bytes) -> RequestContext:
     return RequestContext(
-        request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
-        correlation_id=request.headers.get("x-correlation-id"),
-        causation_id=request.headers.get("x-causation-id"),
+        request_id=trace_id(request.headers.get("x-request-id")) or str(uuid.uuid4()),
+        correlation_id=trace_id(request.headers.get("x-correlation-id")),
+        causation_id=trace_id(request.headers.get("x-causation-id")),
         idempotency_key=key,
         body_hash=request_hash(body) if key is not None else None,
     )

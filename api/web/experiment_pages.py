@@ -111,8 +111,8 @@ class ExperimentPages(Controller):
             best = _best(conn, name, scope)
             dsr = None
             if best is not None:
-                report = significance(conn, best.backtest_id, scope,
-                                      SignificanceParams(samples=PAGE_RESAMPLES))  # fmt: skip
+                page_params = SignificanceParams(samples=PAGE_RESAMPLES)
+                report = significance(conn, best.backtest_id, scope, page_params, fit=True)
                 dsr = report.dsr
         items = [
             (msgspec.json.decode(item, type=BacktestSummary), flatten(parameters or {}))

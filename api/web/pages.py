@@ -158,7 +158,7 @@ class Pages(Controller):
             detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
             trades, trade_count = queries.trade_page(conn, backtest_id, trades_page, PER_PAGE)
             report = significance(
-                conn, backtest_id, scope, SignificanceParams(samples=PAGE_RESAMPLES)
+                conn, backtest_id, scope, SignificanceParams(samples=PAGE_RESAMPLES), fit=True
             )
         days = detail.daily_results
         span = (days[0].date.isoformat(), days[-1].date.isoformat())
@@ -173,7 +173,7 @@ class Pages(Controller):
                                              title="Drawdown", height=160, fmt=".0%", area=True),
                 "heatmap": heatmap(detail.monthly_results),
                 "months": MONTHS,
-                "sig": report, "resamples": PAGE_RESAMPLES,
+                "sig": report, "resamples": report.samples,
                 "trades": trades, "trade_count": trade_count, "trades_page": trades_page,
                 "trade_pages": max(1, math.ceil(trade_count / PER_PAGE)),
                 "parameters": json.dumps(detail.parameters, indent=2, sort_keys=True),

@@ -43,3 +43,18 @@ def test_the_history_shows_who_did_what_and_why(api: Api) -> None:
     assert meta["request_id"] == "req-1" and meta["correlation_id"] == "batch-9"
     assert meta["causation_id"] == "req-1" and meta["idempotency_key"] == "k"
     assert meta["actor_id"]
+
+
+def test_trace_ids_that_are_too_long_or_odd_are_replaced_by_fresh_ones(api: Api) -> None:
+    import uuid
+
+    for bad in ("r" * 201, "<script>alert(1)</script>", "a b", "line\tbreak", "semi;colon"):
+        created = api.record(**{"X-Request-ID": bad, "X-Correlation-ID": bad,
+                                "X-Causation-ID": bad}).json()  # fmt: skip
+        history = api.get(f"/api/v1/backtests/{created['backtest_id']}/history").json()
+        meta = history["events"][0]["metadata"]
+        assert uuid.UUID(meta["request_id"]), bad  # a fresh id, not the header
+        assert meta["correlation_id"] == meta["causation_id"] == meta["request_id"], bad
+    kept = api.record(**{"X-Request-ID": "job-7/step:2@host=a+b." + "x" * 177}).json()
+    meta = api.get(f"/api/v1/backtests/{kept['backtest_id']}/history").json()["events"][0]
+    assert meta["metadata"]["request_id"] == "job-7/step:2@host=a+b." + "x" * 177  # 200 chars

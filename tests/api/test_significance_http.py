@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import Api
 from tests.factories import backtest_document
 
@@ -28,3 +30,22 @@ def test_the_report_is_reproducible_documented_and_private(api: Api) -> None:
     described = schemas["SignificanceReport"]["properties"]
     assert "Bailey" in described["psr"]["description"]
     assert "deleted" in str(schemas["Deflated"])
+
+
+def test_a_bootstrap_past_the_cap_is_a_400_naming_it_and_the_page_fits_under_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from projections import significance
+    from tests.api.test_pages_http import HTML, sign_in
+
+    # a small cap so a small backtest reaches it: 61 returns (the first against the
+    # initial capital) x 100 samples = 6,100 draws
+    monkeypatch.setattr(significance, "MAX_DRAWS", 5_000)
+    backtest_id = api.record(document=backtest_document(days=61)).json()["backtest_id"]
+    refused = api.get(f"/api/v1/backtests/{backtest_id}/significance", samples=100)
+    assert refused.status_code == 400
+    assert "5,000 bootstrap draws" in refused.json()["detail"]
+    assert "at most 81 samples" in refused.json()["detail"]  # 5,000 // 61
+    sign_in(api, "alice")
+    page = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
+    assert page.status_code == 200 and "81 resamples" in page.text
