@@ -22,6 +22,10 @@ class Settings:
     )
     session_secret: str = field(default_factory=lambda: _env("SESSION_SECRET", ""))
     secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "") == "1")
+    # a browser session ends this long after sign-in, however busy (idle: 8 hours)
+    session_absolute_hours: float = field(
+        default_factory=lambda: float(_env("SESSION_ABSOLUTE_HOURS", "12"))
+    )
     state_dir: str = field(default_factory=lambda: _env("STATE_DIR", "./var"))
     # requests per minute per API key and worker process; 0 turns the limit off
     rate_limit_per_minute: int = field(default_factory=lambda: int(_env("RATE_LIMIT", "1200")))

@@ -46,6 +46,9 @@ users = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # Advanced by signing out and by revoking: a browser session remembers the epoch it
+    # began in and ends once the user's epoch has moved past it.
+    sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
 )
 
 backtests = sa.Table(

@@ -71,9 +71,18 @@ def revoke_user(conn: sa.Connection, name: str) -> User:
     conn.execute(
         users.update()
         .where(users.c.user_id == user.user_id)
-        .values(revoked_at=dt.datetime.now(dt.UTC))
+        .values(revoked_at=dt.datetime.now(dt.UTC), session_epoch=users.c.session_epoch + 1)
     )
     return user
+
+
+def end_sessions(conn: sa.Connection, user_id: str) -> None:
+    """End every browser session of a user (signing out): their epoch moves on."""
+    conn.execute(
+        users.update()
+        .where(users.c.user_id == user_id)
+        .values(session_epoch=users.c.session_epoch + 1)
+    )
 
 
 def rotate_key(conn: sa.Connection, name: str) -> tuple[User, str]:
@@ -128,3 +137,17 @@ def user_by_key_hash(conn: sa.Connection, key_hash: str) -> User | None:
     SQLAlchemy's per-execution work was half of its client time."""
     rows = fetch_rows(conn, _BY_KEY_HASH, {"key_hash": key_hash})
     return _user(rows[0]) if rows else None
+
+
+_SESSION_OF = sa.select(*_USER_COLUMNS, users.c.session_epoch).where(
+    users.c.key_hash == sa.bindparam("key_hash"), users.c.revoked_at.is_(None)
+)
+
+
+def session_user(conn: sa.Connection, key_hash: str) -> tuple[User, int] | None:
+    """The active user a session's key hash names, with their current session epoch."""
+    rows = fetch_rows(conn, _SESSION_OF, {"key_hash": key_hash})
+    if not rows:
+        return None
+    user_id, name, role, epoch = rows[0]
+    return _user((user_id, name, role)), int(epoch)

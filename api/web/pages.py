@@ -23,11 +23,11 @@ from api.auth import owner_scope
 from api.handlers import delete_backtest
 from api.routes.backtests import csv_download
 from api.web.charts import PALETTE, heat_colour, line_chart
-from api.web.session import signed_in_user
+from api.web.session import begin_session, signed_in_user
 from domain.metrics import METRIC_NAMES
 from domain.series import drawdowns
-from infrastructure.database import read_connection
-from infrastructure.users import Role, User, hash_key, user_by_key
+from infrastructure.database import read_connection, write_transaction
+from infrastructure.users import Role, User, end_sessions, hash_key, session_user
 from projections import queries
 from projections.compare import compare, parse_ids
 from projections.csv_export import KINDS
@@ -97,16 +97,22 @@ class Pages(Controller):
         target = data.get("next") or "/backtests"
         if not target.startswith("/") or target.startswith("//"):
             target = "/backtests"  # never redirect off this site
+        key_hash = hash_key(data.get("api_key", "").strip())
         with read_connection(engine_of(request)) as conn:
-            user = user_by_key(conn, data.get("api_key", "").strip())
-        if user is None:
+            found = session_user(conn, key_hash)
+        if found is None:
             context = {"next": target, "error": "That API key is not valid."}
             return Template("signin.html.j2", context=context, status_code=401)
-        request.set_session({"key_hash": hash_key(data["api_key"].strip())})
+        begin_session(request, key_hash, found[1])
         return Redirect(target, status_code=303)
 
-    @post("/signout", sync_to_thread=False, status_code=303)
+    @post("/signout", sync_to_thread=True, status_code=303)
     def signout(self, request: Request[Any, Any, State]) -> Redirect:
+        """End the user's sessions on the server, then forget this browser's cookie."""
+        user = signed_in_user(request)
+        if user is not None:
+            with write_transaction(engine_of(request)) as conn:
+                end_sessions(conn, user.user_id)
         request.clear_session()
         return Redirect("/signin", status_code=303)
 

@@ -1,11 +1,14 @@
 """Browser sessions: sign in with an API key, get a signed, encrypted, HttpOnly,
-SameSite=Lax cookie that remembers the key's hash (so revoking the key ends it)."""
+SameSite=Lax cookie that remembers the key's hash (so revoking the key ends it), the
+user's session epoch (so signing out ends it on the server, copies of the cookie
+included) and when it began (so it ends after an absolute lifetime however busy)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,9 @@ from litestar.middleware.session.client_side import ClientSideSessionBackend, Co
 
 from infrastructure.database import read_connection
 from infrastructure.settings import Settings
-from infrastructure.users import User, user_by_key_hash
+from infrastructure.users import User, session_user
 
-SESSION_HOURS = 8
+SESSION_HOURS = 8  # idle: every response renews the cookie for this long
 
 
 def session_secret(settings: Settings) -> bytes:
@@ -73,10 +76,26 @@ def session_config(settings: Settings) -> CookieBackendConfig:
     )
 
 
+def begin_session(request: Request[Any, Any, Any], key_hash: str, epoch: int) -> None:
+    """Sign a browser in: its cookie names the key (by hash), the user's session epoch
+    now, and when it began."""
+    request.set_session({"key_hash": key_hash, "epoch": epoch, "began": int(time.time())})
+
+
 def signed_in_user(request: Request[Any, Any, Any]) -> User | None:
-    key_hash = request.session.get("key_hash") if request.session else None
-    if not isinstance(key_hash, str):
+    """The user of a live session: its key still active, the user's epoch the one it
+    began in (no sign-out or revocation since), and younger than the absolute lifetime
+    (the cookie's own expiry, renewed by every response, is the idle one)."""
+    session = request.session or {}
+    key_hash, epoch, began = session.get("key_hash"), session.get("epoch"), session.get("began")
+    if not (isinstance(key_hash, str) and isinstance(epoch, int) and isinstance(began, int)):
+        return None
+    settings: Settings = request.app.state.settings
+    if time.time() - began > settings.session_absolute_hours * 3600:
         return None
     engine: sa.Engine = request.app.state.engine
     with read_connection(engine) as conn:
-        return user_by_key_hash(conn, key_hash)
+        found = session_user(conn, key_hash)
+    if found is None or found[1] != epoch:
+        return None
+    return found[0]

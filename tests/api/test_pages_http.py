@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.api.conftest import Api
 
 HTML = {"accept": "text/html"}
@@ -161,4 +163,40 @@ def test_forms_from_elsewhere_are_refused_and_change_nothing(api: Api) -> None:
     assert login.status_code == 403 and "btl_session" not in login.headers.get("set-cookie", "")
     silent = api.client.post("/signin", data={"api_key": api.keys["bob"]}, follow_redirects=False)
     assert silent.status_code == 403  # no Origin header, but no token either
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 302
+
+
+def test_signing_out_ends_the_session_on_the_server_copies_included(api: Api) -> None:
+    sign_in(api, "alice")
+    copied = dict(api.client.cookies)
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 200
+    assert post_form(api, "/signout", page="/backtests").status_code == 303
+    for name, value in copied.items():  # the cookie as it was before signing out
+        api.client.cookies.set(name, value)
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 302
+    api.client.cookies.clear()  # a browser's jar replaces a cookie; this client's keeps both
+    sign_in(api, "alice")  # signing in again starts a new session that works
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 200
+
+
+def test_revoking_the_key_ends_its_sessions_and_a_session_ends_after_its_lifetime(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from infrastructure.database import write_transaction
+    from infrastructure.users import revoke_user
+
+    sign_in(api, "bob")
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 200
+    with write_transaction(api.engine) as conn:
+        revoke_user(conn, "bob")
+    assert api.client.get("/backtests", follow_redirects=False).status_code == 302
+
+    sign_in(api, "alice")
+    began = time.time()
+    for hours in (4, 8, 11.9):  # busy all day: each page renews the 8-hour idle cookie
+        monkeypatch.setattr(time, "time", lambda hours=hours: began + hours * 3600)
+        assert api.client.get("/backtests", follow_redirects=False).status_code == 200, hours
+    monkeypatch.setattr(time, "time", lambda: began + 12.1 * 3600)  # the absolute 12 hours
     assert api.client.get("/backtests", follow_redirects=False).status_code == 302

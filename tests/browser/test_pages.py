@@ -275,3 +275,4 @@ def test_a_form_on_another_origin_of_the_same_site_cannot_delete(
     finally:
         context.close()
         evil.shutdown()
+        evil.server_close()
