@@ -1,7 +1,9 @@
 """Charts rendered on the server as SVG: no JavaScript, no external assets.
 
-Each chart says how many points it drew (``data-points``), so a browser test can
-check that every point of the series is on the page.
+Each chart says how many points it drew (``data-points``) of how many finite values
+(``data-of``), and the lowest and highest value it drew (``data-low``, ``data-high``).
+A long series is drawn by its extremes per pixel column, so a page of any backtest
+stays small while a peak or the deepest drawdown is drawn exactly.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import html
 import math
 from collections.abc import Sequence
 
+import numpy as np
 from markupsafe import Markup
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f")
@@ -23,13 +26,40 @@ def _scale(values: Sequence[float], top: float, bottom: float) -> tuple[float, f
     return low, high
 
 
-def _points(series: Sequence[float | None], low: float, high: float, height: int) -> list[str]:
-    n = max(len(series) - 1, 1)
+COLUMNS = WIDTH - 2 * PAD  # the plot's width in SVG units: one point pair per unit at most
+
+
+def column_extremes(series: Sequence[float | None]) -> list[tuple[int, float]]:
+    """The (index, value) of the points to draw: every finite one while they fit two to
+    a pixel column; past that, in each column its lowest and highest, in their order,
+    so that a long series draws in bounded size with its peaks and troughs (the
+    drawdown's extreme above all) exact."""
+    values = np.array([np.nan if v is None else v for v in series], dtype=np.float64)
+    where = np.flatnonzero(np.isfinite(values))
+    finite = values[where]
+    if len(where) <= 2 * COLUMNS:
+        return list(zip(where.tolist(), finite.tolist(), strict=True))
+    column = where * COLUMNS // max(len(series), 1)
+    starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+    segment = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(finite)]))
+    order = np.arange(len(finite))
+    absent = len(finite)
+    lowest = np.minimum.reduceat(finite, starts)[segment] == finite
+    highest = np.maximum.reduceat(finite, starts)[segment] == finite
+    first_low = np.minimum.reduceat(np.where(lowest, order, absent), starts)
+    first_high = np.minimum.reduceat(np.where(highest, order, absent), starts)
+    keep = np.unique(np.r_[first_low, first_high])
+    return list(zip(where[keep].tolist(), finite[keep].tolist(), strict=True))
+
+
+def _points(
+    kept: list[tuple[int, float]], length: int, low: float, high: float, height: int
+) -> list[str]:
+    n = max(length - 1, 1)
     span = high - low
     return [
         f"{PAD + i * (WIDTH - 2 * PAD) / n:.1f},{PAD / 2 + (high - v) / span * (height - PAD):.1f}"
-        for i, v in enumerate(series)
-        if v is not None and math.isfinite(v)
+        for i, v in kept
     ]
 
 
@@ -58,15 +88,20 @@ def line_chart(
     if not known:
         return Markup(f'<p class="empty">{html.escape(title)}: no data</p>')
     low, high = _scale(known + ([0.0] if area else []), 0, height)
+    kept = [column_extremes(values) for values in series]
+    pairs = zip(kept, series, strict=True)
+    drawn = [_points(k, len(values), low, high, height) for k, values in pairs]
+    values_drawn = [v for points in kept for _, v in points]
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{html.escape(title)}" data-points="{len(known)}" '
+        f'aria-label="{html.escape(title)}" data-points="{len(values_drawn)}" '
+        f'data-of="{len(known)}" data-low="{min(values_drawn)!r}" '
+        f'data-high="{max(values_drawn)!r}" '
         f'preserveAspectRatio="none"><title>{html.escape(title)}</title>',
         _axis(low, high, height, fmt, dates),
     ]
-    for index, values in enumerate(series):
+    for index, points in enumerate(drawn):
         colour = PALETTE[index % len(PALETTE)]
-        points = _points(values, low, high, height)
         if area and points:
             zero = PAD / 2 + high / (high - low) * (height - PAD)
             first_x, last_x = points[0].split(",")[0], points[-1].split(",")[0]

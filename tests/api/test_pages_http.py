@@ -200,3 +200,19 @@ def test_revoking_the_key_ends_its_sessions_and_a_session_ends_after_its_lifetim
         assert api.client.get("/backtests", follow_redirects=False).status_code == 200, hours
     monkeypatch.setattr(time, "time", lambda: began + 12.1 * 3600)  # the absolute 12 hours
     assert api.client.get("/backtests", follow_redirects=False).status_code == 302
+
+
+def test_the_report_of_a_long_backtest_stays_small_with_its_exact_drawdown(api: Api) -> None:
+    import datetime as dt
+
+    from tests.factories import backtest_document
+
+    doc = backtest_document(days=30_000, trades=0, start=dt.date(1920, 1, 1))
+    backtest_id = api.record(document=doc).json()["backtest_id"]
+    worst = api.get(f"/api/v1/backtests/{backtest_id}").json()["metrics"]["max_drawdown"]
+    sign_in(api, "alice")
+    page = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
+    assert page.status_code == 200
+    assert len(page.content) < 250_000  # 133 kB; drawn point for point it was 1.09 MB
+    lows = re.findall(r'data-low="([^"]+)"', page.text)
+    assert float(lows[1]) == pytest.approx(worst, rel=1e-12)  # the drawdown chart's
