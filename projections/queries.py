@@ -199,16 +199,25 @@ def list_backtests(conn: sa.Connection, query: ListQuery) -> BacktestPage:
     return BacktestPage(items=items, next_cursor=next_cursor)
 
 
-def parameters_of(conn: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The parameters of each listed backtest (the list page shows them)."""
+PARAMETERS_READ = 2000  # characters of a backtest's parameters a list page reads
+
+
+def parameters_of(conn: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any] | str]:
+    """The parameters of each listed backtest, for the list page: decoded when their
+    JSON is short, else its first ``PARAMETERS_READ`` characters as text (a page of
+    backtests with megabytes of parameters each reads kilobytes)."""
     if not ids:
         return {}
+    d = backtest_details.c
     rows = conn.execute(
-        sa.select(backtest_details.c.backtest_id, backtest_details.c.parameters).where(
-            backtest_details.c.backtest_id.in_(ids)
+        sa.select(d.backtest_id, sa.func.substr(d.parameters, 1, PARAMETERS_READ + 1)).where(
+            d.backtest_id.in_(ids)
         )
     )
-    return {backtest_id: msgspec.json.decode(text) for backtest_id, text in rows}
+    return {
+        backtest_id: msgspec.json.decode(text) if len(text) <= PARAMETERS_READ else text
+        for backtest_id, text in rows
+    }
 
 
 def trade_page(

@@ -276,8 +276,14 @@ def heatmap(months: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def compact(parameters: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in parameters.items())
+SHOWN_PARAMETERS = 80  # characters of parameters a list row shows; the report has all
+
+
+def compact(parameters: dict[str, Any] | str) -> str:
+    """Parameters as ``fast=10, slow=30``, cut to ``SHOWN_PARAMETERS`` characters."""
+    text = parameters if isinstance(parameters, str) else ", ".join(
+        f"{k}={v}" for k, v in parameters.items())  # fmt: skip
+    return text if len(text) <= SHOWN_PARAMETERS else text[: SHOWN_PARAMETERS - 1] + "…"
 
 
 def template_filters() -> dict[str, Any]:

@@ -216,3 +216,21 @@ def test_the_report_of_a_long_backtest_stays_small_with_its_exact_drawdown(api: 
     assert len(page.content) < 250_000  # 133 kB; drawn point for point it was 1.09 MB
     lows = re.findall(r'data-low="([^"]+)"', page.text)
     assert float(lows[1]) == pytest.approx(worst, rel=1e-12)  # the drawdown chart's
+
+
+def test_the_list_shows_parameters_cut_short_with_a_link_to_all_of_them(api: Api) -> None:
+    from tests.factories import backtest_document
+
+    short = api.record(document=backtest_document()).json()["backtest_id"]
+    doc = backtest_document()
+    doc["parameters"] = {"grid": list(range(200_000)), "name": "wide"}  # ≈1.3 MB of JSON
+    wide = api.record(document=doc).json()["backtest_id"]
+    sign_in(api, "alice")
+    page = api.client.get("/backtests", headers=HTML)
+    assert page.status_code == 200 and len(page.content) < 50_000
+    assert "fast=10, slow=30" in page.text  # short ones shown whole, as before
+    assert f'href="/backtests/{wide}#parameters"' in page.text
+    assert f'href="/backtests/{short}#parameters"' not in page.text
+    import html
+
+    assert '{"grid":[0,1,2,3' in html.unescape(page.text) and "199999" not in page.text
