@@ -23,6 +23,7 @@ from api.routes.experiments import ExperimentController
 from api.routes.health import health
 from api.routes.whoami import whoami
 from api.security_headers import security_headers
+from api.throttle import FailureThrottle
 from api.web.experiment_pages import ExperimentPages
 from api.web.pages import Pages, template_filters
 from api.web.session import session_config, session_secret
@@ -71,7 +72,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=TemplateConfig(
             directory=here / "templates", engine=JinjaTemplateEngine, engine_callback=filters
         ),
-        state=State({"engine": engine, "settings": settings}),
+        state=State(
+            {
+                "engine": engine,
+                "settings": settings,
+                "throttle": FailureThrottle(settings.auth_failures_per_minute),
+            }
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(version("backtest-ledger")),
         on_startup=[finish_document],

@@ -10,11 +10,16 @@ import sqlalchemy as sa
 from litestar import Request
 from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.rate_limit import RateLimitConfig
 
+from api.throttle import FailureThrottle, KnownKeys
 from infrastructure.database import read_connection
 from infrastructure.users import Role, User, hash_key, user_by_key
 
@@ -32,9 +37,40 @@ def authenticate(conn: sa.Connection, api_key: str) -> User:
     return user
 
 
-def _lookup(engine: sa.Engine, api_key: str) -> User:
+KNOWN_KEYS = KnownKeys()  # keys that authenticated: the rate limiter counts per key
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+def authenticate_client(
+    connection: ASGIConnection[Any, Any, Any, Any], conn: sa.Connection, api_key: str
+) -> User:
+    """``authenticate``, with wrong keys counted against the client's address: past the
+    throttle's limit, 429 with ``Retry-After`` for any key until the minute is over."""
+    throttle: FailureThrottle = connection.app.state.throttle
+    address = client_address(connection)
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        raise TooManyRequestsException(
+            "too many wrong API keys from this address: retry later",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        user = authenticate(conn, api_key)
+    except NotAuthorizedException:
+        throttle.failed(address)
+        raise
+    KNOWN_KEYS.add(hash_key(api_key))
+    return user
+
+
+def _lookup(
+    connection: ASGIConnection[Any, Any, Any, Any], engine: sa.Engine, api_key: str
+) -> User:
     with read_connection(engine) as conn:
-        return authenticate(conn, api_key)
+        return authenticate_client(connection, conn, api_key)
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
@@ -54,7 +90,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         engine: sa.Engine = connection.app.state.engine
         # The handlers' own thread pool: anyio's (up to 40 threads) beside it made the
         # threads fight over the GIL, and the trivial route's p99 reached a second.
-        user = await sync_to_thread(_lookup, engine, api_key.strip())
+        user = await sync_to_thread(_lookup, connection, engine, api_key.strip())
         return AuthenticationResult(user=user, auth=None)
 
 
@@ -65,17 +101,21 @@ def authenticated_read(
     """For a handler marked ``AUTHENTICATES_ON_READ``: a read connection and the caller,
     looked up on it (401) and held to ``roles`` (403) before anything is read."""
     with read_connection(connection.app.state.engine) as conn:
-        user = authenticate(conn, connection.auth)
+        user = authenticate_client(connection, conn, connection.auth)
         check_role(user, roles)
         yield conn, user
 
 
 def rate_limit_identity(request: Request[Any, Any, Any]) -> str:
-    """Requests count against their API key (by hash), or their address without one."""
+    """Requests count against their API key (by hash) once it has authenticated, else
+    against their address: made-up keys share their sender's count and add nothing to
+    the limiter's memory."""
     scheme, _, api_key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and api_key.strip():
-        return "key:" + hash_key(api_key.strip())
-    return "addr:" + (request.client.host if request.client else "unknown")
+        digest = hash_key(api_key.strip())
+        if digest in KNOWN_KEYS:
+            return "key:" + digest
+    return "addr:" + client_address(request)
 
 
 def rate_limit(per_minute: int) -> RateLimitConfig | None:

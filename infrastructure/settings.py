@@ -29,6 +29,11 @@ class Settings:
     state_dir: str = field(default_factory=lambda: _env("STATE_DIR", "./var"))
     # requests per minute per API key and worker process; 0 turns the limit off
     rate_limit_per_minute: int = field(default_factory=lambda: int(_env("RATE_LIMIT", "1200")))
+    # wrong API keys (API or sign-in page) per client address and minute, per worker
+    # process, before that address gets 429 for any key; 0 turns the throttle off
+    auth_failures_per_minute: int = field(
+        default_factory=lambda: int(_env("AUTH_FAILURES_PER_MINUTE", "60"))
+    )
     # database connections each worker process keeps open. Sync handlers run on up to
     # 40 threads (anyio's default); a pool smaller than the requests in flight makes
     # SQLAlchemy open and close a connection (a new PostgreSQL backend) per request,

@@ -19,9 +19,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
-from api.auth import owner_scope
+from api.auth import client_address, owner_scope
 from api.handlers import delete_backtest
 from api.routes.backtests import csv_download
+from api.throttle import FailureThrottle
 from api.web.charts import PALETTE, heat_colour, line_chart
 from api.web.session import begin_session, signed_in_user
 from domain.metrics import METRIC_NAMES
@@ -97,10 +98,17 @@ class Pages(Controller):
         target = data.get("next") or "/backtests"
         if not target.startswith("/") or target.startswith("//"):
             target = "/backtests"  # never redirect off this site
+        throttle: FailureThrottle = request.app.state.throttle
+        wait = throttle.retry_after(client_address(request))
+        if wait is not None:
+            context = {"next": target, "error": f"Too many wrong keys: try again in {wait} s."}
+            return Template("signin.html.j2", context=context, status_code=429,
+                            headers={"Retry-After": str(wait)})  # fmt: skip
         key_hash = hash_key(data.get("api_key", "").strip())
         with read_connection(engine_of(request)) as conn:
             found = session_user(conn, key_hash)
         if found is None:
+            throttle.failed(client_address(request))
             context = {"next": target, "error": "That API key is not valid."}
             return Template("signin.html.j2", context=context, status_code=401)
         begin_session(request, key_hash, found[1])
