@@ -234,3 +234,27 @@ def test_the_list_shows_parameters_cut_short_with_a_link_to_all_of_them(api: Api
     import html
 
     assert '{"grid":[0,1,2,3' in html.unescape(page.text) and "199999" not in page.text
+
+
+def test_secure_cookies_take_the_host_prefix(database_url: str, engine: object) -> None:
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from infrastructure.settings import Settings
+    from tests.api.conftest import make_keys
+
+    keys = make_keys(engine)  # type: ignore[arg-type]
+    app = create_app(Settings(database_url=database_url, secure_cookies=True))
+    with TestClient(app=app, base_url="https://testserver.local") as client:
+        form = client.get("/signin")
+        csrf = form.headers["set-cookie"]
+        assert csrf.startswith("__Host-btl_csrf=") and "Secure" in csrf and "Path=/" in csrf
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+        assert token
+        signed = client.post("/signin", data={"api_key": keys["alice"],
+                                              "_csrf_token": token.group(1)},
+                             follow_redirects=False)  # fmt: skip
+        session = signed.headers["set-cookie"]
+        assert signed.status_code == 303 and session.startswith("__Host-btl_session=")
+        assert "Secure" in session and "Domain" not in session
+        assert client.get("/backtests", follow_redirects=False).status_code == 200
