@@ -4,10 +4,10 @@ An experiment is an owner's name for a set of backtests. Its ``trials`` are ever
 backtest ever recorded in it, deleted ones included (a deletion does not undo a
 trial); ``live`` those still in the list. The sweep table has one row per live
 backtest: its list fields, every metric, then each parameter as a ``param.<dotted
-path>`` column (nested objects flattened, lists and other values as JSON text). It is
-read twice, both times in flat memory: once for the parameter columns and their types,
-then row batch after row batch, each rendered by the one CSV writer or into a Parquet
-row group as it comes.
+path>`` column (nested objects flattened, lists and other values as JSON text). Each
+backtest's row is rendered once by the projector (``sweep_cells``), so a CSV export
+joins stored text; the typed Parquet table is read twice, both times in flat memory:
+once for the parameter columns and their types, then row batch after row batch.
 """
 
 from __future__ import annotations
@@ -137,14 +137,10 @@ def cell(kind: ParamKind, value: Any) -> Any:
 
 @dataclass
 class SweepTable:
-    """The columns of a sweep table and the batches of its rows (lists of columns)."""
+    """The parameter columns of a sweep table: each path's kind, and which vary."""
 
     parameters: dict[str, ParamKind] = field(default_factory=dict)
     varying: list[str] = field(default_factory=list)  # paths with more than one value
-
-    @property
-    def header(self) -> list[str]:
-        return [*FIXED_COLUMNS, *(PARAM_PREFIX + path for path in self.parameters)]
 
 
 def _statement(
@@ -209,8 +205,8 @@ def sweep_rows(conn: sa.Connection, query: SearchQuery, limit: int | None = None
 def sweep_batches(
     conn: sa.Connection, query: SearchQuery, table: SweepTable, limit: int | None = None
 ) -> Iterator[list[list[Any]]]:
-    """The sweep's rows, ``BATCH_ROWS`` at a time, each batch as a list of columns in
-    the order of ``table.header``."""
+    """The sweep's rows, ``BATCH_ROWS`` at a time, each batch as a list of columns:
+    ``FIXED_COLUMNS``, then ``table.parameters`` in order."""
     columns = [b[name] for name in FIXED_COLUMNS]
     result = _streamed(conn, _statement(conn, query, limit, *columns, _RECORDED))
     fixed = len(FIXED_COLUMNS)

@@ -1,6 +1,6 @@
-"""A sweep's table as a download: CSV (the one CSV writer, batch after batch) or
-Parquet (``pyarrow``, one row group per batch), streamed on a connection of its own in
-flat memory.
+"""A sweep's table as a download: CSV (the rows the projector rendered, joined by the
+one CSV writer's ``write_lines``) or Parquet (``pyarrow``, one row group per batch),
+streamed on a connection of its own in flat memory.
 
 Parquet columns are typed: metrics float64 (``num_trades`` and ``position`` int64),
 ``created_at`` timestamp[us, UTC], dates date32, text as strings; a parameter column
