@@ -42,7 +42,7 @@ from infrastructure.users import (
 )
 from projections import csv_export, documents, experiments, queries, rebuild
 from projections.search import search_json, search_query
-from projections.significance import SignificanceParams, TooManyDraws, significance
+from projections.significance import SignificanceParams, TooManyDraws, report_for
 from projections.sweep_export import stream_sweep
 from projections.views import BacktestPage, BacktestSummary
 
@@ -382,8 +382,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_significance(args: argparse.Namespace) -> int:
     params = SignificanceParams(args.seed, args.samples, args.level, args.block_length)
-    with _engine(args).connect() as conn:
-        report = significance(conn, args.id, None, params)
+    report = report_for(_engine(args), args.id, None, params)
     if args.json:
         _json(report)
         return 0

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
 
+from api.cancellation import OutOfTime
 from api.handlers import NotPermitted
 from api.schemas import FieldProblem, Problem
 from domain.errors import BacktestNotFound, InvalidBacktest, MalformedBody
@@ -20,7 +21,7 @@ from infrastructure.idempotency import IdempotencyKeyReused
 from projections.documents import MissingDocument
 from projections.experiments import ExperimentNotFound
 from projections.queries import BadAsOf, BadCursor
-from projections.significance import TooManyDraws
+from projections.significance import ReportAbandoned, TooManyDraws
 
 log = logging.getLogger("backtest_ledger")
 PROBLEM_JSON = "application/problem+json"
@@ -51,6 +52,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     TooManyDraws: 400,
     UnknownPosition: 400,
     MissingDocument: 503,  # the read models need `projections rebuild`
+    ReportAbandoned: 503,  # its client has gone: nobody reads the answer
 }
 
 
@@ -119,6 +121,11 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem(exc.status_code, detail, headers=headers, request=request)
 
 
+def _out_of_time(request: Request[Any, Any, Any], exc: OutOfTime) -> Response[Any]:
+    detail = f"{exc}: ask for less work (fewer samples), or retry when the service is quieter"
+    return problem(503, detail, headers={"Retry-After": "30"}, request=request)
+
+
 def _database(_request: Request[Any, Any, Any], exc: sa.exc.DBAPIError) -> Response[Problem]:
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
         exc.connection_invalidated
@@ -138,6 +145,7 @@ def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[Pr
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     InvalidBacktest: _invalid,
     BadExpression: _bad_expression,
+    OutOfTime: _out_of_time,
     **dict.fromkeys(DOMAIN_STATUS, _domain),
     ValidationException: _validation,
     HTTPException: _http,

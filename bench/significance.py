@@ -24,6 +24,9 @@ def run(base: str, api_key: str) -> list[Result]:
         started = time.perf_counter()
         report = client.get(url, params={"samples": samples}).json()
         seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        client.get(url, params={"samples": samples})  # the same inputs: read back
+        again = time.perf_counter() - started
     returns = np.array([d["equity"] for d in doc["daily_results"]])
     returns = np.diff(returns) / returns[:-1]
     started = time.perf_counter()
@@ -35,4 +38,5 @@ def run(base: str, api_key: str) -> list[Result]:
         result(f"significance, 2,520 returns, {samples:,} resamples", 1 / seconds, "reports/s",
                "arch StationaryBootstrap.apply of mean and Sharpe alone", 1 / raw, 0.5),
         limit("significance report latency", seconds, "s", 2.0, "whole HTTP request"),
+        limit("significance report read back", again, "s", 0.05, "the same request again"),
     ]  # fmt: skip

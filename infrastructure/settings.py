@@ -26,6 +26,10 @@ class Settings:
     session_absolute_hours: float = field(
         default_factory=lambda: float(_env("SESSION_ABSOLUTE_HOURS", "12"))
     )
+    # seconds one significance report may compute before the request answers 503
+    significance_seconds: float = field(
+        default_factory=lambda: float(_env("SIGNIFICANCE_SECONDS", "30"))
+    )
     state_dir: str = field(default_factory=lambda: _env("STATE_DIR", "./var"))
     # requests per minute per API key and worker process; 0 turns the limit off
     rate_limit_per_minute: int = field(default_factory=lambda: int(_env("RATE_LIMIT", "1200")))

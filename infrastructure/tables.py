@@ -183,6 +183,20 @@ sa.event.listen(
 )
 
 
+# Significance reports already computed, one per backtest and per hash of everything
+# that enters one (parameters, the samples fitted, the trials' Sharpe ratios): a
+# bootstrap costs seconds, reading a report back a millisecond. A cache, not a read
+# model: any row may be dropped, and a rebuild empties the table.
+significance_reports = sa.Table(
+    "significance_reports",
+    metadata,
+    sa.Column("backtest_id", sa.String(36), primary_key=True),
+    sa.Column("inputs_hash", sa.String(64), primary_key=True),
+    sa.Column("report", sa.LargeBinary, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,

@@ -28,7 +28,13 @@ from infrastructure.event_store import (
     read_feed,
     stream_ids,
 )
-from infrastructure.tables import LIVE, ReadModels, backtests, shadow_read_models
+from infrastructure.tables import (
+    LIVE,
+    ReadModels,
+    backtests,
+    shadow_read_models,
+    significance_reports,
+)
 from projections.backtest_rows import BacktestRows, Row, deleted_values, recorded_rows
 from projections.projector import Projection
 
@@ -64,6 +70,8 @@ def rebuild(engine: sa.Engine, progress: Progress | None = None) -> int:
         table_swap.lock_for_swap(conn, LIVE)
         late = _project_all(conn, events_from_frontier(conn, frontier, cursor), fresh)
         table_swap.swap_in(conn, fresh, LIVE)
+        # computed from the old read models: a fix the rebuild brings must show in them
+        conn.execute(significance_reports.delete())
     with write_transaction(engine) as conn:  # after the swap: the lock is not held for it
         table_swap.analyze(conn, LIVE)
     if progress and late:

@@ -11,26 +11,39 @@ the same symbol and strategy.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.significance import (
+    Moments,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     moments,
     probabilistic_sharpe_ratio,
     walk_forward,
 )
-from infrastructure.tables import backtest_daily, backtest_details, backtests
+from infrastructure.database import read_connection, write_transaction
+from infrastructure.tables import (
+    backtest_daily,
+    backtest_details,
+    backtests,
+    significance_reports,
+)
 from projections.queries import find_summary
 from projections.views import BacktestSummary
 
 Figure = float | None
+# Asked between resamples: true once the work should end.
+Stop = Callable[[], bool] | None
 TrialsRule = Literal["experiment", "symbol_strategy"]
 
 
@@ -150,6 +163,49 @@ def trials(
     return rule, len(rows), [s / math.sqrt(p) for s, p in rows if s is not None]
 
 
+@dataclass(frozen=True)
+class _Subject:
+    """What a report is about: a live backtest the viewer may read, and its trials."""
+
+    backtest_id: str
+    periods: int
+    rule: TrialsRule
+    trials: int
+    sharpes: list[float]
+
+
+def _subject(conn: sa.Connection, backtest_id: str, viewer: str | None) -> _Subject:
+    summary = find_summary(conn, backtest_id, viewer)
+    owner, periods = conn.execute(
+        sa.select(backtests.c.owner_id, backtest_details.c.periods_per_year)
+        .join(backtest_details, backtest_details.c.backtest_id == backtests.c.backtest_id)
+        .where(backtests.c.backtest_id == backtest_id)
+    ).one()
+    rule, count, sharpes = trials(conn, owner, summary)
+    return _Subject(backtest_id, periods, rule, count, sharpes)
+
+
+def _compute(
+    conn: sa.Connection, subject: _Subject, params: SignificanceParams, fit: bool, stop: Stop
+) -> SignificanceReport:
+    returns = _returns(conn, subject.backtest_id)
+    draws = len(returns) * params.samples
+    if draws > MAX_DRAWS:
+        if not fit:
+            raise TooManyDraws(len(returns), params.samples)
+        params = dataclasses.replace(params, samples=max(1, MAX_DRAWS // len(returns)))
+    return build_report(
+        subject.backtest_id,
+        returns,
+        subject.periods,
+        subject.sharpes,
+        subject.trials,
+        params,
+        subject.rule,
+        stop,
+    )
+
+
 def significance(
     conn: sa.Connection,
     backtest_id: str,
@@ -157,24 +213,83 @@ def significance(
     params: SignificanceParams,
     *,
     fit: bool = False,
+    stop: Stop = None,
 ) -> SignificanceReport:
-    """The report for one live backtest the viewer may read (``None``: any owner's);
-    ``TooManyDraws`` past ``MAX_DRAWS``, or with ``fit`` (the pages) as many samples as
-    fit under it."""
-    summary = find_summary(conn, backtest_id, viewer)
-    owner, periods = conn.execute(
-        sa.select(backtests.c.owner_id, backtest_details.c.periods_per_year)
-        .join(backtest_details, backtest_details.c.backtest_id == backtests.c.backtest_id)
-        .where(backtests.c.backtest_id == backtest_id)
-    ).one()
-    returns = _returns(conn, backtest_id)
-    draws = len(returns) * params.samples
-    if draws > MAX_DRAWS:
-        if not fit:
-            raise TooManyDraws(len(returns), params.samples)
-        params = dataclasses.replace(params, samples=max(1, MAX_DRAWS // len(returns)))
-    rule, count, sharpes = trials(conn, owner, summary)
-    return build_report(backtest_id, returns, periods, sharpes, count, params, rule)
+    """The report for one live backtest the viewer may read (``None``: any owner's),
+    computed now; ``TooManyDraws`` past ``MAX_DRAWS``, or with ``fit`` (the pages) as
+    many samples as fit under it; ``ReportAbandoned`` once ``stop()`` is true."""
+    return _compute(conn, _subject(conn, backtest_id, viewer), params, fit, stop)
+
+
+def deflated(conn: sa.Connection, backtest_id: str, viewer: str | None) -> Deflated:
+    """The Deflated Sharpe Ratio alone, as the report gives it: no bootstrap."""
+    subject = _subject(conn, backtest_id, viewer)
+    m = moments(_returns(conn, backtest_id))
+    return _deflated(m, subject.sharpes, subject.trials, subject.rule)
+
+
+def _deflated(
+    m: Moments | None, trial_sharpes: list[float], trials: int, rule: TrialsRule
+) -> Deflated:
+    return Deflated(
+        value=deflated_sharpe_ratio(m, trial_sharpes, trials) if m else None,
+        trials=trials,
+        sr0=expected_max_sharpe(trial_sharpes, trials),
+        trials_rule=rule,
+    )
+
+
+def report_for(
+    engine: sa.Engine,
+    backtest_id: str,
+    viewer: str | None,
+    params: SignificanceParams,
+    *,
+    fit: bool = False,
+    stop: Stop = None,
+) -> SignificanceReport:
+    """The report as ``significance`` gives it, computed at most once for the same
+    inputs: a later request with the same parameters and the same trials reads the
+    report stored by the first (an abandoned computation stores nothing)."""
+    with read_connection(engine) as conn:
+        subject = _subject(conn, backtest_id, viewer)
+        inputs = inputs_hash(subject, params, fit)
+        stored = conn.execute(
+            sa.select(significance_reports.c.report).where(
+                significance_reports.c.backtest_id == backtest_id,
+                significance_reports.c.inputs_hash == inputs,
+            )
+        ).scalar()
+        if stored is not None:
+            return msgspec.json.decode(stored, type=SignificanceReport)
+        report = _compute(conn, subject, params, fit, stop)
+    with write_transaction(engine) as conn:
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(significance_reports)
+            .values(
+                backtest_id=backtest_id,
+                inputs_hash=inputs,
+                report=msgspec.json.encode(report),
+                computed_at=dt.datetime.now(dt.UTC),
+            )
+            .on_conflict_do_nothing()
+        )
+    return report
+
+
+# Moves whenever the computation changes, so reports stored before are not served.
+REPORT_VERSION = 1
+
+
+def inputs_hash(subject: _Subject, params: SignificanceParams, fit: bool) -> str:
+    """A digest of everything a report depends on beyond the backtest's own returns,
+    which never change: the parameters, whether the samples were fitted, and the
+    trials (their count and Sharpe ratios: excluding one and adding another changes
+    it, though the count stays)."""
+    inputs = [REPORT_VERSION, dataclasses.astuple(params), fit, subject.rule, subject.trials,
+              sorted(subject.sharpes)]  # fmt: skip
+    return hashlib.sha256(msgspec.json.encode(inputs)).hexdigest()
 
 
 # A bootstrap draws observations × samples returns: 10 years of days at the default
@@ -203,9 +318,10 @@ def build_report(
     trials: int,
     params: SignificanceParams,
     trials_rule: TrialsRule = "symbol_strategy",
+    stop: Stop = None,
 ) -> SignificanceReport:
     m = moments(returns)
-    block, mean_return, sharpe = bootstrap(returns, periods, params)
+    block, mean_return, sharpe = bootstrap(returns, periods, params, stop)
     quarter = max(1, periods // 4)
     wf = walk_forward(
         returns,
@@ -214,7 +330,6 @@ def build_report(
         params.out_of_sample or quarter,
         params.step or quarter,
     )
-    dsr = deflated_sharpe_ratio(m, trial_sharpes, trials) if m else None
     return SignificanceReport(
         backtest_id=backtest_id,
         observations=len(returns),
@@ -226,14 +341,29 @@ def build_report(
         mean_return=mean_return,
         sharpe=sharpe,
         psr=probabilistic_sharpe_ratio(m) if m else None,
-        dsr=Deflated(
-            value=dsr,
-            trials=trials,
-            sr0=expected_max_sharpe(trial_sharpes, trials),
-            trials_rule=trials_rule,
-        ),
+        dsr=_deflated(m, trial_sharpes, trials, trials_rule),
         walk_forward=WalkForwardOut(wf.windows, wf.positive_share, wf.mean_oos_sharpe),
     )
+
+
+def _resample(sampler: Any, samples: int, stop: Stop) -> np.ndarray:
+    # What arch's ``apply`` does (the same resamples, in order, from the same seed),
+    # with a question before each resample so a request nobody waits for can end.
+    draws = np.empty((samples, 2))
+    for count, (data, _) in enumerate(sampler.bootstrap(samples)):
+        if stop is not None and stop():  # costs ~1 µs, a resample at least 10
+            raise ReportAbandoned(count, samples)
+        draws[count] = _mean_and_sharpe(data[0])
+    return draws
+
+
+class ReportAbandoned(Exception):
+    """The computation stopped because ``stop()`` said so (the client went away, or
+    the time budget ran out)."""
+
+    def __init__(self, done: int, samples: int) -> None:
+        super().__init__(f"stopped after {done:,} of {samples:,} resamples")
+        self.done = done
 
 
 def _mean_and_sharpe(x: np.ndarray) -> np.ndarray:
@@ -242,10 +372,11 @@ def _mean_and_sharpe(x: np.ndarray) -> np.ndarray:
 
 
 def bootstrap(
-    returns: np.ndarray, periods: int, params: SignificanceParams
+    returns: np.ndarray, periods: int, params: SignificanceParams, stop: Stop = None
 ) -> tuple[float | None, MeanReturn, SharpeInterval]:
     """Stationary-bootstrap percentile intervals of the mean and the annualised Sharpe,
-    and the p-value of H0: mean ≤ 0, reproducible from ``params.seed``."""
+    and the p-value of H0: mean ≤ 0, reproducible from ``params.seed``; asks ``stop``
+    every few resamples and raises ``ReportAbandoned`` once it answers true."""
     # arch pulls in scipy and statsmodels (about a second): only when needed, so the
     # CLI's other commands start quickly.
     from arch.bootstrap import StationaryBootstrap, optimal_block_length
@@ -257,7 +388,7 @@ def bootstrap(
         block = float(optimal_block_length(returns)["stationary"].iloc[0])
     block = max(1.0, block)
     sampler = StationaryBootstrap(block, returns, seed=params.seed)  # type: ignore[arg-type]
-    draws = sampler.apply(_mean_and_sharpe, params.samples)
+    draws = _resample(sampler, params.samples, stop)
     tail = (1 - params.level) / 2 * 100
     mean_low, mean_high = np.nanpercentile(draws[:, 0], [tail, 100 - tail])
     sharpe_low, sharpe_high = np.nanpercentile(draws[:, 1], [tail, 100 - tail])

@@ -17,6 +17,7 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Response, Stream
 
 from api.auth import AUTHENTICATES_ON_READ, authenticated_read, owner_scope, requires
+from api.cancellation import run_while_awaited
 from api.handlers import (
     Recorded,
     RecordOutcome,
@@ -35,7 +36,12 @@ from infrastructure.users import Role, User
 from projections import documents, queries
 from projections.compare import Comparison, compare, parse_ids
 from projections.search import search_json, search_query
-from projections.significance import SignificanceParams, SignificanceReport, significance
+from projections.significance import (
+    ReportAbandoned,
+    SignificanceParams,
+    SignificanceReport,
+    report_for,
+)
 from projections.views import BacktestDetail, BacktestPage
 
 READER_ROLES = (Role.USER, Role.AUDITOR)
@@ -317,9 +323,8 @@ class BacktestController(Controller):
         "/{backtest_id:str}/significance",
         operation_id="getBacktestSignificance",
         guards=[READERS],
-        sync_to_thread=True,
     )
-    def significance(
+    async def significance(
         self,
         request: Request[User, Any, State],
         backtest_id: BacktestId,
@@ -339,10 +344,17 @@ class BacktestController(Controller):
         p-value of mean ≤ 0, the Probabilistic and Deflated Sharpe Ratios (the trials
         being every backtest this user recorded for this symbol and strategy, deleted
         ones included) and walk-forward consistency. The same seed gives the same
-        numbers."""
+        numbers. A report is computed once for the same parameters and trials, then
+        read back; the computation stops when the client goes away, and past the
+        service's time budget answers 503."""
         params = SignificanceParams(seed, samples, level, block_length)
-        with read_connection(request.app.state.engine) as conn:
-            return significance(conn, backtest_id, owner_scope(request.user), params)
+        engine, viewer = request.app.state.engine, owner_scope(request.user)
+        return await run_while_awaited(
+            request,
+            lambda stop: report_for(engine, backtest_id, viewer, params, stop=stop),
+            request.app.state.settings.significance_seconds,
+            ReportAbandoned,
+        )
 
     @get(
         "/{backtest_id:str}/history",

@@ -19,7 +19,6 @@ from api.routes.experiments import ExperimentName, sweep_download
 from api.web.charts import grid_heatmap
 from api.web.pages import (
     LABELS,
-    PAGE_RESAMPLES,
     PER_PAGE,
     Page,
     engine_of,
@@ -40,7 +39,7 @@ from projections.experiments import (
 )
 from projections.queries import BadCursor
 from projections.search import search_query, search_rows
-from projections.significance import SignificanceParams, significance
+from projections.significance import deflated
 from projections.views import BacktestSummary
 
 SHOWN_CHARS = 40  # a parameter's value beyond this is cut on the page (the detail has it)
@@ -109,11 +108,7 @@ class ExperimentPages(Controller):
             y = y if y in paths else (axes[1] if len(axes) > 1 else x)
             cells = parameter_grid(conn, query, metric, x, y) if x and y else []
             best = _best(conn, name, scope)
-            dsr = None
-            if best is not None:
-                page_params = SignificanceParams(samples=PAGE_RESAMPLES)
-                report = significance(conn, best.backtest_id, scope, page_params, fit=True)
-                dsr = report.dsr
+            dsr = deflated(conn, best.backtest_id, scope) if best is not None else None
         items = [
             (msgspec.json.decode(item, type=BacktestSummary), flatten(parameters or {}))
             for item, parameters in rows

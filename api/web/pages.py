@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.parse
 from typing import Annotated, Any
 
@@ -32,7 +33,12 @@ from infrastructure.users import Role, User, end_sessions, hash_key, session_use
 from projections import queries
 from projections.compare import compare, parse_ids
 from projections.csv_export import KINDS
-from projections.significance import SignificanceParams, significance
+from projections.significance import (
+    ReportAbandoned,
+    SignificanceParams,
+    SignificanceReport,
+    report_for,
+)
 
 PER_PAGE = 50
 # Past this a page's OFFSET overflows what the stores count in (a 500 before): 10^6
@@ -171,9 +177,15 @@ class Pages(Controller):
         with read_connection(engine_of(request)) as conn:
             detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
             trades, trade_count = queries.trade_page(conn, backtest_id, trades_page, PER_PAGE)
-            report = significance(
-                conn, backtest_id, scope, SignificanceParams(samples=PAGE_RESAMPLES), fit=True
-            )
+        budget = request.app.state.settings.significance_seconds
+        deadline = time.monotonic() + budget
+        try:
+            report: SignificanceReport | None = report_for(
+                engine_of(request), backtest_id, scope, SignificanceParams(samples=PAGE_RESAMPLES),
+                fit=True, stop=lambda: time.monotonic() > deadline,
+            )  # fmt: skip
+        except ReportAbandoned:
+            report = None
         days = detail.daily_results
         span = (days[0].date.isoformat(), days[-1].date.isoformat())
         equity = [d.equity for d in days]
@@ -187,7 +199,7 @@ class Pages(Controller):
                                              title="Drawdown", height=160, fmt=".0%", area=True),
                 "heatmap": heatmap(detail.monthly_results),
                 "months": MONTHS,
-                "sig": report, "resamples": report.samples,
+                "sig": report, "budget": budget,
                 "trades": trades, "trade_count": trade_count, "trades_page": trades_page,
                 "trade_pages": max(1, math.ceil(trade_count / PER_PAGE)),
                 "parameters": json.dumps(detail.parameters, indent=2, sort_keys=True),

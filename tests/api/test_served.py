@@ -78,3 +78,37 @@ def test_the_docs_work_with_no_internet(served: tuple[str, dict[str, str]]) -> N
     body_schema = spec["paths"]["/api/v1/backtests"]["post"]["requestBody"]
     ref = body_schema["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert "daily_results" in spec["components"]["schemas"][ref]["properties"]
+
+
+def test_a_report_nobody_waits_for_stops_and_stores_nothing(
+    engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    import time
+
+    keys = make_keys(engine)
+    log = tmp_path / "server.log"
+    server = Server(database_url, log, workers=1)
+    server.start()
+    try:
+        auth = {"Authorization": f"Bearer {keys['alice']}"}
+        recorded = httpx.post(f"{server.base}/api/v1/backtests", timeout=60,
+                              content=body(backtest_document(days=500)),
+                              headers={**auth, "Content-Type": "application/json"})  # fmt: skip
+        backtest_id = recorded.json()["backtest_id"]
+        url = f"{server.base}/api/v1/backtests/{backtest_id}/significance"
+        small = httpx.get(url, params={"samples": 200}, headers=auth, timeout=60)
+        assert small.status_code == 200  # computed (and arch imported) and kept
+        # 500 returns x 100,000 resamples: seconds of work; the client leaves at 0.5 s
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(url, params={"samples": 100_000}, headers=auth, timeout=0.5)
+        deadline = time.monotonic() + 60
+        while "the client went away" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        said = re.search(r"went away, stopped after ([\d,]+) of 100,000 resamples", log.read_text())
+        assert said is not None, log.read_text()[-2000:]
+        assert 0 < int(said.group(1).replace(",", "")) < 100_000
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT count(*) FROM significance_reports"))
+            assert stored.scalar_one() == 1  # the small report only
+    finally:
+        server.stop()

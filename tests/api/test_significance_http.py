@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
+import json
 
+import pytest
+import sqlalchemy as sa
+
+from infrastructure.database import write_transaction
+from infrastructure.tables import significance_reports
 from tests.api.conftest import Api
 from tests.factories import backtest_document
 
@@ -49,3 +55,58 @@ def test_a_bootstrap_past_the_cap_is_a_400_naming_it_and_the_page_fits_under_it(
     sign_in(api, "alice")
     page = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
     assert page.status_code == 200 and "81 resamples" in page.text
+
+
+def _stored_reports(api: Api, backtest_id: str) -> list[bytes]:
+    with api.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(significance_reports.c.report).where(
+                significance_reports.c.backtest_id == backtest_id
+            )
+        ).scalars()
+        return [bytes(r) for r in rows]
+
+
+def test_a_report_is_computed_once_per_inputs_then_read_back(api: Api) -> None:
+    backtest_id = api.record(document=backtest_document(days=300, seed=1)).json()["backtest_id"]
+    url = f"/api/v1/backtests/{backtest_id}/significance"
+    first = api.get(url, seed=3, samples=200)
+    assert first.status_code == 200, first.text
+    assert _stored_reports(api, backtest_id) == [first.content]
+    # Mark the stored report: if the next answer carries the mark, it was read back,
+    # not computed again.
+    marked = first.json() | {"observations": 123456}
+    with write_transaction(api.engine) as conn:
+        conn.execute(significance_reports.update().values(report=json.dumps(marked).encode()))
+    assert api.get(url, seed=3, samples=200).json()["observations"] == 123456
+    assert api.get(url, who="carol", seed=3, samples=200).json()["observations"] == 123456
+    # other inputs are another report: another seed, another sample count...
+    other = api.get(url, seed=4, samples=200).json()
+    assert other["observations"] == first.json()["observations"] != 123456
+    assert len(_stored_reports(api, backtest_id)) == 2
+    # ... or a trial more: the DSR depends on every variant tried
+    api.record(document=backtest_document(days=300, seed=2))
+    again = api.get(url, seed=3, samples=200).json()
+    assert again["observations"] != 123456 and again["dsr"]["trials"] == 2
+    assert {k: v for k, v in again.items() if k != "dsr"} == {
+        k: v for k, v in first.json().items() if k != "dsr"
+    }
+
+
+def test_a_report_past_the_time_budget_is_a_503_and_stores_nothing(api: Api) -> None:
+    from tests.api.test_pages_http import HTML, sign_in
+
+    backtest_id = api.record(document=backtest_document(days=300)).json()["backtest_id"]
+    state = api.client.app.state
+    state.settings = dataclasses.replace(state.settings, significance_seconds=0)
+    refused = api.get(f"/api/v1/backtests/{backtest_id}/significance", samples=200)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.headers["retry-after"] == "30"
+    assert "0 s budget" in refused.json()["detail"]
+    assert _stored_reports(api, backtest_id) == []
+    sign_in(api, "alice")
+    page = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
+    assert page.status_code == 200 and 'id="sig-unavailable"' in page.text
+    assert "Max drawdown" in page.text  # the rest of the report is there
+    assert _stored_reports(api, backtest_id) == []

@@ -84,3 +84,40 @@ def test_the_p_value_is_small_for_a_clear_edge_and_large_for_none() -> None:
     params = SignificanceParams(seed=1, samples=2000)
     assert bootstrap(edge, 252, params)[1].p_value < 0.01  # type: ignore[operator]
     assert bootstrap(flat, 252, params)[1].p_value > 0.5  # type: ignore[operator]
+
+
+def test_the_resamples_are_arch_s_own_and_a_rebuild_forgets_stored_reports(
+    engine: sa.Engine,
+) -> None:
+    from arch.bootstrap import StationaryBootstrap
+
+    from projections.rebuild import rebuild
+    from projections.significance import report_for
+
+    alice = make_user(engine)
+    backtest_id = record(engine, alice, backtest_document(days=300, seed=4)).backtest_id
+    params = SignificanceParams(seed=7, samples=500, block_length=4.0)
+    report = report_for(engine, backtest_id, alice.user_id, params)
+    with engine.connect() as conn:
+        returns = np.fromiter(
+            conn.execute(
+                sa.text(
+                    'SELECT "return" FROM backtest_daily WHERE backtest_id = :b '
+                    'AND "return" IS NOT NULL ORDER BY day_no'
+                ),
+                {"b": backtest_id},
+            ).scalars(),
+            dtype=np.float64,
+        )
+    # arch's own apply over the same seed: the interval of the mean, by hand
+    means = StationaryBootstrap(4.0, returns, seed=7).apply(lambda x: np.array([x.mean()]), 500)
+    low, high = np.nanpercentile(means[:, 0], [2.5, 97.5])
+    assert report.mean_return.ci_low == pytest.approx(low, abs=1e-15)
+    assert report.mean_return.ci_high == pytest.approx(high, abs=1e-15)
+    count = sa.text("SELECT count(*) FROM significance_reports")
+    with engine.connect() as conn:
+        assert conn.execute(count).scalar_one() == 1
+    rebuild(engine)
+    with engine.connect() as conn:
+        assert conn.execute(count).scalar_one() == 0
+    assert report_for(engine, backtest_id, alice.user_id, params) == report
