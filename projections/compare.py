@@ -1,19 +1,29 @@
 """Two to eight backtests side by side: metrics, equity rebased to 1, drawdowns, and
-monthly returns by column."""
+monthly returns by column — at full resolution, streamed in flat memory, or with at
+most ``points`` points a curve, each span's extremes kept (``domain.downsampling``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from typing import Any
 
 import msgspec
+import numpy as np
 import sqlalchemy as sa
 
+from domain.downsampling import extreme_indices
 from domain.errors import FieldError, InvalidBacktest
+from infrastructure.database import snapshot
 from infrastructure.tables import backtest_daily, backtest_monthly
 from projections.queries import find_summary
 from projections.views import BacktestSummary
 
 MIN_COMPARED, MAX_COMPARED = 2, 8
+# A curve keeps, in each span, the lowest and highest rebased equity and drawdown.
+KEPT_PER_SPAN = 4
+MIN_POINTS, MAX_POINTS = KEPT_PER_SPAN, 100_000
+BATCH_ROWS = 10_000
 
 
 class CurvePoint(msgspec.Struct, frozen=True, array_like=True):
@@ -50,22 +60,117 @@ def parse_ids(text: str) -> list[str]:
     return ids
 
 
-def compare(conn: sa.Connection, ids: list[str], viewer: str | None) -> Comparison:
-    """The comparison of backtests the viewer may read (any missing one is not found)."""
-    compared = []
+def compare(engine: sa.Engine, ids: list[str], viewer: str | None, points: int) -> Comparison:
+    """The comparison of backtests the viewer may read (any missing one is not found),
+    from one snapshot, each curve cut to at most ``points`` points: the compared period
+    (first to last date of any of them) in ``points // 4`` equal spans of days, and of
+    each curve's days in a span, those of its lowest and highest rebased equity and
+    drawdown. A curve that fits keeps every day with a known equity or drawdown."""
+    buckets = max(1, points // KEPT_PER_SPAN)
+    with snapshot(engine) as conn:
+        summaries = [find_summary(conn, backtest_id, viewer) for backtest_id in ids]
+        first, last = _period(conn, ids)
+        compared = []
+        for summary in summaries:
+            days, equity, drawdown = _columns(conn, summary.backtest_id)
+            rebased = _rebased(equity)
+            keep = np.union1d(
+                extreme_indices(rebased, buckets, days - first, last - first + 1),
+                extreme_indices(drawdown, buckets, days - first, last - first + 1),
+            )
+            curve = [CurvePoint(dt.date.fromordinal(int(days[i])), _known(rebased[i]),
+                                _known(drawdown[i])) for i in keep]  # fmt: skip
+            compared.append(ComparedBacktest(summary, curve))
+        return Comparison(compared, _months(conn, ids))
+
+
+def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> Iterator[bytes]:
+    """The comparison at full resolution as JSON bytes, the same document ``Comparison``
+    encodes to, read in batches from one snapshot. Its first chunk comes once every
+    backtest is found: take it before sending a byte (it raises ``BacktestNotFound``)."""
+    with snapshot(engine) as conn:
+        summaries = [find_summary(conn, backtest_id, viewer) for backtest_id in ids]
+        yield b'{"backtests":['
+        for index, summary in enumerate(summaries):
+            yield (b"," if index else b"") + b'{"summary":' + _encode(summary) + b',"curve":['
+            base = _base(conn, summary.backtest_id)
+            rows = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
+                _curve_rows(summary.backtest_id)
+            )
+            separator = b""
+            for part in rows.partitions():
+                batch = [CurvePoint(d, None if e is None or not base else e / base, dd)
+                         for d, e, dd in part]  # fmt: skip
+                yield separator + _encode(batch)[1:-1]
+                separator = b","
+            yield b"]}"
+        yield b'],"months":' + _encode(_months(conn, ids)) + b"}"
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _curve_rows(backtest_id: str) -> sa.Select[Any]:
+    d = backtest_daily.c
+    return (
+        sa.select(d.date, d.equity, d.drawdown)
+        .where(d.backtest_id == backtest_id)
+        .order_by(d.day_no)
+    )
+
+
+def _base(conn: sa.Connection, backtest_id: str) -> float | None:
+    """The first known, non-zero equity: what the curve is rebased on."""
+    d = backtest_daily.c
+    return conn.execute(
+        sa.select(d.equity)
+        .where(d.backtest_id == backtest_id, d.equity.is_not(None), d.equity != 0)
+        .order_by(d.day_no)
+        .limit(1)
+    ).scalar()
+
+
+def _period(conn: sa.Connection, ids: list[str]) -> tuple[int, int]:
+    """The first and last day (ordinals) of any compared backtest, by the primary key."""
+    d = backtest_daily.c
+    ends = []
+    for backtest_id in ids:
+        for order in (d.day_no.asc(), d.day_no.desc()):
+            day = conn.execute(
+                sa.select(d.date).where(d.backtest_id == backtest_id).order_by(order).limit(1)
+            ).scalar()
+            if day is not None:
+                ends.append(day.toordinal())
+    return (min(ends), max(ends)) if ends else (0, 0)
+
+
+def _columns(conn: sa.Connection, backtest_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A curve's days (ordinals), equity and drawdown (NaN for null), read in batches."""
+    rows = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
+        _curve_rows(backtest_id)
+    )
+    days, equity, drawdown = [], [], []
+    for part in rows.partitions():
+        days.append(np.fromiter((r[0].toordinal() for r in part), np.int64, len(part)))
+        equity.append(np.array([r[1] for r in part], dtype=np.float64))
+        drawdown.append(np.array([r[2] for r in part], dtype=np.float64))
+    if not days:
+        return np.empty(0, np.int64), np.empty(0), np.empty(0)
+    return np.concatenate(days), np.concatenate(equity), np.concatenate(drawdown)
+
+
+def _rebased(equity: np.ndarray) -> np.ndarray:
+    known = np.flatnonzero(np.isfinite(equity) & (equity != 0))
+    return equity / equity[known[0]] if len(known) else np.full(len(equity), np.nan)
+
+
+def _known(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _months(conn: sa.Connection, ids: list[str]) -> list[MonthRow]:
     by_month: dict[str, list[float | None]] = {}
     for index, backtest_id in enumerate(ids):
-        summary = find_summary(conn, backtest_id, viewer)
-        days = conn.execute(
-            sa.select(backtest_daily.c.date, backtest_daily.c.equity, backtest_daily.c.drawdown)
-            .where(backtest_daily.c.backtest_id == backtest_id)
-            .order_by(backtest_daily.c.day_no)
-        ).all()
-        base = next((e for _, e, _ in days if e), None)
-        curve = [
-            CurvePoint(d, None if e is None or not base else e / base, dd) for d, e, dd in days
-        ]
-        compared.append(ComparedBacktest(summary, curve))
         months = conn.execute(
             sa.select(backtest_monthly.c.month, backtest_monthly.c["return"])
             .where(backtest_monthly.c.backtest_id == backtest_id)
@@ -73,5 +178,4 @@ def compare(conn: sa.Connection, ids: list[str], viewer: str | None) -> Comparis
         ).all()
         for month, value in months:
             by_month.setdefault(month, [None] * len(ids))[index] = value
-    rows = [MonthRow(month, by_month[month]) for month in sorted(by_month)]
-    return Comparison(compared, rows)
+    return [MonthRow(month, by_month[month]) for month in sorted(by_month)]

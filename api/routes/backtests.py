@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import urllib.parse
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 import sqlalchemy as sa
 from litestar import Controller, MediaType, Request, delete, get, post
 from litestar.concurrency import sync_to_thread
@@ -34,7 +36,14 @@ from infrastructure.event_store import load_stream
 from infrastructure.idempotency import request_hash
 from infrastructure.users import Role, User
 from projections import documents, queries
-from projections.compare import Comparison, compare, parse_ids
+from projections.compare import (
+    MAX_POINTS,
+    MIN_POINTS,
+    Comparison,
+    compare,
+    parse_ids,
+    stream_comparison,
+)
 from projections.search import search_json, search_query
 from projections.significance import (
     ReportAbandoned,
@@ -226,17 +235,40 @@ class BacktestController(Controller):
                 page = search_json(conn, found)
         return Response(page, media_type=MediaType.JSON)
 
-    @get("/compare", operation_id="compareBacktests", guards=[READERS], sync_to_thread=True)
+    @get(
+        "/compare",
+        operation_id="compareBacktests",
+        guards=[READERS],
+        sync_to_thread=True,
+        responses={
+            200: ResponseSpec(data_container=Comparison, description="The backtests compared")
+        },
+    )
     def compare(
         self,
         request: Request[User, Any, State],
         ids: Annotated[str, QueryParameter(description="2 to 8 backtest ids, comma-separated")],
-    ) -> Comparison:
+        points: Annotated[
+            int | None,
+            QueryParameter(
+                ge=MIN_POINTS,
+                le=MAX_POINTS,
+                description="at most this many points a curve: the compared period in "
+                "points/4 equal spans, and in each the days of a curve's lowest and highest "
+                "rebased equity and drawdown (default: every day, streamed)",
+            ),
+        ] = None,
+    ) -> Response[bytes] | Stream:
         """Backtests side by side: metrics, equity rebased to 1 with drawdowns, and monthly
         returns by column."""
-        wanted = parse_ids(ids)
-        with read_connection(request.app.state.engine) as conn:
-            return compare(conn, wanted, owner_scope(request.user))
+        wanted, viewer = parse_ids(ids), owner_scope(request.user)
+        engine = request.app.state.engine
+        if points is not None:
+            document = msgspec.json.encode(compare(engine, wanted, viewer, points))
+            return Response(document, media_type=MediaType.JSON)
+        chunks = stream_comparison(engine, wanted, viewer)
+        opening = next(chunks)  # every backtest found (or 404) before a byte is sent
+        return Stream(itertools.chain([opening], chunks), media_type=MediaType.JSON)
 
     @get(
         "/{backtest_id:str}",

@@ -12,8 +12,9 @@ import html
 import math
 from collections.abc import Sequence
 
-import numpy as np
 from markupsafe import Markup
+
+from domain.downsampling import as_floats, extreme_indices
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f")
 WIDTH, PAD = 960, 44
@@ -32,24 +33,10 @@ COLUMNS = WIDTH - 2 * PAD  # the plot's width in SVG units: one point pair per u
 def column_extremes(series: Sequence[float | None]) -> list[tuple[int, float]]:
     """The (index, value) of the points to draw: every finite one while they fit two to
     a pixel column; past that, in each column its lowest and highest, in their order,
-    so that a long series draws in bounded size with its peaks and troughs (the
-    drawdown's extreme above all) exact."""
-    values = np.array([np.nan if v is None else v for v in series], dtype=np.float64)
-    where = np.flatnonzero(np.isfinite(values))
-    finite = values[where]
-    if len(where) <= 2 * COLUMNS:
-        return list(zip(where.tolist(), finite.tolist(), strict=True))
-    column = where * COLUMNS // max(len(series), 1)
-    starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
-    segment = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(finite)]))
-    order = np.arange(len(finite))
-    absent = len(finite)
-    lowest = np.minimum.reduceat(finite, starts)[segment] == finite
-    highest = np.maximum.reduceat(finite, starts)[segment] == finite
-    first_low = np.minimum.reduceat(np.where(lowest, order, absent), starts)
-    first_high = np.minimum.reduceat(np.where(highest, order, absent), starts)
-    keep = np.unique(np.r_[first_low, first_high])
-    return list(zip(where[keep].tolist(), finite[keep].tolist(), strict=True))
+    so that a long series draws in bounded size with its peaks and troughs exact."""
+    values = as_floats(series)
+    kept = extreme_indices(values, COLUMNS)
+    return list(zip(kept.tolist(), values[kept].tolist(), strict=True))
 
 
 def _points(

@@ -24,7 +24,7 @@ from api.auth import client_address, owner_scope
 from api.handlers import delete_backtest
 from api.routes.backtests import csv_download
 from api.throttle import FailureThrottle
-from api.web.charts import PALETTE, heat_colour, line_chart
+from api.web.charts import COLUMNS, PALETTE, heat_colour, line_chart
 from api.web.session import begin_session, signed_in_user
 from domain.metrics import METRIC_NAMES
 from domain.series import drawdowns
@@ -45,6 +45,8 @@ PER_PAGE = 50
 # pages of 50 is 5e7 rows, more than any one list or backtest holds.
 MAX_PAGE_NUMBER = 1_000_000
 PAGE_RESAMPLES = 2_000
+# a compared curve keeps four points a span: a span to each pixel column of its chart
+CHART_POINTS = 4 * COLUMNS
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 PERCENT_METRICS = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate"}
 LABELS = {
@@ -245,8 +247,7 @@ class Pages(Controller):
         if user is None:
             return sign_in_first(request)
         wanted = parse_ids(",".join(ids or []))
-        with read_connection(engine_of(request)) as conn:
-            comparison = compare(conn, wanted, owner_scope(user))
+        comparison = compare(engine_of(request), wanted, owner_scope(user), CHART_POINTS)
         names = [f"{c.summary.symbol} · {c.summary.strategy} · {c.summary.backtest_id[:8]}"
                  for c in comparison.backtests]  # fmt: skip
         dates = sorted({p.date for c in comparison.backtests for p in c.curve})
