@@ -15,6 +15,7 @@ from litestar.template.config import TemplateConfig
 from api.auth import ApiKeyAuthentication, rate_limit
 from api.csrf import csrf_config, same_origin_only
 from api.errors import EXCEPTION_HANDLERS
+from api.https_cookies import https_cookies
 from api.openapi import docs_assets, finish_document, openapi_config
 from api.routes.audit import verify_audit_log
 from api.routes.backtests import BacktestController
@@ -67,8 +68,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     return Litestar(
         route_handlers=[health, api, docs_assets(), Pages, ExperimentPages, static],
-        middleware=[security_headers, same_origin_only, session_config(settings).middleware],
-        csrf_config=csrf_config(session_secret(settings), settings.secure_cookies),
+        middleware=[
+            https_cookies(settings.secure_cookies),
+            security_headers,
+            same_origin_only,
+            session_config(settings).middleware,
+        ],
+        csrf_config=csrf_config(session_secret(settings)),
         template_config=TemplateConfig(
             directory=here / "templates", engine=JinjaTemplateEngine, engine_callback=filters
         ),

@@ -20,20 +20,18 @@ from litestar.enums import ScopeType
 from litestar.exceptions import PermissionDeniedException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from api.web.session import cookie_name
-
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNGUARDED = ("/api/", "/health", "/schema")
 SAME_SITE_FETCHES = frozenset({b"same-origin", b"none"})
 
 
-def csrf_config(session_secret: bytes, secure: bool) -> CSRFConfig:
-    """The signed double-submit token of every page form."""
+def csrf_config(session_secret: bytes) -> CSRFConfig:
+    """The signed double-submit token of every page form (its cookie ``__Host-`` and
+    Secure over HTTPS: see ``https_cookies``)."""
     return CSRFConfig(
         secret=hashlib.sha256(b"csrf:" + session_secret).hexdigest(),
-        cookie_name=cookie_name("btl_csrf", secure),
+        cookie_name="btl_csrf",
         cookie_httponly=True,
-        cookie_secure=secure,
         cookie_samesite="lax",
         exclude=[f"^{path}" for path in UNGUARDED],
     )

@@ -24,6 +24,7 @@ from litestar import Litestar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.app import create_app
+from infrastructure.settings import Settings
 
 
 def no_delay(transport: asyncio.BaseTransport) -> None:
@@ -58,6 +59,7 @@ def create_served_app() -> Litestar:
 
 def serve(host: str, port: int, workers: int) -> None:
     """Serve ``create_served_app`` (settings from the environment) until stopped."""
+    trusted_proxies = Settings().trusted_proxies
     uvicorn.run(
         "api.serving:create_served_app",
         factory=True,
@@ -66,4 +68,8 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         http=NoDelayHttpProtocol,
         log_level="info",
+        # the scheme and client address a proxy forwards, from trusted proxies only
+        # (uvicorn's default would believe any local process)
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
     )

@@ -21,7 +21,11 @@ class Settings:
         default_factory=lambda: int(_env("MAX_BODY_BYTES", str(64 * 1024 * 1024)))
     )
     session_secret: str = field(default_factory=lambda: _env("SESSION_SECRET", ""))
+    # cookies Secure with the __Host- prefix on every request, not only those over HTTPS
     secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "") == "1")
+    # reverse proxies (addresses or networks, comma-separated; "*" any) whose
+    # X-Forwarded-Proto and X-Forwarded-For are believed; none by default
+    trusted_proxies: str = field(default_factory=lambda: _env("TRUSTED_PROXIES", ""))
     # a browser session ends this long after sign-in, however busy (idle: 8 hours)
     session_absolute_hours: float = field(
         default_factory=lambda: float(_env("SESSION_ABSOLUTE_HOURS", "12"))

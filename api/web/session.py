@@ -65,20 +65,13 @@ class TolerantCookieConfig(CookieBackendConfig):
     _backend_class = TolerantCookieBackend
 
 
-def cookie_name(name: str, secure: bool) -> str:
-    """A cookie's name: with the ``__Host-`` prefix when cookies are ``Secure``, so that a
-    browser takes it only from this host over HTTPS, for path /, set by no subdomain."""
-    return f"__Host-{name}" if secure else name
-
-
 def session_config(settings: Settings) -> CookieBackendConfig:
     return TolerantCookieConfig(
         secret=session_secret(settings),
-        key=cookie_name("btl_session", settings.secure_cookies),
+        key="btl_session",  # over HTTPS "__Host-btl_session", Secure: see https_cookies
         max_age=SESSION_HOURS * 3600,
         httponly=True,
         samesite="lax",
-        secure=settings.secure_cookies,
     )
 
 

@@ -236,25 +236,60 @@ def test_the_list_shows_parameters_cut_short_with_a_link_to_all_of_them(api: Api
     assert '{"grid":[0,1,2,3' in html.unescape(page.text) and "199999" not in page.text
 
 
-def test_secure_cookies_take_the_host_prefix(database_url: str, engine: object) -> None:
+def _signed_in_client(app: object, base_url: str, key: str):  # type: ignore[no-untyped-def]
+    """A test client on ``base_url`` signed in with ``key``, and the Set-Cookie headers
+    of its sign-in form and of the sign-in."""
     from litestar.testing import TestClient
 
+    client = TestClient(app=app, base_url=base_url)  # type: ignore[arg-type]
+    form = client.get("/signin")
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+    assert token
+    signed = client.post("/signin", data={"api_key": key, "_csrf_token": token.group(1)},
+                         follow_redirects=False)  # fmt: skip
+    assert signed.status_code == 303
+    return client, form.headers["set-cookie"], signed.headers["set-cookie"]
+
+
+@pytest.mark.parametrize("always", [False, True], ids=["by-scheme", "secure-cookies-setting"])
+def test_over_https_the_cookies_are_secure_with_the_host_prefix(
+    database_url: str, engine: object, always: bool
+) -> None:
     from api.app import create_app
     from infrastructure.settings import Settings
     from tests.api.conftest import make_keys
 
     keys = make_keys(engine)  # type: ignore[arg-type]
-    app = create_app(Settings(database_url=database_url, secure_cookies=True))
-    with TestClient(app=app, base_url="https://testserver.local") as client:
-        form = client.get("/signin")
-        csrf = form.headers["set-cookie"]
+    app = create_app(Settings(database_url=database_url, secure_cookies=always))
+    client, csrf, session = _signed_in_client(app, "https://testserver.local", keys["alice"])
+    with client:
         assert csrf.startswith("__Host-btl_csrf=") and "Secure" in csrf and "Path=/" in csrf
-        token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
-        assert token
-        signed = client.post("/signin", data={"api_key": keys["alice"],
-                                              "_csrf_token": token.group(1)},
-                             follow_redirects=False)  # fmt: skip
-        session = signed.headers["set-cookie"]
-        assert signed.status_code == 303 and session.startswith("__Host-btl_session=")
-        assert "Secure" in session and "Domain" not in session
+        assert session.startswith("__Host-btl_session=") and "Secure" in session
+        assert "Domain" not in session and session.count("Secure") == 1
         assert client.get("/backtests", follow_redirects=False).status_code == 200
+        # the same session under the plain name (planted over HTTP, or by a subdomain)
+        # is not taken over HTTPS
+        value = client.cookies["__Host-btl_session"]
+        client.cookies.clear()
+        client.cookies.set("btl_session", value)
+        assert client.get("/backtests", follow_redirects=False).status_code == 302
+
+
+def test_over_plain_http_the_cookies_are_plain_and_prefixed_ones_ignored(
+    database_url: str, engine: object
+) -> None:
+    from api.app import create_app
+    from infrastructure.settings import Settings
+    from tests.api.conftest import make_keys
+
+    keys = make_keys(engine)  # type: ignore[arg-type]
+    app = create_app(Settings(database_url=database_url))
+    client, csrf, session = _signed_in_client(app, "http://testserver.local", keys["alice"])
+    with client:
+        assert csrf.startswith("btl_csrf=") and "Secure" not in csrf
+        assert session.startswith("btl_session=") and "Secure" not in session
+        assert client.get("/backtests", follow_redirects=False).status_code == 200
+        value = client.cookies["btl_session"]
+        client.cookies.clear()
+        client.cookies.set("__Host-btl_session", value)  # a browser never sends it over HTTP
+        assert client.get("/backtests", follow_redirects=False).status_code == 302

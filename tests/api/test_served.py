@@ -112,3 +112,23 @@ def test_a_report_nobody_waits_for_stops_and_stores_nothing(
             assert stored.scalar_one() == 1  # the small report only
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"], ids=["no-proxy-trusted", "proxy-trusted"])
+def test_x_forwarded_proto_is_believed_from_a_trusted_proxy_only(
+    database_url: str, tmp_path: Path, trusted: str
+) -> None:
+    server = Server(database_url, tmp_path / "server.log", workers=1,
+                    BACKTEST_LEDGER_TRUSTED_PROXIES=trusted)  # fmt: skip
+    server.start()
+    try:
+        # what a TLS-terminating proxy on this machine forwards
+        page = httpx.get(f"{server.base}/signin", headers={"X-Forwarded-Proto": "https"})
+        assert page.status_code == 200
+        cookie = page.headers["set-cookie"]
+        if trusted:
+            assert cookie.startswith("__Host-btl_csrf=") and "Secure" in cookie
+        else:
+            assert cookie.startswith("btl_csrf=") and "Secure" not in cookie
+    finally:
+        server.stop()
