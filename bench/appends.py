@@ -23,7 +23,7 @@ import psycopg
 import sqlalchemy as sa
 
 from bench.harness import SERVER_URL, Result, interleaved_medians, libpq, result, scaled
-from domain.events import BacktestDeleted, EventMetadata, encode_event, encode_metadata
+from domain.events import BacktestDeleted, Event, EventMetadata, encode_event, encode_metadata
 from infrastructure.database import create_engine, write_transaction
 from infrastructure.event_store import StoredEvent, append
 from infrastructure.migrate import upgrade
@@ -31,7 +31,7 @@ from infrastructure.migrate import upgrade
 WRITERS = 4
 
 
-def _none(_conn: sa.Connection, _event: StoredEvent) -> None:
+def _none(_conn: sa.Connection, _stored: StoredEvent, _event: Event) -> None:
     return None
 
 

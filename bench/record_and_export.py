@@ -11,9 +11,10 @@ import uuid
 import httpx
 import pandas as pd
 import psycopg
+from psycopg.types.json import Jsonb
 
 from api.handlers import record_backtest
-from bench import growth, reads, significance
+from bench import growth, large_records, reads, significance
 from bench.harness import (
     PeakRss,
     Result,
@@ -65,12 +66,19 @@ def bench_record(url: str, api_key: str, base: str) -> list[Result]:
     ]  # fmt: skip
 
 
-def raw_record_seconds(url: str, n: int) -> float:
-    """Write what one recorded backtest stored, n times, with plain psycopg."""
+def _jsonb(value: object) -> object:
+    """A value read from a row as it goes back in a COPY (jsonb is read as a dict)."""
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
+def raw_record_seconds(url: str, n: int, sample_id: str | None = None) -> float:
+    """Write what one recorded backtest (``sample_id``, or any) stored, n times, with
+    plain psycopg."""
     with psycopg.connect(libpq(url)) as conn:
-        sample = conn.execute("SELECT backtest_id FROM backtests LIMIT 1").fetchone()
-        assert sample is not None
-        (sample_id,) = sample
+        if sample_id is None:
+            sample = conn.execute("SELECT backtest_id FROM backtests LIMIT 1").fetchone()
+            assert sample is not None
+            (sample_id,) = sample
         event = conn.execute(
             "SELECT event_type, schema_version, data, metadata, recorded_at, hash "
             "FROM events WHERE stream_id = %s",
@@ -94,7 +102,7 @@ def raw_record_seconds(url: str, n: int) -> float:
                 for table, table_rows in rows.items():
                     with cursor.copy(f"COPY {table} FROM STDIN") as copy:
                         for row in table_rows:
-                            copy.write_row((new_id, *row[1:]))
+                            copy.write_row((new_id, *map(_jsonb, row[1:])))
             conn.commit()
         return time.perf_counter() - started
 
@@ -156,4 +164,6 @@ def run(url: str) -> list[Result]:
             + bench_export(url, api_key, base, pid)
             + significance.run(base, api_key)
         )
+    with served(url) as (base, pid):  # a server of its own: its peak is the record's
+        measured += large_records.run(url, api_key, base, pid)
     return measured + reads.run(url, api_key) + growth.run(url, api_key)

@@ -45,7 +45,7 @@ def _validation_error(error: msgspec.ValidationError) -> FieldError:
     return FieldError(pointer, reason)
 
 
-def decode_json(body: bytes) -> Any:
+def decode_json(body: bytes | bytearray) -> Any:
     """Decode a JSON body, accepting the NaN/Infinity tokens Python clients send."""
     try:
         text = body.decode("utf-8")
@@ -70,11 +70,11 @@ _DIGITS_AS_ONES = bytes.maketrans(b"0123456789", b"1" * 10)
 _LONG_DIGIT_RUN = b"1" * 20
 
 
-def _careful_only(body: bytes) -> bool:
+def _careful_only(body: bytes | bytearray) -> bool:
     return b"\\u0000" in body or _LONG_DIGIT_RUN in body.translate(_DIGITS_AS_ONES)
 
 
-def parse_submission(body: bytes) -> tuple[BacktestSubmission, list[str]]:
+def parse_submission(body: bytes | bytearray) -> tuple[BacktestSubmission, list[str]]:
     """Decode, sanitise and validate a body; return it with the sanitised pointers.
 
     Most bodies hold only finite numbers: msgspec decodes those straight into the

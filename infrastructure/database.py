@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,16 +163,23 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows in the connection's transaction: a binary COPY on PostgreSQL
+SQLITE_BATCH_ROWS = 10_000
+
+
+def bulk_insert(
+    conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert many rows (values in the order of ``names``) in the connection's
+    transaction, taking them from ``rows`` as they come: a binary COPY on PostgreSQL
     (an order of magnitude fewer round trips than INSERTs, and neither side turns a
-    float into text and back), an executemany INSERT elsewhere."""
-    if not rows:
-        return
+    float into text and back), executemany INSERTs of ``SQLITE_BATCH_ROWS`` elsewhere.
+    Either way only a batch of rows is ever held, so a generator of a million rows is
+    inserted in the memory of a few thousand."""
     if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), rows)
+        insert, pending = table.insert(), iter(rows)
+        while batch := list(itertools.islice(pending, SQLITE_BATCH_ROWS)):
+            conn.execute(insert, [dict(zip(names, row, strict=True)) for row in batch])
         return
-    names = list(rows[0])
     columns = ", ".join(f'"{name}"' for name in names)
     types = _binary_types(table, tuple(names))
     statement = f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT BINARY)'
@@ -180,7 +188,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
         with cursor.copy(statement) as copy:
             copy.set_types(types)
             for row in rows:
-                copy.write_row([row[name] for name in names])
+                copy.write_row(row)
 
 
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]

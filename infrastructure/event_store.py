@@ -110,7 +110,8 @@ class StoredEvent(msgspec.Struct, frozen=True):
         return decode_metadata(self.metadata)
 
 
-Projector = Callable[[sa.Connection, StoredEvent], None]
+# called with the stored event and the event it was encoded from
+Projector = Callable[[sa.Connection, StoredEvent, Event], None]
 # Built once: a statement constructed per append costs more than its round trip.
 _INSERT_RETURNING_POSITION = events.insert().returning(events.c.position)
 
@@ -163,13 +164,14 @@ def append(
                 raise ConcurrencyConflict(stream_id, expected_version) from exc
             raise
         event = msgspec.structs.replace(event, position=position)
-        project(conn, event)
+        project(conn, event, new_event)
         stored.append(event)
         previous_hash = event.hash
     return stored
 
 
 _INSERTED_COLUMNS = StoredEvent.__struct_fields__[1:]  # all but position, in order
+SHARED_CURSOR_MAX_BYTES = 256 * 1024
 _PG_INSERT = (
     f"INSERT INTO events ({', '.join(_INSERTED_COLUMNS)}) "
     f"VALUES ({', '.join(['%s'] * len(_INSERTED_COLUMNS))}) RETURNING position"
@@ -187,11 +189,19 @@ def _insert(conn: sa.Connection, event: StoredEvent) -> int:
         named = dict(zip(_INSERTED_COLUMNS, row, strict=True))
         return int(conn.execute(_INSERT_RETURNING_POSITION, named).scalar_one())
     # One cursor per pooled connection, kept with it: a new cursor per append was a
-    # measurable share of the append's client time.
+    # measurable share of the append's client time. A cursor keeps its last parameters
+    # until its next statement, so a large event goes through a cursor of its own
+    # instead, let go at once: kept, each pooled connection would hold a copy of the
+    # largest event it ever wrote.
+    driver = conn.connection.driver_connection
     info = conn.connection.info
+    if len(event.data) > SHARED_CURSOR_MAX_BYTES:
+        with driver_errors(conn, _PG_INSERT, row), driver.cursor() as own:  # type: ignore[union-attr]
+            found = own.execute(_PG_INSERT, row).fetchone()
+        return int(found[0])
     cursor = info.get("append_cursor")
     if cursor is None:
-        cursor = info["append_cursor"] = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = info["append_cursor"] = driver.cursor()  # type: ignore[union-attr]
     with driver_errors(conn, _PG_INSERT, row):
         found = cursor.execute(_PG_INSERT, row).fetchone()
     return int(found[0])

@@ -31,7 +31,7 @@ class PriorAnswer:
     response: bytes
 
 
-def request_hash(body: bytes) -> str:
+def request_hash(body: bytes | bytearray) -> str:
     return hashlib.sha256(body).hexdigest()
 
 

@@ -6,9 +6,10 @@ Pure functions of the stored events: the projector inserts these rows, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, overload
 
 import msgspec
 from msgspec import UNSET
@@ -19,11 +20,84 @@ from domain.results import given
 from domain.series import derive
 from infrastructure.event_store import StoredEvent
 from projections.csv_export import COLUMNS, DAILY_EXTRA_COLUMNS, ExportKind, write_csv
-from projections.documents import document_rows, json_parts
+from projections.documents import DOCUMENT_COLUMNS, document_rows, json_parts
 from projections.experiments import sweep_cells
-from projections.views import detail_of, summary_of
+from projections.views import detail_json, summary_of
 
 Row = dict[str, Any]
+
+
+class Mapped(Sequence[Any]):
+    """``fn`` of each item of ``source``, computed when read: a column that costs
+    nothing held."""
+
+    def __init__(self, source: Sequence[Any], fn: Callable[[Any], Any]) -> None:
+        self.source, self.fn = source, fn
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return list(map(self.fn, self.source[index]))
+        return self.fn(self.source[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self.fn, self.source)
+
+
+def _given(name: str) -> Callable[[Any], Any]:
+    """An optional field's value, ``None`` when absent (``given``)."""
+    return lambda row: given(getattr(row, name))
+
+
+TRADE_FIELDS = ("side", "entry_time", "exit_time", "entry_price", "exit_price", "quantity", "pnl")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Rows of one table held column by column, most columns read from the
+    submission's own values as they are used (``Mapped``): a million days held as a
+    dict each cost twenty times their JSON."""
+
+    values: dict[str, Sequence[Any]]
+
+    @classmethod
+    def of_row(cls, row: Row) -> Columns:
+        return cls({name: [value] for name, value in row.items()})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.values)
+
+    def tuples(self) -> Iterator[tuple[Any, ...]]:
+        return zip(*self.values.values(), strict=True)
+
+    def dicts(self) -> Iterator[Row]:
+        names = self.names
+        return (dict(zip(names, row, strict=True)) for row in self.tuples())
+
+
+@dataclass(frozen=True)
+class Documents:
+    """The ``backtest_documents`` rows of one backtest, rendered part after part each
+    time they are iterated (by the COPY that stores them, or by verify): never held."""
+
+    render: Callable[[], Iterator[tuple[Any, ...]]]
+    names: tuple[str, ...] = DOCUMENT_COLUMNS
+
+    def tuples(self) -> Iterator[tuple[Any, ...]]:
+        return self.render()
+
+    def dicts(self) -> Iterator[Row]:
+        return (dict(zip(self.names, row, strict=True)) for row in self.tuples())
+
+
+TableRows = Columns | Documents
 
 
 @dataclass
@@ -32,16 +106,16 @@ class BacktestRows:
 
     summary: Row
     detail: Row
-    daily: list[Row] = field(default_factory=list)
-    monthly: list[Row] = field(default_factory=list)
-    trades: list[Row] = field(default_factory=list)
-    documents: list[Row] = field(default_factory=list)
+    daily: Columns
+    monthly: Columns
+    trades: Columns
+    documents: Documents
 
-    def per_table(self) -> tuple[list[Row], ...]:
+    def per_table(self) -> tuple[TableRows, ...]:
         """The rows of each table of ``ReadModels.tables()``, in that order."""
         return (
-            [self.summary],
-            [self.detail],
+            Columns.of_row(self.summary),
+            Columns.of_row(self.detail),
             self.daily,
             self.monthly,
             self.trades,
@@ -55,13 +129,13 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     days = sub.daily_results
     capital = sub.initial_capital or 0.0
     derived = derive(sub)
-    returns, dds = derived.returns, derived.drawdowns
     metrics = msgspec.structs.asdict(compute_metrics(sub, derived))
     extras = [
         name for name in DAILY_EXTRA_COLUMNS if any(getattr(d, name) is not UNSET for d in days)
     ]
+    bid = event.backtest_id
     summary = {
-        "backtest_id": event.backtest_id,
+        "backtest_id": bid,
         "owner_id": event.owner_id,
         "symbol": sub.symbol,
         "interval": sub.interval,
@@ -79,7 +153,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "parameters": sub.parameters,
     }
     detail = {
-        "backtest_id": event.backtest_id,
+        "backtest_id": bid,
         "parameters": msgspec.json.encode(sub.parameters).decode(),
         "initial_capital": capital,
         "periods_per_year": sub.periods_per_year,
@@ -90,70 +164,53 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "daily_extra_columns": ",".join(extras),
         "monthly_derived": sub.monthly_results is UNSET,
     }
-    daily = [
-        {
-            "backtest_id": event.backtest_id,
-            "day_no": i,
-            "date": day.date,
-            "equity": day.equity,
-            "return": returns[i],
-            "drawdown": dds[i],
-            "cash": given(day.cash),
-            "position": given(day.position),
-            "benchmark_return": given(day.benchmark_return),
-        }
-        for i, day in enumerate(days)
-    ]
-    monthly = [
-        {
-            "backtest_id": event.backtest_id,
-            "month_no": i,
-            "month": m.month,
-            "return": m.return_,
-            "start_equity": given(m.start_equity),
-            "end_equity": given(m.end_equity),
-        }
-        for i, m in enumerate(derived.months)
-    ]
-    trades = [
-        {
-            "backtest_id": event.backtest_id,
-            "trade_no": i,
-            "side": t.side,
-            "entry_time": t.entry_time,
-            "exit_time": t.exit_time,
-            "entry_price": t.entry_price,
-            "exit_price": t.exit_price,
-            "quantity": t.quantity,
-            "pnl": t.pnl,
-            "return": given(t.return_),
-            "fees": given(t.fees),
-        }
-        for i, t in enumerate(sub.trades, start=1)
-    ]
-    bid = event.backtest_id
+    daily = Columns({
+        "backtest_id": Mapped(days, lambda _: bid),
+        "day_no": range(len(days)),
+        "date": Mapped(days, attrgetter("date")),
+        "equity": Mapped(days, attrgetter("equity")),
+        "return": derived.returns,
+        "drawdown": derived.drawdowns,
+        **{name: Mapped(days, _given(name)) for name in DAILY_EXTRA_COLUMNS},
+    })  # fmt: skip
+    months = derived.months
+    monthly = Columns({
+        "backtest_id": Mapped(months, lambda _: bid),
+        "month_no": range(len(months)),
+        "month": Mapped(months, attrgetter("month")),
+        "return": Mapped(months, attrgetter("return_")),
+        "start_equity": Mapped(months, _given("start_equity")),
+        "end_equity": Mapped(months, _given("end_equity")),
+    })  # fmt: skip
+    deals = sub.trades
+    trades = Columns({
+        "backtest_id": Mapped(deals, lambda _: bid),
+        "trade_no": range(1, len(deals) + 1),
+        **{name: Mapped(deals, attrgetter(name)) for name in TRADE_FIELDS},
+        "return": Mapped(deals, _given("return_")),
+        "fees": Mapped(deals, _given("fees")),
+    })  # fmt: skip
     item = summary_of(summary)
     summary["list_item"] = msgspec.json.encode(item).decode()
     summary["sweep_row"], summary["sweep_params"] = sweep_cells(summary, sub.parameters)
-    documents = [
-        *document_rows(
-            bid,
-            "detail",
-            json_parts(msgspec.json.encode(detail_of(item, detail, daily, monthly, trades))),
-        ),
-        *csv_rows(bid, "daily", (*COLUMNS["daily"], *extras), daily),
-        *csv_rows(bid, "monthly", COLUMNS["monthly"], monthly),
-        *csv_rows(bid, "trades", COLUMNS["trades"], trades),
-    ]
-    return BacktestRows(summary, detail, daily, monthly, trades, documents)
+
+    def documents() -> Iterator[tuple[Any, ...]]:
+        detail_chunks = detail_json(item, detail, daily.dicts(), monthly.dicts(), trades.dicts())
+        yield from document_rows(bid, "detail", json_parts(detail_chunks))
+        yield from csv_rows(bid, "daily", (*COLUMNS["daily"], *extras), daily)
+        yield from csv_rows(bid, "monthly", COLUMNS["monthly"], monthly)
+        yield from csv_rows(bid, "trades", COLUMNS["trades"], trades)
+
+    return BacktestRows(summary, detail, daily, monthly, trades, Documents(documents))
 
 
 def csv_rows(
-    backtest_id: str, kind: ExportKind, columns: Sequence[str], rows: list[Row]
-) -> list[Row]:
-    """The stored parts of one export: ``columns`` of ``rows``, through the CSV writer."""
-    parts = write_csv(columns, [[row[name] for row in rows] for name in columns])
-    return document_rows(backtest_id, kind, list(parts))
+    backtest_id: str, kind: ExportKind, header: Sequence[str], rows: Columns
+) -> Iterator[tuple[Any, ...]]:
+    """The stored parts of one export: the ``header`` columns of ``rows``, through the
+    CSV writer."""
+    parts = write_csv(header, [rows.values[name] for name in header])
+    return document_rows(backtest_id, kind, parts)
 
 
 def deleted_values(stored: StoredEvent) -> Row:

@@ -87,11 +87,24 @@ def csv_column(values: Sequence[Any]) -> list[str]:
     return [csv_cell(v) for v in values]
 
 
+SLICE_ROWS = 2_000
+
+
 def write_csv(header: Sequence[str], columns: Sequence[Sequence[Any]]) -> Iterator[str]:
     """The CSV text of a header and its columns' values, in parts of about
-    ``CHUNK_BYTES`` that each end at a line end."""
-    cells = [csv_column(values) for values in columns]
-    return write_lines(header, map(",".join, zip(*cells, strict=True)))
+    ``CHUNK_BYTES`` that each end at a line end. The cells are rendered
+    ``SLICE_ROWS`` rows at a time: a million rows' cells at once would be ten strings
+    a row held together."""
+    if len({len(values) for values in columns}) > 1:
+        raise ValueError("the columns of a CSV differ in length")
+    rows = len(columns[0]) if columns else 0
+
+    def lines() -> Iterator[str]:
+        for start in range(0, rows, SLICE_ROWS):
+            cells = [csv_column(values[start : start + SLICE_ROWS]) for values in columns]
+            yield from map(",".join, zip(*cells, strict=True))
+
+    return write_lines(header, lines())
 
 
 def write_lines(header: Sequence[str], lines: Iterable[str]) -> Iterator[str]:

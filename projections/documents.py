@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 import sqlalchemy as sa
@@ -36,25 +36,33 @@ class MissingDocument(RuntimeError):
         )
 
 
-def document_rows(backtest_id: str, kind: DocumentKind, parts: Sequence[str]) -> list[Any]:
-    """The ``backtest_documents`` rows of one document, given its parts in order."""
-    return [
-        {"backtest_id": backtest_id, "kind": kind, "part_no": number, "body": body}
-        for number, body in enumerate(parts)
-    ]
+DOCUMENT_COLUMNS = ("backtest_id", "kind", "part_no", "body")
 
 
-def json_parts(document: bytes) -> list[str]:
-    """UTF-8 JSON cut into parts of about ``PART_BYTES``, never inside a character."""
-    parts = []
-    start = 0
-    while start < len(document):
-        end = min(start + PART_BYTES, len(document))
-        while end < len(document) and document[end] & 0xC0 == 0x80:  # a continuation byte
-            end -= 1
-        parts.append(document[start:end].decode())
-        start = end
-    return parts
+def document_rows(
+    backtest_id: str, kind: DocumentKind, parts: Iterable[str]
+) -> Iterator[tuple[str, str, int, str]]:
+    """The ``backtest_documents`` rows (``DOCUMENT_COLUMNS``) of one document, given its
+    parts in order, as they come."""
+    for number, body in enumerate(parts):
+        yield backtest_id, kind, number, body
+
+
+def json_parts(chunks: Iterable[bytes]) -> Iterator[str]:
+    """UTF-8 JSON, given in chunks of any size, cut into parts of ``PART_BYTES``
+    (less where a character would be cut; the last part shorter), as they fill: the
+    document is never held whole."""
+    pending = bytearray()
+    for chunk in chunks:
+        pending += chunk
+        while len(pending) > PART_BYTES:  # more follows this part: cut it here
+            end = PART_BYTES
+            while pending[end] & 0xC0 == 0x80:  # a continuation byte
+                end -= 1
+            yield pending[:end].decode()
+            del pending[:end]
+    if pending:
+        yield pending.decode()
 
 
 def stream_document(

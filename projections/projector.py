@@ -8,9 +8,11 @@ no second code path.
 
 from __future__ import annotations
 
+import itertools
+
 import sqlalchemy as sa
 
-from domain.events import BacktestDeleted, BacktestRecorded
+from domain.events import BacktestDeleted, BacktestRecorded, Event
 from infrastructure.database import bulk_insert
 from infrastructure.event_store import StoredEvent
 from infrastructure.tables import LIVE, ReadModels
@@ -24,8 +26,11 @@ class Projection:
         self.models = models
         self.pending: dict[str, BacktestRows] = {}
 
-    def add(self, conn: sa.Connection, stored: StoredEvent) -> None:
-        event = stored.event()
+    def add(self, conn: sa.Connection, stored: StoredEvent, event: Event | None = None) -> None:
+        """Project ``stored``; ``event`` is what it decodes to, when the caller has it
+        (the append does: decoding a million days again would hold them twice)."""
+        if event is None:
+            event = stored.event()
         if isinstance(event, BacktestRecorded):
             self.pending[event.backtest_id] = recorded_rows(stored, event)
         elif isinstance(event, BacktestDeleted):
@@ -49,11 +54,17 @@ class Projection:
         # fences the whole projection
         grouped = [rows.per_table() for rows in batch]
         for index, table in enumerate(self.models.tables()):
-            bulk_insert(conn, table, [row for tables in grouped for row in tables[index]])
+            names = grouped[0][index].names
+            # every backtest's rows of a table have the same columns (recorded_rows)
+            rows = itertools.chain.from_iterable(tables[index].tuples() for tables in grouped)
+            bulk_insert(conn, table, names, rows)
 
 
-def project(conn: sa.Connection, stored: StoredEvent, models: ReadModels = LIVE) -> None:
-    """Apply one event to every read model (the live tables unless told otherwise)."""
+def project(
+    conn: sa.Connection, stored: StoredEvent, event: Event, models: ReadModels = LIVE
+) -> None:
+    """Apply one event (``stored``, decoded as ``event``) to every read model (the live
+    tables unless told otherwise)."""
     projection = Projection(models)
-    projection.add(conn, stored)
+    projection.add(conn, stored, event)
     projection.flush(conn)

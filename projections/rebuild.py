@@ -126,7 +126,7 @@ def fill_missing_documents(engine: sa.Engine) -> int:
             )
             if without_item:
                 conn.execute(documents.delete().where(documents.c.backtest_id == backtest_id))
-                bulk_insert(conn, documents, want.documents)
+                bulk_insert(conn, documents, want.documents.names, want.documents.tuples())
             filled += 1
     return filled
 
@@ -242,4 +242,4 @@ def _verify_one(conn: sa.Connection, report: VerifyReport, backtest_id: str) -> 
         return
     for table, rows in zip(LIVE.tables(), want.per_table(), strict=True):
         stored = _stored(conn, table, backtest_id)
-        _compare(report, backtest_id, table, _in_key_order(table, rows), stored)
+        _compare(report, backtest_id, table, _in_key_order(table, list(rows.dicts())), stored)

@@ -5,7 +5,8 @@ projector is about to store (it renders the JSON documents from the same shapes)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -83,6 +84,40 @@ def summary_of(row: Row) -> BacktestSummary:
     )
 
 
+def daily_result(r: Row) -> DailyResult:
+    return DailyResult(
+        date=r["date"],
+        equity=r["equity"],
+        return_=r["return"],
+        cash=r["cash"],
+        position=r["position"],
+        benchmark_return=r["benchmark_return"],
+    )
+
+
+def monthly_result(r: Row) -> MonthlyResult:
+    return MonthlyResult(
+        month=r["month"],
+        return_=r["return"],
+        start_equity=r["start_equity"],
+        end_equity=r["end_equity"],
+    )
+
+
+def trade(r: Row) -> Trade:
+    return Trade(
+        entry_time=as_utc(r["entry_time"]),
+        exit_time=as_utc(r["exit_time"]),
+        side=r["side"],
+        entry_price=r["entry_price"],
+        exit_price=r["exit_price"],
+        quantity=r["quantity"],
+        pnl=r["pnl"],
+        return_=r["return"],
+        fees=r["fees"],
+    )
+
+
 def detail_of(
     summary: BacktestSummary,
     details: Row,
@@ -100,38 +135,51 @@ def detail_of(
         if details["reported_metrics"] is None
         else msgspec.json.decode(details["reported_metrics"]),
         sanitized_fields=msgspec.json.decode(details["sanitized_fields"]),
-        daily_results=[
-            DailyResult(
-                date=r["date"],
-                equity=r["equity"],
-                return_=r["return"],
-                cash=r["cash"],
-                position=r["position"],
-                benchmark_return=r["benchmark_return"],
-            )
-            for r in daily
-        ],
-        monthly_results=[
-            MonthlyResult(
-                month=r["month"],
-                return_=r["return"],
-                start_equity=r["start_equity"],
-                end_equity=r["end_equity"],
-            )
-            for r in monthly
-        ],
-        trades=[
-            Trade(
-                entry_time=as_utc(r["entry_time"]),
-                exit_time=as_utc(r["exit_time"]),
-                side=r["side"],
-                entry_price=r["entry_price"],
-                exit_price=r["exit_price"],
-                quantity=r["quantity"],
-                pnl=r["pnl"],
-                return_=r["return"],
-                fees=r["fees"],
-            )
-            for r in trades
-        ],
+        daily_results=[daily_result(r) for r in daily],
+        monthly_results=[monthly_result(r) for r in monthly],
+        trades=[trade(r) for r in trades],
     )
+
+
+# msgspec escapes a NUL inside any string it encodes, so a NUL byte in its output can
+# only be one of these placeholders
+_HOLE = msgspec.Raw(b"\x00")
+ENCODED_SLICE = 2_000
+
+
+def detail_json(
+    summary: BacktestSummary,
+    details: Row,
+    daily: Iterable[Row],
+    monthly: Iterable[Row],
+    trades: Iterable[Row],
+) -> Iterator[bytes]:
+    """The JSON of ``detail_of(...)``, byte for byte, in chunks: the rows are turned
+    into values and encoded ``ENCODED_SLICE`` at a time, so a detail of a million days
+    is never held whole, as objects or as text."""
+    shell = msgspec.structs.replace(
+        detail_of(summary, details, (), (), ()),
+        daily_results=_HOLE,
+        monthly_results=_HOLE,
+        trades=_HOLE,
+    )
+    head, after_daily, after_monthly, tail = msgspec.json.encode(shell).split(b"\x00")
+    yield head
+    yield from _json_array(map(daily_result, daily))
+    yield after_daily
+    yield from _json_array(map(monthly_result, monthly))
+    yield after_monthly
+    yield from _json_array(map(trade, trades))
+    yield tail
+
+
+def _json_array(values: Iterable[msgspec.Struct]) -> Iterator[bytes]:
+    """``msgspec.json.encode(list(values))``, a slice of values at a time."""
+    pending = iter(values)
+    yield b"["
+    first = True
+    while batch := list(itertools.islice(pending, ENCODED_SLICE)):
+        encoded = msgspec.json.encode(batch)[1:-1]
+        yield encoded if first else b"," + encoded
+        first = False
+    yield b"]"

@@ -113,7 +113,9 @@ def trace_id(header: str | None) -> str | None:
     return header if header is not None and TRACE_ID.fullmatch(header) else None
 
 
-def _context(request: Request[Any, Any, Any], key: str | None, body: bytes) -> RequestContext:
+def _context(
+    request: Request[Any, Any, Any], key: str | None, body: bytes | bytearray
+) -> RequestContext:
     return RequestContext(
         request_id=trace_id(request.headers.get("x-request-id")) or str(uuid.uuid4()),
         correlation_id=trace_id(request.headers.get("x-correlation-id")),
@@ -169,12 +171,18 @@ class BacktestController(Controller):
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in ("application/json", ""):
             raise HTTPException(status_code=415, detail="send the backtest as application/json")
-        body = await request.body()
+        body = bytearray()
+        async for chunk in request.stream():  # within the body limit, and not kept
+            body += chunk
         engine: sa.Engine = request.app.state.engine
         context = _context(request, idempotency_key, body)
+        # The body is let go once parsed (Litestar's request.body() would keep it to the
+        # end): a long backtest's body then does not sit beside its read-model rows.
+        unparsed = [body]
+        del body
 
         def work() -> RecordOutcome:
-            submission, sanitized = parse_submission(body)
+            submission, sanitized = parse_submission(unparsed.pop())
             return record_backtest(engine, request.user, submission, sanitized, context)
 
         outcome = await sync_to_thread(work)

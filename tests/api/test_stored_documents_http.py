@@ -84,6 +84,41 @@ def test_a_long_detail_streams_the_same_bytes(api: Api) -> None:
     assert download.content.count(b"\r\n") == 7_001
 
 
+def test_a_backtest_longer_than_every_slice_and_batch_reads_back_whole(api: Api) -> None:
+    """The projector renders the documents and inserts the rows a slice at a time
+    (``ENCODED_SLICE``, ``SLICE_ROWS``, ``SQLITE_BATCH_ROWS``): what it stores must read
+    back as if made at once — same detail bytes as from the typed rows, every day in
+    the CSV, a column empty in the first slices and given in the last rendered alike."""
+    import csv
+    import io
+
+    from infrastructure.database import SQLITE_BATCH_ROWS
+    from projections.csv_export import SLICE_ROWS
+    from projections.views import ENCODED_SLICE
+
+    days = SQLITE_BATCH_ROWS + 2 * max(SLICE_ROWS, ENCODED_SLICE) + 7
+    doc = backtest_document(days=days, trades=ENCODED_SLICE + 3, seed=5, start=dt.date(1950, 1, 1))
+    for day in doc["daily_results"][-3:]:
+        day["position"] = 2.5  # given only in the last slice
+    backtest_id = api.record(document=doc).json()["backtest_id"]
+    served = api.get(f"/api/v1/backtests/{backtest_id}")
+    alice = owner_id(api, "alice")
+    assert served.content == from_rows(
+        api, lambda conn: queries.get_detail(conn, backtest_id, alice)
+    )
+    detail = served.json()
+    assert [d["equity"] for d in detail["daily_results"]] == [
+        d["equity"] for d in doc["daily_results"]
+    ]
+    assert len(detail["trades"]) == ENCODED_SLICE + 3
+    daily = list(
+        csv.DictReader(io.StringIO(api.get(f"/api/v1/backtests/{backtest_id}/daily.csv").text))
+    )
+    assert [row["date"] for row in daily] == [d["date"] for d in doc["daily_results"]]
+    assert [float(row["equity"]) for row in daily] == [d["equity"] for d in doc["daily_results"]]
+    assert [row["position"] for row in daily[-4:]] == ["", "2.5", "2.5", "2.5"]
+
+
 def test_the_list_is_the_encoding_of_its_rows_page_after_page(api: Api) -> None:
     for seed in range(7):
         api.record(document=backtest_document(seed=seed, symbol=["SPY", "QQQ"][seed % 2]))

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from domain.events import BacktestDeleted, EventMetadata
+from domain.events import BacktestDeleted, Event, EventMetadata
 from infrastructure.database import write_transaction
 from infrastructure.event_store import (
     ConcurrencyConflict,
@@ -24,7 +24,7 @@ from infrastructure.tables import events
 META = EventMetadata(actor_id="tester", request_id="r1")
 
 
-def no_projection(_conn: sa.Connection, _event: StoredEvent) -> None:
+def no_projection(_conn: sa.Connection, _stored: StoredEvent, _event: Event) -> None:
     return None
 
 
@@ -77,7 +77,7 @@ def test_appending_at_a_stale_version_is_a_conflict_and_stores_nothing(engine: s
 
 
 def test_a_failing_projection_stores_no_event(engine: sa.Engine) -> None:
-    def broken(_conn: sa.Connection, _event: StoredEvent) -> None:
+    def broken(_conn: sa.Connection, _stored: StoredEvent, _event: Event) -> None:
         raise RuntimeError("projection failed")
 
     with pytest.raises(RuntimeError), write_transaction(engine) as conn:

@@ -8,14 +8,14 @@ import uuid
 
 import sqlalchemy as sa
 
-from domain.events import BacktestDeleted, EventMetadata
+from domain.events import BacktestDeleted, Event, EventMetadata
 from infrastructure.database import write_transaction
 from infrastructure.event_store import StoredEvent, append, read_feed
 
 WRITERS, APPENDS = 8, 200
 
 
-def _quiet(_conn: sa.Connection, _event: StoredEvent) -> None:
+def _quiet(_conn: sa.Connection, _stored: StoredEvent, _event: Event) -> None:
     # A little work inside the transaction widens the window in which a later
     # position can commit before an earlier one.
     _conn.execute(sa.text("SELECT pg_sleep(0.0005)"))

@@ -50,6 +50,6 @@ def test_a_constraint_broken_by_copy_is_sqlalchemys_integrity_error(
         conn.execute(users.insert(), [row])
     twin = row | {"name": "bob2", "key_hash": "k" * 64}  # the same user_id again
     with pytest.raises(sa.exc.IntegrityError) as raised, pg_engine.begin() as conn:
-        bulk_insert(conn, users, [twin])
+        bulk_insert(conn, users, list(twin), [list(twin.values())])
     assert isinstance(raised.value.orig, psycopg.errors.UniqueViolation)
     assert not raised.value.connection_invalidated
