@@ -1,0 +1,39 @@
+"""vectorbt: a ``Portfolio`` of one column.
+
+``value()`` gives the equity (relative to ``init_cash``, as vectorbt's own returns
+are), ``trades.records_readable`` the closed trades (``PnL`` is net of both fees;
+``Direction`` the side), and vectorbt's annualisation factor the periods per year.
+vectorbt does not keep the name or arguments of the strategy that made the signals:
+pass ``strategy=`` and ``parameters=``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+
+def vectorbt_fields(portfolio: Any) -> dict[str, Any]:
+    value = portfolio.value()
+    if isinstance(value, pd.DataFrame):
+        raise ValueError("record one column at a time: portfolio[column]")
+    records = portfolio.trades.records_readable
+    closed = records[records["Status"] == "Closed"]
+    trades = pd.DataFrame({
+        "entry_time": closed["Entry Timestamp"],
+        "exit_time": closed["Exit Timestamp"],
+        "side": closed["Direction"].str.lower(),
+        "entry_price": closed["Avg Entry Price"],
+        "exit_price": closed["Avg Exit Price"],
+        "quantity": closed["Size"],
+        "pnl": closed["PnL"],
+        "return": closed["Return"],
+        "fees": closed["Entry Fees"] + closed["Exit Fees"],
+    })  # fmt: skip
+    return {
+        "strategy": "vectorbt",
+        "equity": value,
+        "initial_capital": float(portfolio.init_cash),
+        "trades": trades,
+        "periods_per_year": round(float(portfolio.returns_acc.ann_factor)),
+    }

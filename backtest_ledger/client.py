@@ -1,0 +1,282 @@
+"""``Ledger``: record backtests in a backtest-ledger service and read them back.
+
+    ledger = Ledger()   # BACKTEST_LEDGER_URL, BACKTEST_LEDGER_API_KEY
+    backtest_id = ledger.record_backtesting(stats, symbol="SPX", experiment="sma-grid")
+    daily = ledger.daily(backtest_id)
+
+Every call goes through one pooled, keep-alive HTTP client (gzip accepted) and the
+retry rule of ``transport``; every record carries an ``Idempotency-Key``, so a retry
+never records twice. Times without a timezone are taken as UTC.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import httpx
+import msgspec
+import pandas as pd
+
+from backtest_ledger import adapters
+from backtest_ledger.body import backtest_body
+from backtest_ledger.errors import LedgerError, RecordFailed
+from backtest_ledger.frames import csv_frame, parquet_frame, typed
+from backtest_ledger.transport import RetryPolicy, Transport
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+API = "/api/v1"
+
+
+class Ledger:
+    """A client of one ledger service, for one API key."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        """``url`` and ``api_key`` default to ``BACKTEST_LEDGER_URL`` (else
+        http://127.0.0.1:8000) and ``BACKTEST_LEDGER_API_KEY``; ``client`` replaces the
+        pooled client (its base URL and headers are then the caller's)."""
+        key = api_key or os.environ.get("BACKTEST_LEDGER_API_KEY")
+        if client is None:
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            client = httpx.Client(
+                base_url=url or os.environ.get("BACKTEST_LEDGER_URL", DEFAULT_URL),
+                headers=headers,
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            )
+        elif key:
+            client.headers["Authorization"] = f"Bearer {key}"
+        self.transport = Transport(client, retry or RetryPolicy())
+
+    def close(self) -> None:
+        self.transport.client.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # recording
+
+    def record_body(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> str:
+        """Record a ready POST body; the new backtest's id. The same ``idempotency_key``
+        (a fresh UUID unless given) goes with every retry."""
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": idempotency_key or str(uuid.uuid4()),
+        }
+        content = msgspec.json.encode(body)
+        response = self.transport.send("POST", f"{API}/backtests", content=content, headers=headers)
+        return str(response.json()["backtest_id"])
+
+    def record(
+        self,
+        *,
+        symbol: str,
+        strategy: str,
+        equity: pd.Series | None = None,
+        returns: pd.Series | None = None,
+        trades: pd.DataFrame | None = None,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> str:
+        """Record a backtest from plain pandas: an ``equity`` curve or ``returns`` on a
+        DatetimeIndex of daily bars, a ``trades`` DataFrame (``trade_columns=`` maps
+        its column names), ``parameters``, and any other field of the POST body
+        (``initial_capital``, ``periods_per_year``, ``experiment``, ``interval``...)."""
+        body = backtest_body(symbol=symbol, strategy=strategy, equity=equity, returns=returns,
+                             trades=trades, **fields)  # fmt: skip
+        return self.record_body(body, idempotency_key)
+
+    def record_returns(
+        self, returns: pd.Series, *, symbol: str, strategy: str, **fields: Any
+    ) -> str:
+        """Record a series of periodic returns (equity compounded from
+        ``initial_capital``, default 1.0; NaN returns are null, not 0)."""
+        return self.record(symbol=symbol, strategy=strategy, returns=returns, **fields)
+
+    def record_backtesting(self, stats: pd.Series, *, symbol: str, **fields: Any) -> str:
+        """Record the ``stats`` of a backtesting.py ``Backtest.run()``: its equity curve,
+        trades (net of commission, fees its commission), strategy name and
+        parameters."""
+        return self.record(**{**adapters.backtesting_fields(stats), "symbol": symbol, **fields})
+
+    def record_vectorbt(self, portfolio: Any, *, symbol: str, **fields: Any) -> str:
+        """Record a vectorbt ``Portfolio`` of one column: its value, closed trades and,
+        when given, ``strategy=`` and ``parameters=`` (the call's own arguments)."""
+        return self.record(**{**adapters.vectorbt_fields(portfolio), "symbol": symbol, **fields})
+
+    def record_backtrader(self, strategy: Any, *, symbol: str, **fields: Any) -> str:
+        """Record a finished backtrader strategy (an item of ``cerebro.run()``, run with
+        ``Cerebro(tradehistory=True)`` and the default observers): its broker value,
+        closed trades, class name and ``params``."""
+        return self.record(**{**adapters.backtrader_fields(strategy), "symbol": symbol, **fields})
+
+    def record_many(
+        self, items: Iterable[Mapping[str, Any]], workers: int = 4, progress: bool = True
+    ) -> list[str]:
+        """Record each item (the keyword arguments of ``record``) on ``workers``
+        threads; the ids in input order. The first refusal stops the rest (those not
+        started are not sent) and raises ``RecordFailed`` with the item's index."""
+        from tqdm import tqdm
+
+        listed = list(items)
+        ids: list[str | None] = [None] * len(listed)
+        keys = [str(uuid.uuid4()) for _ in listed]
+        refused = threading.Event()
+
+        def one(index: int) -> str:
+            if refused.is_set():
+                raise _NotSent
+            return self.record(idempotency_key=keys[index], **listed[index])
+
+        with (
+            ThreadPoolExecutor(max_workers=workers) as pool,
+            tqdm(total=len(listed), disable=not progress, unit="backtest") as bar,
+        ):
+
+            def finished(future: Future[str]) -> None:
+                # run by the worker before it takes its next item, so that none is sent
+                # after a refusal except those already in flight on other workers
+                bar.update()
+                if not future.cancelled() and future.exception() is not None:
+                    refused.set()
+
+            futures: dict[Future[str], int] = {}
+            for index in range(len(listed)):
+                future = pool.submit(one, index)
+                future.add_done_callback(finished)
+                futures[future] = index
+            wait(futures)
+            failed = [
+                f for f, _ in futures.items() if not isinstance(f.exception(), _NotSent | None)
+            ]
+            if failed:
+                first = min(failed, key=futures.__getitem__)
+                cause = first.exception()
+                if not isinstance(cause, LedgerError):
+                    raise cause  # type: ignore[misc]
+                raise RecordFailed(futures[first], cause) from cause
+            for future, index in futures.items():
+                ids[index] = future.result()
+        return [backtest_id for backtest_id in ids if backtest_id is not None]
+
+    # reading back
+
+    def _get(self, path: str, **params: Any) -> httpx.Response:
+        given = {name: value for name, value in params.items() if value is not None}
+        return self.transport.send("GET", path, params=given)
+
+    def get(self, backtest_id: str) -> dict[str, Any]:
+        """A backtest's detail: its fields, metrics, daily rows and trades."""
+        return dict(self._get(f"{API}/backtests/{backtest_id}").json())
+
+    def search(
+        self,
+        *,
+        experiment: str | None = None,
+        where: str | None = None,
+        sort: str | None = None,
+        symbol: str | None = None,
+        strategy: str | None = None,
+    ) -> pd.DataFrame:
+        """Backtests as a DataFrame, a row each (every page read): the list fields,
+        every metric and ``param.<path>`` columns. With an ``experiment`` it is that
+        sweep's table, one request; without, the parameters come from each detail."""
+        if experiment is not None and symbol is None and strategy is None:
+            return self.experiment(experiment, where=where, sort=sort)
+        rows = []
+        cursor = None
+        while True:
+            page = self._get(f"{API}/backtests", experiment=experiment, where=where, sort=sort,
+                             symbol=symbol, strategy=strategy, cursor=cursor,
+                             limit=500).json()  # fmt: skip
+            for item in page["items"]:
+                metrics = item.pop("metrics")
+                parameters = self.get(item["backtest_id"])["parameters"]
+                rows.append({**item, **metrics, **_flat(parameters, "param.")})
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return typed(pd.DataFrame(rows))
+
+    def experiment(
+        self, name: str, *, where: str | None = None, sort: str | None = None
+    ) -> pd.DataFrame:
+        """A sweep's whole table (its Parquet export): a row per live backtest."""
+        path = f"{API}/experiments/{_segment(name)}/backtests.parquet"
+        return parquet_frame(self._get(path, where=where, sort=sort).content)
+
+    def experiments(self) -> pd.DataFrame:
+        return typed(pd.DataFrame(self._get(f"{API}/experiments").json()))
+
+    def daily(self, backtest_id: str) -> pd.DataFrame:
+        """The daily rows: date (UTC), equity, return, drawdown and any extra column."""
+        return csv_frame(self._get(f"{API}/backtests/{backtest_id}/daily.csv").content)
+
+    def monthly(self, backtest_id: str) -> pd.DataFrame:
+        return csv_frame(self._get(f"{API}/backtests/{backtest_id}/monthly.csv").content)
+
+    def trades(self, backtest_id: str) -> pd.DataFrame:
+        return csv_frame(self._get(f"{API}/backtests/{backtest_id}/trades.csv").content)
+
+    def significance(self, backtest_id: str, **params: Any) -> dict[str, Any]:
+        """The significance report (``samples``, ``seed``, ``level``, ``block_length``)."""
+        return dict(self._get(f"{API}/backtests/{backtest_id}/significance", **params).json())
+
+    def compare(self, backtest_ids: Sequence[str], points: int | None = None) -> dict[str, Any]:
+        """Backtests side by side over their common period (``points`` per curve at
+        most, each extreme kept; every day when not given)."""
+        ids = ",".join(backtest_ids)
+        return dict(self._get(f"{API}/backtests/compare", ids=ids, points=points).json())
+
+    def history(self, backtest_id: str) -> list[dict[str, Any]]:
+        return list(self._get(f"{API}/backtests/{backtest_id}/history").json()["events"])
+
+    def delete(self, backtest_id: str) -> None:
+        """Withdraw a backtest from the live views (the log keeps it)."""
+        self.transport.send("DELETE", f"{API}/backtests/{backtest_id}", gone_is_done=True)
+
+    def events(self, after: int = 0, limit: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every event of the log after position ``after``, in feed order, page after
+        page until the end (an auditor's or admin's key)."""
+        while True:
+            page = self._get(f"{API}/events", after=after, limit=limit).json()
+            yield from page["events"]
+            if not page["events"]:
+                return
+            after = page["next_after"]
+
+
+class _NotSent(Exception):
+    """An item of ``record_many`` left unsent after another was refused."""
+
+
+def _flat(parameters: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """Nested parameters as ``{prefix + dotted path: value}``, as the sweep table
+    names them."""
+    flat: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _segment(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")

@@ -1,0 +1,102 @@
+"""One pooled HTTP client and the retry rule every call goes through.
+
+Connection errors, 429 and 503 are retried with exponential backoff and full jitter,
+waiting at least what ``Retry-After`` asks; anything else that is not a success is
+raised at once as the ``errors`` exception for its status. A record is safe to retry
+because it always carries one ``Idempotency-Key``: the service answers a repeat with
+the first answer instead of recording twice.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from backtest_ledger.errors import ServiceUnavailable, error_for
+
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # the first and five retries
+    backoff: float = 0.5  # seconds before the first retry, doubling each time
+    max_backoff: float = 30.0
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        """Full jitter on an exponential ceiling, never less than ``Retry-After``."""
+        ceiling = min(self.max_backoff, self.backoff * 2**retry)
+        return max(random.uniform(0, ceiling), retry_after or 0.0)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (a number or an HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _problem(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class Transport:
+    """Sends requests to one ledger, retrying what is safe to retry."""
+
+    def __init__(self, client: httpx.Client, policy: RetryPolicy) -> None:
+        self.client = client
+        self.policy = policy
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        gone_is_done: bool = False,
+    ) -> httpx.Response:
+        """The response to a request, once it succeeds; ``gone_is_done``: a 404 after a
+        retry means an earlier attempt got through (a delete)."""
+        detail, status, wait = "", None, None
+        for attempt in range(self.policy.attempts):
+            if attempt:
+                time.sleep(self.policy.delay(attempt - 1, wait))
+            try:
+                response = self.client.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                detail, status, wait = f"{type(exc).__name__}: {exc}", None, None
+                continue
+            if response.status_code in RETRIED_STATUSES:
+                problem = _problem(response)
+                found = problem.get("detail") if isinstance(problem, dict) else None
+                detail, status = str(found or response.text), response.status_code
+                wait = retry_after(response)
+                continue
+            if response.status_code == 404 and gone_is_done and attempt:
+                return response
+            if response.status_code >= 400:
+                raise error_for(response.status_code, _problem(response), response.text)
+            return response
+        raise ServiceUnavailable(f"gave up after {self.policy.attempts} attempts: {detail}", status)

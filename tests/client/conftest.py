@@ -1,0 +1,25 @@
+"""A ``Ledger`` on the real app (its test client, over both stores), and the market
+data the adapters' tests run the libraries on: S&P 500 daily bars shipped with arch."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from backtest_ledger import Ledger, RetryPolicy
+from tests.api.conftest import Api, api  # noqa: F401 - the fixture, shared
+
+# retries without sleeping seconds: the waits themselves are not what is tested here
+QUICK = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.05)
+
+
+@pytest.fixture
+def ledger(api: Api) -> Ledger:  # noqa: F811 - the imported fixture
+    return Ledger(api_key=api.keys["alice"], client=api.client, retry=QUICK)
+
+
+@pytest.fixture(scope="session")
+def sp500() -> pd.DataFrame:
+    import arch.data.sp500
+
+    return arch.data.sp500.load()

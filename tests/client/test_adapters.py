@@ -1,0 +1,183 @@
+"""Each adapter runs its library's own example strategy (an SMA crossover) on the S&P
+500's daily bars, records through the ledger and reads back: the trades equal the
+library's, and the ledger's metrics equal the library's own figures where the
+conventions are the same — where they differ, the test names the library's
+convention and recomputes its figure from what the ledger stored."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtest_ledger import Ledger
+
+
+def _same(values: Any, expected: Any) -> None:
+    assert np.asarray(values, dtype=float).tolist() == np.asarray(expected, dtype=float).tolist()
+
+
+def _utc(times: Any) -> list[pd.Timestamp]:
+    return [pd.Timestamp(t).tz_localize("UTC") for t in times]
+
+
+# backtesting.py's own call, deprecated by pandas 3
+@pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofweek is deprecated")
+def test_backtesting_py(ledger: Ledger, sp500: pd.DataFrame) -> None:
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+    from backtesting.test import SMA
+
+    class SmaCross(Strategy):
+        n1 = 10
+        n2 = 30
+
+        def init(self) -> None:
+            self.sma1 = self.I(SMA, self.data.Close, self.n1)
+            self.sma2 = self.I(SMA, self.data.Close, self.n2)
+
+        def next(self) -> None:
+            if crossover(self.sma1, self.sma2):
+                self.position.close()
+                self.buy()
+            elif crossover(self.sma2, self.sma1):
+                self.position.close()
+                self.sell()
+
+    ohlc = sp500[["Open", "High", "Low", "Close", "Volume"]]
+    backtest = Backtest(ohlc, SmaCross, cash=10_000, commission=0.002, finalize_trades=True)
+    stats = backtest.run(n1=12)
+    backtest_id = ledger.record_backtesting(stats, symbol="SPX", experiment="sma-grid")
+
+    detail = ledger.get(backtest_id)
+    assert detail["strategy"] == "SmaCross"
+    assert detail["parameters"] == {"n1": 12, "n2": 30}
+    assert detail["experiment"] == "sma-grid" and detail["periods_per_year"] == 252
+    lib = stats["_trades"]
+    trades = ledger.trades(backtest_id)
+    assert len(trades) == len(lib) == stats["# Trades"] > 100
+    assert trades["side"].tolist() == ["long" if s > 0 else "short" for s in lib["Size"]]
+    _same(trades["quantity"], lib["Size"].abs())
+    _same(trades["entry_price"], lib["EntryPrice"])
+    _same(trades["exit_price"], lib["ExitPrice"])
+    _same(trades["pnl"], lib["PnL"])
+    _same(trades["fees"], lib["Commission"])
+    assert trades["entry_time"].tolist() == _utc(lib["EntryTime"])
+    assert str(trades["exit_time"].dtype) == "datetime64[ns, UTC]"
+
+    m = detail["metrics"]
+    assert m["num_trades"] == stats["# Trades"]
+    assert m["total_return"] * 100 == pytest.approx(stats["Return [%]"], rel=1e-12)
+    assert m["max_drawdown"] * 100 == pytest.approx(stats["Max. Drawdown [%]"], rel=1e-12)
+    assert m["win_rate"] * 100 == pytest.approx(stats["Win Rate [%]"], rel=1e-12)
+
+    daily = ledger.daily(backtest_id)
+    assert len(daily) == len(ohlc)
+    _same(daily["equity"], stats["_equity_curve"]["Equity"])
+    # CAGR: backtesting.py compounds over calendar years of 365.25 days from the first
+    # bar to the last; the ledger (SPEC) over n returns at 252 a year.
+    years = (daily["date"].iloc[-1] - daily["date"].iloc[0]).days / 365.25
+    growth = 1 + m["total_return"]
+    assert stats["CAGR [%]"] / 100 == pytest.approx(growth ** (1 / years) - 1, rel=1e-9)
+    assert m["cagr"] == pytest.approx(growth ** (252 / len(daily)) - 1, rel=1e-12)
+    # Sharpe: backtesting.py's is its geometric annual return over a compounded annual
+    # volatility (ddof=1, 252 bars) of the bar returns after the first; the ledger's the
+    # arithmetic mean over std(ddof=1) times sqrt(252) of every return (SPEC).
+    r = daily["return"].to_numpy()
+    g = math.exp(np.log1p(r[1:]).mean()) - 1
+    annual = (1 + g) ** 252 - 1
+    volatility = math.sqrt((r[1:].var(ddof=1) + (1 + g) ** 2) ** 252 - (1 + g) ** (2 * 252))
+    assert stats["Sharpe Ratio"] == pytest.approx(annual / volatility, rel=1e-9)
+    assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(252), rel=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # vectorbt's own, on pandas 3
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_vectorbt(ledger: Ledger, sp500: pd.DataFrame) -> None:
+    import vectorbt as vbt
+
+    close = sp500["Adj Close"]
+    fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 30)
+    portfolio = vbt.Portfolio.from_signals(
+        close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),
+        init_cash=10_000, fees=0.001, freq="1D",
+    )  # fmt: skip
+    backtest_id = ledger.record_vectorbt(portfolio, symbol="SPX", strategy="sma_cross",
+                                         parameters={"fast": 10, "slow": 30})  # fmt: skip
+    detail = ledger.get(backtest_id)
+    # vectorbt annualises by its year_freq (365 days) over the bar's freq (1 day)
+    assert detail["periods_per_year"] == 365
+    assert detail["parameters"] == {"fast": 10, "slow": 30}
+    stats = portfolio.stats()
+    lib = portfolio.trades.records_readable
+    lib = lib[lib["Status"] == "Closed"]
+    trades = ledger.trades(backtest_id)
+    assert len(trades) == len(lib) == stats["Total Closed Trades"] > 50
+    assert trades["side"].tolist() == [d.lower() for d in lib["Direction"]]
+    _same(trades["quantity"], lib["Size"])
+    _same(trades["entry_price"], lib["Avg Entry Price"])
+    _same(trades["exit_price"], lib["Avg Exit Price"])
+    _same(trades["pnl"], lib["PnL"])
+    assert trades["entry_time"].tolist() == _utc(lib["Entry Timestamp"])
+
+    m = detail["metrics"]
+    assert m["total_return"] * 100 == pytest.approx(stats["Total Return [%]"], rel=1e-12)
+    # vectorbt reports the drawdown as a positive percentage
+    assert -m["max_drawdown"] * 100 == pytest.approx(stats["Max Drawdown [%]"], rel=1e-12)
+    assert m["win_rate"] * 100 == pytest.approx(stats["Win Rate [%]"], rel=1e-12)
+    # the same convention as the ledger's: mean / std(ddof=1) * sqrt(365), every return
+    assert m["sharpe"] == pytest.approx(stats["Sharpe Ratio"], rel=1e-9)
+    assert m["profit_factor"] == pytest.approx(stats["Profit Factor"], rel=1e-9)
+
+
+def test_backtrader(ledger: Ledger, sp500: pd.DataFrame) -> None:
+    import backtrader as bt
+
+    class SmaCross(bt.Strategy):  # type: ignore[misc]
+        params = (("pfast", 10), ("pslow", 30))
+
+        def __init__(self) -> None:
+            fast, slow = bt.ind.SMA(period=self.p.pfast), bt.ind.SMA(period=self.p.pslow)
+            self.crossover = bt.ind.CrossOver(fast, slow)
+
+        def next(self) -> None:
+            if not self.position:
+                if self.crossover > 0:
+                    self.buy()
+            elif self.crossover < 0:
+                self.close()
+
+    cerebro = bt.Cerebro(tradehistory=True)
+    cerebro.adddata(bt.feeds.PandasData(dataname=sp500))
+    cerebro.addstrategy(SmaCross, pslow=40)
+    cerebro.broker.setcash(10_000)
+    cerebro.broker.setcommission(commission=0.001)
+    cerebro.addsizer(bt.sizers.FixedSize, stake=5)
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer)
+    cerebro.addanalyzer(bt.analyzers.DrawDown)
+    [strategy] = cerebro.run()
+    backtest_id = ledger.record_backtrader(strategy, symbol="SPX")
+
+    detail = ledger.get(backtest_id)
+    assert detail["strategy"] == "SmaCross"
+    assert detail["parameters"] == {"pfast": 10, "pslow": 40}
+    analysis = strategy.analyzers.tradeanalyzer.get_analysis()
+    trades = ledger.trades(backtest_id)
+    assert len(trades) == analysis.total.closed > 30
+    assert (trades["side"] == "long").all()
+    _same(trades["quantity"], [5.0] * len(trades))
+    assert trades["pnl"].sum() == pytest.approx(analysis.pnl.net.total, rel=1e-12)
+    assert (trades["pnl"] > 0).sum() == analysis.won.total
+    # each trade's pnl before commission is its size times its price change
+    gross = trades["pnl"] + trades["fees"]
+    _same(gross.round(6), (5 * (trades["exit_price"] - trades["entry_price"])).round(6))
+
+    m = detail["metrics"]
+    assert m["total_return"] == pytest.approx(cerebro.broker.getvalue() / 10_000 - 1, rel=1e-12)
+    assert m["win_rate"] == pytest.approx(analysis.won.total / analysis.total.closed, rel=1e-12)
+    drawdown = strategy.analyzers.drawdown.get_analysis()
+    # backtrader's DrawDown analyzer reports the deepest fall in percent, positive
+    assert -m["max_drawdown"] * 100 == pytest.approx(drawdown.max.drawdown, rel=1e-9)

@@ -1,0 +1,154 @@
+"""The client against the real app on both stores: recording from plain pandas (NaN as
+null, naive times as UTC, numpy scalars, sides from signed sizes), reading back with
+proper dtypes, errors as exceptions, bulk recording, search and the feed."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtest_ledger import (
+    InvalidBacktest,
+    InvalidRequest,
+    Ledger,
+    NotAllowed,
+    NotFound,
+    RecordFailed,
+    Unauthorized,
+)
+from tests.api.conftest import Api
+from tests.client.conftest import QUICK
+
+
+def _equity(days: int = 30, seed: int = 1) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    values = 10_000 * np.cumprod(1 + rng.normal(0.001, 0.01, days))
+    return pd.Series(values, index=pd.date_range("2024-01-01", periods=days, freq="D"))
+
+
+def test_plain_pandas_round_trips_with_nulls_and_utc_times(ledger: Ledger, api: Api) -> None:
+    equity = _equity()
+    equity.iloc[5] = np.nan
+    trades = pd.DataFrame({
+        "EntryTime": pd.to_datetime(["2024-01-02 09:30", "2024-01-05 10:00"]),  # naive: UTC
+        "ExitTime": pd.to_datetime(["2024-01-03 16:00", "2024-01-08 15:00"]),
+        "Size": [np.int64(80), np.int64(-80)],
+        "EntryPrice": [100.0, 104.5], "ExitPrice": [102.0, 101.0],
+        "PnL": [np.float64(160.0), np.float32(280.0)], "Fees": [1.0, np.nan],
+    })  # fmt: skip
+    columns = {"EntryTime": "entry_time", "ExitTime": "exit_time", "Size": "size",
+               "EntryPrice": "entry_price", "ExitPrice": "exit_price", "PnL": "pnl",
+               "Fees": "fees"}  # fmt: skip
+    backtest_id = ledger.record(
+        symbol="SPX", strategy="mean-reversion", equity=equity, trades=trades,
+        trade_columns=columns, initial_capital=10_000, periods_per_year=365,
+        parameters={"window": np.int64(20), "z": np.float64(1.5), "bands": (1, 2)},
+    )  # fmt: skip
+    detail = ledger.get(backtest_id)
+    assert detail["parameters"] == {"window": 20, "z": 1.5, "bands": [1, 2]}
+    daily = ledger.daily(backtest_id)
+    assert str(daily["date"].dtype) == "datetime64[ns, UTC]"
+    assert daily["equity"].dtype == np.float64 and math.isnan(daily["equity"].iloc[5])
+    assert daily["equity"].drop(index=5).tolist() == equity.drop(equity.index[5]).tolist()
+    got = ledger.trades(backtest_id)
+    assert got["side"].tolist() == ["long", "short"]
+    assert got["quantity"].tolist() == [80.0, 80.0]  # a size, the side says the direction
+    assert got["entry_time"].tolist() == [pd.Timestamp("2024-01-02 09:30", tz="UTC"),
+                                          pd.Timestamp("2024-01-05 10:00", tz="UTC")]  # fmt: skip
+    assert got["pnl"].tolist() == [160.0, 280.0] and math.isnan(got["fees"].iloc[1])
+    assert got["trade_no"].dtype == np.int64
+
+
+def test_returns_with_a_warm_up_are_nulls_not_zeros(ledger: Ledger) -> None:
+    rng = np.random.default_rng(3)
+    sessions = pd.bdate_range("2023-01-02", periods=300, tz="America/New_York")
+    returns = pd.Series(rng.normal(0.0005, 0.01, 300), index=sessions)
+    returns.iloc[:20] = np.nan  # the indicator's warm-up
+    backtest_id = ledger.record_returns(returns, symbol="SPX", strategy="momentum")
+    daily = ledger.daily(backtest_id)
+    assert daily["return"].iloc[:20].isna().all()
+    assert daily["date"].iloc[0] == pd.Timestamp("2023-01-02", tz="UTC")
+    live = returns.dropna().to_numpy()
+    sharpe = live.mean() / live.std(ddof=1) * math.sqrt(252)  # nulls skipped, not zeros
+    assert ledger.get(backtest_id)["metrics"]["sharpe"] == pytest.approx(sharpe, rel=1e-12)
+
+
+def test_intraday_bars_are_refused_before_anything_is_sent(ledger: Ledger, api: Api) -> None:
+    hourly = pd.Series([1.0, 1.1], index=pd.to_datetime(["2024-01-02 10:00", "2024-01-02 11:00"]))
+    with pytest.raises(ValueError, match="bars within a day"):
+        ledger.record(symbol="SPX", strategy="x", equity=hourly)
+    assert api.event_count() == 0
+
+
+def test_errors_are_exceptions_a_user_understands(ledger: Ledger, api: Api) -> None:
+    with pytest.raises(InvalidBacktest) as invalid:
+        ledger.record(symbol="SPX", strategy="", equity=_equity())
+    assert invalid.value.status == 422
+    assert any(pointer == "/strategy" for pointer, _ in invalid.value.errors)
+    assert "/strategy" in str(invalid.value)
+    with pytest.raises(NotFound):
+        ledger.get(str(uuid.uuid4()))
+    with pytest.raises(InvalidRequest, match="at offset 8"):
+        ledger.search(where="sharpe >>> 1")
+    auditor = Ledger(api_key=api.keys["carol"], client=api.client, retry=QUICK)
+    with pytest.raises(NotAllowed):
+        auditor.record(symbol="SPX", strategy="x", equity=_equity())
+    stranger = Ledger(api_key="not-a-key", client=api.client, retry=QUICK)
+    with pytest.raises(Unauthorized):
+        stranger.get(str(uuid.uuid4()))
+    assert api.event_count() == 0
+
+
+def test_record_many_keeps_input_order_and_stops_at_the_first_refusal(
+    ledger: Ledger, api: Api
+) -> None:
+    items = [{"symbol": f"S{i}", "strategy": "grid", "equity": _equity(seed=i)} for i in range(6)]
+    ids = ledger.record_many(items, workers=4, progress=False)
+    assert [ledger.get(i)["symbol"] for i in ids] == [f"S{i}" for i in range(6)]
+    broken = [*items[:2], {**items[2], "strategy": ""}, *items[3:]]
+    with pytest.raises(RecordFailed) as failed:
+        ledger.record_many(broken, workers=1, progress=False)
+    assert failed.value.index == 2 and isinstance(failed.value.cause, InvalidBacktest)
+    assert api.event_count() == 6 + 2  # one worker: nothing after the refusal was sent
+
+
+def test_search_and_the_experiment_table_have_parameter_columns(ledger: Ledger) -> None:
+    for fast in (5, 10, 20):
+        ledger.record(symbol="SPX", strategy="sma", equity=_equity(seed=fast),
+                      parameters={"fast": fast, "slow": {"n": 50}}, experiment="grid")  # fmt: skip
+    ledger.record(symbol="SPX", strategy="sma", equity=_equity(seed=99), parameters={"fast": 7})
+    table = ledger.search(experiment="grid", where="parameters.fast >= 10", sort="-sharpe")
+    assert sorted(table["param.fast"]) == [10, 20]
+    assert table["sharpe"].is_monotonic_decreasing
+    assert table["param.slow.n"].tolist() == [50, 50]
+    assert str(table["created_at"].dtype) == "datetime64[ns, UTC]"
+    every = ledger.search(where="parameters.fast < 10", sort="sharpe")
+    assert sorted(every["param.fast"]) == [5, 7] and every["sharpe"].is_monotonic_increasing
+    assert set(every.columns) >= {"backtest_id", "sharpe", "max_drawdown", "symbol"}
+    assert len(ledger.experiment("grid")) == 3
+
+
+def test_reading_back_and_deleting(ledger: Ledger, api: Api) -> None:
+    first = ledger.record(symbol="SPX", strategy="a", equity=_equity(200, seed=1))
+    second = ledger.record(symbol="SPX", strategy="b", equity=_equity(200, seed=2))
+    report = ledger.significance(first, samples=200, seed=1)
+    assert report["samples"] == 200
+    compared = ledger.compare([first, second], points=40)
+    assert [c["summary"]["backtest_id"] for c in compared["backtests"]] == [first, second]
+    assert all(len(c["curve"]) <= 40 for c in compared["backtests"])
+    assert len(ledger.monthly(first)) == 7  # 200 days from January 1st
+    ledger.delete(first)
+    with pytest.raises(NotFound):
+        ledger.get(first)
+    assert [e["event_type"] for e in ledger.history(first)] == [
+        "BacktestRecorded",
+        "BacktestDeleted",
+    ]
+    auditor = Ledger(api_key=api.keys["carol"], client=api.client, retry=QUICK)
+    events = list(auditor.events(after=0, limit=2))  # pages of two, read to the end
+    assert [e["position"] for e in events] == sorted(e["position"] for e in events)
+    assert len(events) == api.event_count() == 3

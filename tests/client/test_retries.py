@@ -1,0 +1,78 @@
+"""Retries against a served ledger: a record whose answer is lost after the server
+committed is sent again with the same Idempotency-Key and recorded once; a service
+that cannot be reached is a ServiceUnavailable once the retries are spent."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from backtest_ledger import Ledger, RetryPolicy, ServiceUnavailable
+from backtest_ledger.transport import retry_after
+from tests.api.conftest import make_keys
+from tests.client.conftest import QUICK
+from tests.client.dropping_proxy import DroppingProxy
+from tests.factories import backtest_document
+from tests.server_process import Server, free_port
+
+
+@pytest.fixture
+def served(
+    engine: sa.Engine, database_url: str, tmp_path: Path
+) -> Iterator[tuple[Server, dict[str, str]]]:
+    keys = make_keys(engine)
+    server = Server(database_url, tmp_path / "server.log", workers=1)
+    server.start()
+    try:
+        yield server, keys
+    finally:
+        server.stop()
+
+
+def test_a_record_whose_answer_was_lost_is_retried_and_recorded_once(
+    served: tuple[Server, dict[str, str]], engine: sa.Engine
+) -> None:
+    import pandas as pd
+
+    server, keys = served
+    proxy = DroppingProxy(server.port, b"POST /api/v1/backtests", drops=1)
+    doc = backtest_document(days=40)
+    equity = pd.Series([d["equity"] for d in doc["daily_results"]],
+                       index=pd.to_datetime([d["date"] for d in doc["daily_results"]]))  # fmt: skip
+    try:
+        with Ledger(f"http://127.0.0.1:{proxy.port}", keys["alice"], retry=QUICK) as ledger:
+            backtest_id = ledger.record(symbol="SPX", strategy="sma", equity=equity,
+                                        initial_capital=10_000.0)  # fmt: skip
+    finally:
+        proxy.close()
+    assert proxy.dropped == [b"HTTP/1.1 201 Created"]  # the server had recorded it
+    with engine.connect() as conn:
+        streams = conn.execute(sa.text("SELECT stream_id FROM events")).scalars().all()
+    assert streams == [backtest_id]  # once, and the id the retry was answered with
+
+
+def test_an_unreachable_service_is_unavailable_after_every_retry() -> None:
+    port = free_port()  # nothing listens there
+    policy = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
+    with Ledger(f"http://127.0.0.1:{port}", "key", retry=policy) as ledger:
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable, match="gave up after 3 attempts: ConnectError"):
+            ledger.get("00000000-0000-0000-0000-000000000000")
+    assert time.monotonic() - started < 10
+
+
+def test_the_wait_is_jittered_under_its_ceiling_and_never_under_retry_after() -> None:
+    policy = RetryPolicy(backoff=0.5, max_backoff=4.0)
+    waits = [policy.delay(3, None) for _ in range(200)]
+    assert all(0 <= w <= 4.0 for w in waits) and len(set(waits)) > 100  # 0.5·2³ capped at 4
+    assert all(policy.delay(0, 7.0) == 7.0 for _ in range(20))  # Retry-After: 7 wins
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 < retry_after(httpx.Response(503, headers={"Retry-After": later})) < 31  # type: ignore[operator]
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "12"})) == 12.0
+    assert retry_after(httpx.Response(503)) is None
