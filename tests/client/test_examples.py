@@ -1,0 +1,58 @@
+"""Every script in examples/ runs as a user runs it, against a served ledger, and
+records a backtest that reads back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backtest_ledger import Ledger
+from infrastructure.database import create_engine
+from infrastructure.migrate import upgrade
+from tests.api.conftest import make_keys
+from tests.server_process import Server
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+STRATEGIES = {"record_backtesting_py.py": "SmaCross", "record_vectorbt.py": "ma_cross",
+              "record_backtrader.py": "SmaCross", "record_pandas.py": "momentum-20"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    folder = tmp_path_factory.mktemp("examples")
+    url = f"sqlite:///{folder / 'ledger.sqlite3'}"
+    engine = create_engine(url)
+    upgrade(engine)
+    key = make_keys(engine)["alice"]
+    engine.dispose()
+    server = Server(url, folder / "server.log", workers=1)
+    server.start()
+    try:
+        yield server.base, key
+    finally:
+        server.stop()
+
+
+def test_every_example_is_tested() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(STRATEGIES)
+    assert all(len(p.read_text().splitlines()) < 30 for p in EXAMPLES.glob("*.py"))
+
+
+@pytest.mark.parametrize("script", sorted(STRATEGIES))
+def test_the_example_records_a_backtest(served: tuple[str, str], script: str) -> None:
+    base, key = served
+    env = dict(os.environ, BACKTEST_LEDGER_URL=base, BACKTEST_LEDGER_API_KEY=key)
+    done = subprocess.run([sys.executable, str(EXAMPLES / script)], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    backtest_id = str(uuid.UUID(done.stdout.splitlines()[0]))
+    with Ledger(base, key) as ledger:
+        detail = ledger.get(backtest_id)
+    assert detail["strategy"] == STRATEGIES[script] and detail["symbol"] == "SPX"
+    assert len(detail["daily_results"]) == 5031 and detail["metrics"]["sharpe"] is not None
