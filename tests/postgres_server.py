@@ -41,7 +41,7 @@ def answers(url: str) -> bool:
 def _bindir() -> Path | None:
     found = shutil.which("pg_ctl")
     if found:
-        return Path(found).parent
+        return Path(found).resolve().parent  # /usr/local/bin holds links to some tools only
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     return Path(candidates[-1]).parent if candidates else None
 
