@@ -84,6 +84,7 @@ def unnamed_controls(page: Page) -> list[str]:
 
 
 def fits_width(page: Page) -> bool:
+    page.wait_for_load_state()  # after a click, the next page's body, not none mid-way
     return bool(page.evaluate("() => document.body.scrollWidth <= window.innerWidth + 1"))
 
 
@@ -156,7 +157,8 @@ def test_pages_fit_a_phone_screen(site: dict[str, Any], browser: Browser) -> Non
     sign_in(page, site)
     assert fits_width(page)
     page.screenshot(path=str(ARTIFACTS / "list-phone.png"), full_page=True)
-    page.locator("table.list tbody tr a").first.click()
+    with page.expect_navigation():
+        page.locator("table.list tbody tr a").first.click()
     assert fits_width(page)
     page.screenshot(path=str(ARTIFACTS / "report-phone.png"), full_page=True)
     context.close()

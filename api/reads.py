@@ -1,0 +1,50 @@
+"""Which database a request reads from, and the token a write answers with.
+
+A read brings the token of the write it must see in the ``Ledger-Consistency`` header,
+or as ``?consistency=`` (a browser link); a page brings the one its session kept from
+the signed-in user's last write. ``ReadRouting`` then picks a standby that has
+replayed past it, or the primary. Writes go to the primary (``state.engine``) and
+answer ``Ledger-Consistency`` once committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from litestar.connection import ASGIConnection
+
+from infrastructure.replicas import ReadRouting, parse_token
+
+HEADER = "Ledger-Consistency"
+SESSION_KEY = "consistency"
+
+
+def token_of(connection: ASGIConnection[Any, Any, Any, Any]) -> int | None:
+    """The consistency token a request brings, if any (``BadToken``: 400)."""
+    text = connection.headers.get(HEADER) or connection.query_params.get("consistency")
+    if not text and "session" in connection.scope:
+        session = connection.scope.get("session")
+        text = session.get(SESSION_KEY) if isinstance(session, dict) else None
+    return parse_token(text) if text else None
+
+
+def read_engine(connection: ASGIConnection[Any, Any, Any, Any]) -> sa.Engine:
+    """The engine this request reads from: a fresh enough standby, or the primary."""
+    routing: ReadRouting = connection.app.state.routing
+    if not routing.enabled:
+        return routing.primary
+    return routing.reader(token_of(connection))
+
+
+def written(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, str]:
+    """The headers of a committed write: its consistency token (none without
+    standbys), also kept in the session of a signed-in page user."""
+    routing: ReadRouting = connection.app.state.routing
+    token = routing.token_after_commit()
+    if token is None:
+        return {}
+    session = connection.scope.get("session")
+    if isinstance(session, dict) and session:
+        session[SESSION_KEY] = token
+    return {HEADER: token}
