@@ -29,6 +29,7 @@ from api.web.experiment_pages import ExperimentPages
 from api.web.pages import Pages, template_filters
 from api.web.session import session_config, session_secret
 from infrastructure.database import create_engine
+from infrastructure.replicas import ReadRouting
 from infrastructure.settings import Settings
 
 
@@ -38,6 +39,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = create_engine(
         settings.database_url, pool_size=settings.pool_size, max_overflow=settings.pool_size
     )
+    routing = ReadRouting(
+        engine, settings.replica_urls, settings.replica_wait_ms / 1000,
+        settings.replica_max_lag_s, pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+    )  # fmt: skip
     limiter = rate_limit(settings.rate_limit_per_minute)
     api = Router(
         path="/api/v1",
@@ -56,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
     def dispose() -> None:
+        routing.dispose()
         engine.dispose()
 
     here = Path(__file__).parent
@@ -82,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "engine": engine,
                 "settings": settings,
+                "routing": routing,
                 "throttle": FailureThrottle(settings.auth_failures_per_minute),
             }
         ),

@@ -19,8 +19,10 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.rate_limit import RateLimitConfig
 
+from api.reads import on_users_database, read_engine
 from api.throttle import FailureThrottle, KnownKeys
 from infrastructure.database import read_connection
+from infrastructure.replicas import ReadRouting
 from infrastructure.users import Role, User, hash_key, user_by_key
 
 # The opt of a handler that looks its caller up itself, on the connection it reads
@@ -66,11 +68,10 @@ def authenticate_client(
     return user
 
 
-def _lookup(
-    connection: ASGIConnection[Any, Any, Any, Any], engine: sa.Engine, api_key: str
-) -> User:
-    with read_connection(engine) as conn:
-        return authenticate_client(connection, conn, api_key)
+def _lookup(connection: ASGIConnection[Any, Any, Any, Any], api_key: str) -> User:
+    return on_users_database(
+        connection, lambda conn: authenticate_client(connection, conn, api_key)
+    )
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
@@ -87,10 +88,9 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("an API key is required: Authorization: Bearer <key>")
         if connection.route_handler.opt.get(AUTHENTICATES_ON_READ):
             return AuthenticationResult(user=None, auth=api_key.strip())
-        engine: sa.Engine = connection.app.state.engine
         # The handlers' own thread pool: anyio's (up to 40 threads) beside it made the
         # threads fight over the GIL, and the trivial route's p99 reached a second.
-        user = await sync_to_thread(_lookup, connection, engine, api_key.strip())
+        user = await sync_to_thread(_lookup, connection, api_key.strip())
         return AuthenticationResult(user=user, auth=None)
 
 
@@ -99,8 +99,16 @@ def authenticated_read(
     connection: ASGIConnection[Any, Any, Any, Any], roles: tuple[Role, ...]
 ) -> Iterator[tuple[sa.Connection, User]]:
     """For a handler marked ``AUTHENTICATES_ON_READ``: a read connection and the caller,
-    looked up on it (401) and held to ``roles`` (403) before anything is read."""
-    with read_connection(connection.app.state.engine) as conn:
+    looked up on it (401) and held to ``roles`` (403) before anything is read. With
+    standbys the read is on one of them and the key is looked up on the primary."""
+    routing: ReadRouting = connection.app.state.routing
+    if routing.enabled:
+        user = _lookup(connection, connection.auth)
+        check_role(user, roles)
+        with read_connection(read_engine(connection)) as conn:
+            yield conn, user
+        return
+    with read_connection(routing.primary) as conn:
         user = authenticate_client(connection, conn, connection.auth)
         check_role(user, roles)
         yield conn, user

@@ -18,6 +18,7 @@ from domain.errors import BacktestNotFound, InvalidBacktest, MalformedBody
 from domain.search import BadExpression
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
+from infrastructure.replicas import BadToken
 from projections.documents import MissingDocument
 from projections.experiments import ExperimentNotFound
 from projections.queries import BadAsOf, BadCursor
@@ -51,6 +52,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     BadAsOf: 400,
     TooManyDraws: 400,
     UnknownPosition: 400,
+    BadToken: 400,  # a Ledger-Consistency this service did not give
     MissingDocument: 503,  # the read models need `projections rebuild`
     ReportAbandoned: 503,  # its client has gone: nobody reads the answer
 }

@@ -9,12 +9,16 @@ answer ``Ledger-Consistency`` once committed.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from litestar.connection import ASGIConnection
 
+from infrastructure.database import read_connection
 from infrastructure.replicas import ReadRouting, parse_token
+
+T = TypeVar("T")
 
 HEADER = "Ledger-Consistency"
 SESSION_KEY = "consistency"
@@ -35,6 +39,24 @@ def read_engine(connection: ASGIConnection[Any, Any, Any, Any]) -> sa.Engine:
     if not routing.enabled:
         return routing.primary
     return routing.reader(token_of(connection))
+
+
+def on_users_database(
+    connection: ASGIConnection[Any, Any, Any, Any], read: Callable[[sa.Connection], T]
+) -> T:
+    """``read`` of users and keys, on the primary (a revoked key must not open a standby
+    that has not replayed the revocation yet); on a standby only while the primary does
+    not answer, so that reads carry on through its outage."""
+    routing: ReadRouting = connection.app.state.routing
+    try:
+        with read_connection(routing.primary) as conn:
+            return read(conn)
+    except sa.exc.OperationalError:
+        standby = routing.reader() if routing.enabled else routing.primary
+        if standby is routing.primary:
+            raise
+        with read_connection(standby) as conn:
+            return read(conn)
 
 
 def written(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, str]:

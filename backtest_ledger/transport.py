@@ -4,7 +4,8 @@ Connection errors, 429 and 503 are retried with exponential backoff and full jit
 waiting at least what ``Retry-After`` asks; anything else that is not a success is
 raised at once as the ``errors`` exception for its status. A record is safe to retry
 because it always carries one ``Idempotency-Key``: the service answers a repeat with
-the first answer instead of recording twice.
+the first answer instead of recording twice. Each write's ``Ledger-Consistency``
+token goes with every later request, so reads see this client's own writes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 from backtest_ledger.errors import ServiceUnavailable, error_for
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+CONSISTENCY = "Ledger-Consistency"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class Transport:
     def __init__(self, client: httpx.Client, policy: RetryPolicy) -> None:
         self.client = client
         self.policy = policy
+        # the token of this client's last write, sent with every request after it: a
+        # ledger reading from standbys then never answers older than that write
+        self.consistency: str | None = None
 
     def send(
         self,
@@ -81,9 +86,12 @@ class Transport:
         for attempt in range(self.policy.attempts):
             if attempt:
                 time.sleep(self.policy.delay(attempt - 1, wait))
+            sent = dict(headers or {})
+            if self.consistency is not None:
+                sent.setdefault(CONSISTENCY, self.consistency)
             try:
                 response = self.client.request(
-                    method, path, params=params, content=content, headers=headers
+                    method, path, params=params, content=content, headers=sent
                 )
             except httpx.TransportError as exc:
                 detail, status, wait = f"{type(exc).__name__}: {exc}", None, None
@@ -98,5 +106,6 @@ class Transport:
                 return response
             if response.status_code >= 400:
                 raise error_for(response.status_code, _problem(response), response.text)
+            self.consistency = response.headers.get(CONSISTENCY, self.consistency)
             return response
         raise ServiceUnavailable(f"gave up after {self.policy.attempts} attempts: {detail}", status)

@@ -34,6 +34,18 @@ class Settings:
     significance_seconds: float = field(
         default_factory=lambda: float(_env("SIGNIFICANCE_SECONDS", "30"))
     )
+    # hot standbys every read goes to (SQLAlchemy URLs, comma-separated); none: the
+    # primary serves every read, as before
+    replica_urls: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            url.strip() for url in _env("REPLICA_URLS", "").split(",") if url.strip()
+        )
+    )
+    # how long a read with a consistency token waits for a standby to replay past it
+    # before the primary serves it
+    replica_wait_ms: float = field(default_factory=lambda: float(_env("REPLICA_WAIT_MS", "200")))
+    # a standby further behind than this is out of rotation until it catches up
+    replica_max_lag_s: float = field(default_factory=lambda: float(_env("REPLICA_MAX_LAG_S", "10")))
     state_dir: str = field(default_factory=lambda: _env("STATE_DIR", "./var"))
     # requests per minute per API key and worker process; 0 turns the limit off
     rate_limit_per_minute: int = field(default_factory=lambda: int(_env("RATE_LIMIT", "1200")))

@@ -247,10 +247,12 @@ def report_for(
     *,
     fit: bool = False,
     stop: Stop = None,
+    store: sa.Engine | None = None,
 ) -> SignificanceReport:
     """The report as ``significance`` gives it, computed at most once for the same
     inputs: a later request with the same parameters and the same trials reads the
-    report stored by the first (an abandoned computation stores nothing)."""
+    report stored by the first (an abandoned computation stores nothing). Read from
+    ``engine``, stored through ``store`` (the primary, when ``engine`` is a standby)."""
     with read_connection(engine) as conn:
         subject = _subject(conn, backtest_id, viewer)
         inputs = inputs_hash(subject, params, fit)
@@ -263,7 +265,7 @@ def report_for(
         if stored is not None:
             return msgspec.json.decode(stored, type=SignificanceReport)
         report = _compute(conn, subject, params, fit, stop)
-    with write_transaction(engine) as conn:
+    with write_transaction(store or engine) as conn:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         conn.execute(
             insert(significance_reports)

@@ -18,6 +18,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     engine = engine_of(args)
     engine.dispose()
     os.environ["BACKTEST_LEDGER_DATABASE_URL"] = args.database_url
+    if args.replica_url:  # the workers read their settings from the environment
+        os.environ["BACKTEST_LEDGER_REPLICA_URLS"] = ",".join(args.replica_url)
     err(f"backtest-ledger serving on http://{args.host}:{args.port}")
     serve(args.host, args.port, args.workers)
     return 0

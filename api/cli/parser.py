@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=Settings().host)
     serve.add_argument("--port", type=int, default=Settings().port)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--replica-url",
+        action="append",
+        metavar="URL",
+        help="a hot standby to read from (repeatable; env BACKTEST_LEDGER_REPLICA_URLS)",
+    )
 
     db = sub.add_parser("db", help="schema management").add_subparsers(dest="db", required=True)
     command("upgrade", cmd_db_upgrade, "apply the migrations", db)

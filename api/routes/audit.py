@@ -9,6 +9,7 @@ from litestar import Request, get
 from litestar.datastructures import State
 
 from api.auth import requires
+from api.reads import read_engine
 from infrastructure.audit import verify_log
 from infrastructure.users import Role, User
 
@@ -44,5 +45,5 @@ class Verification(msgspec.Struct, frozen=True):
 )
 def verify_audit_log(request: Request[User, Any, State]) -> Verification:
     """Recompute every hash chain and the running digest of the whole log."""
-    report = verify_log(request.app.state.engine)
+    report = verify_log(read_engine(request))
     return msgspec.convert(report.to_json(), Verification)

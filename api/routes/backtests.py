@@ -27,6 +27,7 @@ from api.handlers import (
     delete_backtest,
     record_backtest,
 )
+from api.reads import read_engine, written
 from api.schemas import EventOut, StreamHistory
 from domain.errors import BacktestNotFound
 from domain.events import BacktestRecorded
@@ -187,6 +188,7 @@ class BacktestController(Controller):
 
         outcome = await sync_to_thread(work)
         headers = {"Location": f"/api/v1/backtests/{outcome.recorded.backtest_id}"}
+        headers.update(await sync_to_thread(written, request))
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(outcome.recorded, status_code=201, headers=headers)
@@ -270,7 +272,7 @@ class BacktestController(Controller):
         """Backtests side by side: metrics, equity rebased to 1 with drawdowns, and monthly
         returns by column."""
         wanted, viewer = parse_ids(ids), owner_scope(request.user)
-        engine = request.app.state.engine
+        engine = read_engine(request)
         if points is not None:
             document = msgspec.json.encode(compare(engine, wanted, viewer, points))
             return Response(document, media_type=MediaType.JSON)
@@ -299,7 +301,7 @@ class BacktestController(Controller):
         (with ``as_of``: as it was then, if it was live then)."""
         moment = queries.parse_as_of(as_of) if as_of else None
         document = documents.read_document(
-            request.app.state.engine, backtest_id, "detail", owner_scope(request.user), moment
+            read_engine(request), backtest_id, "detail", owner_scope(request.user), moment
         )
         return sent(document, MediaType.JSON)
 
@@ -310,15 +312,16 @@ class BacktestController(Controller):
         sync_to_thread=True,
         status_code=204,
     )
-    def remove(self, request: Request[User, Any, State], backtest_id: BacktestId) -> None:
+    def remove(self, request: Request[User, Any, State], backtest_id: BacktestId) -> Response[None]:
         """Withdraw a backtest from the live views (the log keeps it; a second delete is 404)."""
         context = _context(request, None, b"")
         delete_backtest(request.app.state.engine, request.user, backtest_id, context)
+        return Response(None, status_code=204, headers=written(request))
 
     def _csv(
         self, request: Request[User, Any, State], backtest_id: str, kind: str
     ) -> Response[bytes]:
-        return csv_download(request.app.state.engine, request.user, backtest_id, kind)
+        return csv_download(read_engine(request), request.user, backtest_id, kind)
 
     @get(
         "/{backtest_id:str}/daily.csv",
@@ -388,10 +391,11 @@ class BacktestController(Controller):
         read back; the computation stops when the client goes away, and past the
         service's time budget answers 503."""
         params = SignificanceParams(seed, samples, level, block_length)
-        engine, viewer = request.app.state.engine, owner_scope(request.user)
+        viewer, primary = owner_scope(request.user), request.app.state.engine
+        engine = await sync_to_thread(read_engine, request)
         return await run_while_awaited(
             request,
-            lambda stop: report_for(engine, backtest_id, viewer, params, stop=stop),
+            lambda stop: report_for(engine, backtest_id, viewer, params, stop=stop, store=primary),
             request.app.state.settings.significance_seconds,
             ReportAbandoned,
         )
@@ -404,7 +408,7 @@ class BacktestController(Controller):
     )
     def history(self, request: Request[User, Any, State], backtest_id: BacktestId) -> StreamHistory:
         """The backtest's events in stream order, deletions included (owner or auditor)."""
-        with read_connection(request.app.state.engine) as conn:
+        with read_connection(read_engine(request)) as conn:
             stream = load_stream(conn, backtest_id)
         owner = owner_scope(request.user)
         first = stream[0].event() if stream else None

@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.params import QueryParameter
 
 from api.auth import requires
+from api.reads import read_engine
 from api.schemas import EventOut, EventPage
 from infrastructure.database import read_connection
 from infrastructure.event_store import MAX_POSITION, read_feed
@@ -34,6 +35,6 @@ def event_feed(
 
     Never skips: an event whose transaction may still commit is held back until it has,
     so a reader that continues from ``next_after`` sees every event exactly once."""
-    with read_connection(request.app.state.engine) as conn:
+    with read_connection(read_engine(request)) as conn:
         batch = read_feed(conn, after, limit)
     return EventPage([EventOut.of(e) for e in batch], batch[-1].position if batch else after)

@@ -11,6 +11,7 @@ from litestar.params import PathParameter
 from litestar.response import Stream
 
 from api.auth import owner_scope, requires
+from api.reads import read_engine
 from api.routes.backtests import (
     NO_NUL,
     READER_ROLES,
@@ -64,7 +65,7 @@ class ExperimentController(Controller):
         """The caller's experiments (an auditor's: everyone's), most recently used first:
         live backtests, trials (every backtest ever recorded in it, deleted included),
         the best live Sharpe, and when the first and last were recorded."""
-        with read_connection(request.app.state.engine) as conn:
+        with read_connection(read_engine(request)) as conn:
             return experiments_of(conn, owner_scope(request.user))
 
     @get(
@@ -84,7 +85,7 @@ class ExperimentController(Controller):
         """One row per live backtest of the experiment: backtest_id, created_at, the list
         fields, every metric, then param.<dotted path> columns (oldest first unless
         ``sort``; filtered by ``where``)."""
-        return sweep_download(request.app.state.engine, request.user, name, "csv", sort, where)
+        return sweep_download(read_engine(request), request.user, name, "csv", sort, where)
 
     @get(
         "/{name:str}/backtests.parquet",
@@ -101,5 +102,5 @@ class ExperimentController(Controller):
         where: WhereParameter = None,
     ) -> Stream:
         """The same table as backtests.csv, typed, as Parquet."""
-        engine = request.app.state.engine
+        engine = read_engine(request)
         return sweep_download(engine, request.user, name, "parquet", sort, where)

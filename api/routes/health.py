@@ -1,4 +1,5 @@
-"""GET /health: liveness and database reachability, no auth."""
+"""GET /health: liveness and database reachability, no auth; with standbys, each one's
+state and lag."""
 
 from __future__ import annotations
 
@@ -9,20 +10,47 @@ from litestar.datastructures import State
 from litestar.response import Response
 
 from infrastructure.database import read_connection
+from infrastructure.replicas import ReadRouting
 
 
-class Health(msgspec.Struct, frozen=True):
+class StandbyHealth(msgspec.Struct, frozen=True):
+    name: str  # its URL, without a password
+    database: str  # "up", "lagging" (out of rotation until it catches up) or "down"
+    lag_seconds: float | None
+    error: str | None = None
+
+
+class Health(msgspec.Struct, frozen=True, omit_defaults=True):
     status: str
     database: str
+    replicas: list[StandbyHealth] = msgspec.field(default_factory=list)
+
+
+def _standbys(routing: ReadRouting) -> list[StandbyHealth]:
+    found = []
+    for replica in routing.replicas:
+        if not replica.check():
+            found.append(StandbyHealth(replica.name, "down", None, replica.error))
+            continue
+        lag = replica.lag_s or 0.0
+        state = "up" if lag <= routing.max_lag_s else "lagging"
+        found.append(StandbyHealth(replica.name, state, round(lag, 3)))
+    return found
 
 
 @get("/health", operation_id="health", sync_to_thread=True, tags=["service"])
 def health(state: State) -> Response[Health]:
-    """Liveness, and whether the database answers (503 when it does not)."""
-    engine: sa.Engine = state.engine
+    """Liveness, and whether the database answers (503 when it does not). With standbys:
+    each one's state and replay lag; the service is "degraded" (still 200, reads come
+    from the primary) while one is down or lagging, and 503 only when no database
+    answers at all."""
+    routing: ReadRouting = state.routing
+    standbys = _standbys(routing)
     try:
-        with read_connection(engine) as conn:
+        with read_connection(routing.primary) as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError:
-        return Response(Health("degraded", "down"), status_code=503)
-    return Response(Health("ok", "up"), status_code=200)
+        serving = any(s.database == "up" for s in standbys)
+        return Response(Health("degraded", "down", standbys), status_code=200 if serving else 503)
+    status = "ok" if all(s.database == "up" for s in standbys) else "degraded"
+    return Response(Health(status, "up", standbys), status_code=200)

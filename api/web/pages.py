@@ -22,6 +22,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import client_address, owner_scope
 from api.handlers import delete_backtest
+from api.reads import on_users_database, read_engine, written
 from api.routes.backtests import csv_download
 from api.throttle import FailureThrottle
 from api.web.charts import COLUMNS, PALETTE, heat_colour, line_chart
@@ -75,6 +76,13 @@ def sign_in_first(request: Request[Any, Any, Any]) -> Redirect:
 
 
 def engine_of(request: Request[Any, Any, Any]) -> sa.Engine:
+    """Where a page reads: a fresh enough standby (the session keeps the token of the
+    user's last write), or the primary."""
+    return read_engine(request)
+
+
+def primary_of(request: Request[Any, Any, Any]) -> sa.Engine:
+    """Where a page writes."""
     engine: sa.Engine = request.app.state.engine
     return engine
 
@@ -113,8 +121,7 @@ class Pages(Controller):
             return Template("signin.html.j2", context=context, status_code=429,
                             headers={"Retry-After": str(wait)})  # fmt: skip
         key_hash = hash_key(data.get("api_key", "").strip())
-        with read_connection(engine_of(request)) as conn:
-            found = session_user(conn, key_hash)
+        found = on_users_database(request, lambda conn: session_user(conn, key_hash))
         if found is None:
             throttle.failed(client_address(request))
             context = {"next": target, "error": "That API key is not valid."}
@@ -127,7 +134,7 @@ class Pages(Controller):
         """End the user's sessions on the server, then forget this browser's cookie."""
         user = signed_in_user(request)
         if user is not None:
-            with write_transaction(engine_of(request)) as conn:
+            with write_transaction(primary_of(request)) as conn:
                 end_sessions(conn, user.user_id)
         request.clear_session()
         return Redirect("/signin", status_code=303)
@@ -176,15 +183,16 @@ class Pages(Controller):
         if user is None:
             return sign_in_first(request)
         scope = owner_scope(user)
-        with read_connection(engine_of(request)) as conn:
+        engine = engine_of(request)
+        with read_connection(engine) as conn:
             detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
             trades, trade_count = queries.trade_page(conn, backtest_id, trades_page, PER_PAGE)
         budget = request.app.state.settings.significance_seconds
         deadline = time.monotonic() + budget
         try:
             report: SignificanceReport | None = report_for(
-                engine_of(request), backtest_id, scope, SignificanceParams(samples=PAGE_RESAMPLES),
-                fit=True, stop=lambda: time.monotonic() > deadline,
+                engine, backtest_id, scope, SignificanceParams(samples=PAGE_RESAMPLES),
+                fit=True, stop=lambda: time.monotonic() > deadline, store=primary_of(request),
             )  # fmt: skip
         except ReportAbandoned:
             report = None
@@ -234,7 +242,8 @@ class Pages(Controller):
         user = reader_of(request)
         if user is None:
             return sign_in_first(request)
-        delete_backtest(engine_of(request), user, backtest_id)
+        delete_backtest(primary_of(request), user, backtest_id)
+        written(request)  # the list that follows reads past the deletion
         return Redirect("/backtests", status_code=303)
 
     @get("/compare", sync_to_thread=True)

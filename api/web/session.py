@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
 
-from infrastructure.database import read_connection
+from api.reads import on_users_database
 from infrastructure.settings import Settings
 from infrastructure.users import User, session_user
 
@@ -92,9 +91,7 @@ def signed_in_user(request: Request[Any, Any, Any]) -> User | None:
     settings: Settings = request.app.state.settings
     if time.time() - began > settings.session_absolute_hours * 3600:
         return None
-    engine: sa.Engine = request.app.state.engine
-    with read_connection(engine) as conn:
-        found = session_user(conn, key_hash)
+    found = on_users_database(request, lambda conn: session_user(conn, key_hash))
     if found is None or found[1] != epoch:
         return None
     return found[0]

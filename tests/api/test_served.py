@@ -29,10 +29,9 @@ def served(
         server.stop()
 
 
-def test_eight_racing_posts_with_one_key_append_one_event(
-    served: tuple[str, dict[str, str]], engine: sa.Engine
-) -> None:
-    base, keys = served
+def _race(bases: list[str], keys: dict[str, str], engine: sa.Engine) -> None:
+    """Eight POSTs of one body with one Idempotency-Key, at once, spread over ``bases``:
+    one event, and every answer names it."""
     payload = body(backtest_document(days=200, trades=20))
     headers = {
         "Authorization": f"Bearer {keys['alice']}",
@@ -42,12 +41,12 @@ def test_eight_racing_posts_with_one_key_append_one_event(
     barrier = threading.Barrier(8)
     answers: list[httpx.Response] = []
 
-    def post() -> None:
+    def post(base: str) -> None:
         barrier.wait()
         answers.append(httpx.post(f"{base}/api/v1/backtests", content=payload,
                                   headers=headers, timeout=60))  # fmt: skip
 
-    threads = [threading.Thread(target=post) for _ in range(8)]
+    threads = [threading.Thread(target=post, args=(bases[i % len(bases)],)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -57,6 +56,25 @@ def test_eight_racing_posts_with_one_key_append_one_event(
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in answers) == 7
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one() == 1
+
+
+def test_eight_racing_posts_with_one_key_append_one_event(
+    served: tuple[str, dict[str, str]], engine: sa.Engine
+) -> None:
+    base, keys = served
+    _race([base], keys, engine)
+
+
+def test_two_service_nodes_on_one_database_record_a_key_once(
+    served: tuple[str, dict[str, str]], engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    base, keys = served
+    other = Server(database_url, tmp_path / "other.log", workers=1)  # a second node
+    other.start()
+    try:
+        _race([base, other.base], keys, engine)
+    finally:
+        other.stop()
 
 
 def test_the_docs_work_with_no_internet(served: tuple[str, dict[str, str]]) -> None:

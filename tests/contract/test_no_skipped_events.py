@@ -22,6 +22,12 @@ def _quiet(_conn: sa.Connection, _stored: StoredEvent, _event: Event) -> None:
 
 
 def test_a_catch_up_reader_sees_every_event_once_in_feed_order(pg_engine: sa.Engine) -> None:
+    readers_see_every_event_once(pg_engine, pg_engine)
+
+
+def readers_see_every_event_once(writing: sa.Engine, reading: sa.Engine) -> None:
+    """Writers append on ``writing`` while a reader follows the feed on ``reading`` (the
+    same database, or a standby of it): the reader sees every event once, in order."""
     errors: list[BaseException] = []
     done = threading.Event()
 
@@ -29,7 +35,7 @@ def test_a_catch_up_reader_sees_every_event_once_in_feed_order(pg_engine: sa.Eng
         try:
             for _ in range(APPENDS):
                 stream = str(uuid.uuid4())
-                with write_transaction(pg_engine) as conn:
+                with write_transaction(writing) as conn:
                     append(conn, stream, 0, [BacktestDeleted(stream)],
                            EventMetadata(actor_id="w"), _quiet)  # fmt: skip
         except BaseException as exc:  # pragma: no cover - reported below
@@ -40,7 +46,7 @@ def test_a_catch_up_reader_sees_every_event_once_in_feed_order(pg_engine: sa.Eng
 
     def reader() -> None:
         after = 0
-        with pg_engine.connect() as conn:
+        with reading.connect() as conn:
             while time.monotonic() < deadline:
                 batch = read_feed(conn, after, 50)
                 conn.commit()
@@ -60,7 +66,7 @@ def test_a_catch_up_reader_sees_every_event_once_in_feed_order(pg_engine: sa.Eng
     done.set()
     read.join()
     assert errors == []
-    with pg_engine.connect() as conn:
+    with writing.connect() as conn:
         committed = (
             conn.execute(sa.text("SELECT position FROM events ORDER BY tx_id, position"))
             .scalars()
