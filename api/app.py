@@ -12,11 +12,12 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from api.auth import ApiKeyAuthentication, rate_limit
+from api.auth import ApiKeyAuthentication
 from api.csrf import csrf_config, same_origin_only
 from api.errors import EXCEPTION_HANDLERS
 from api.https_cookies import https_cookies
 from api.openapi import docs_assets, finish_document, openapi_config
+from api.request_limits import request_limit
 from api.routes.audit import verify_audit_log
 from api.routes.backtests import BacktestController
 from api.routes.events import event_feed
@@ -29,6 +30,7 @@ from api.web.experiment_pages import ExperimentPages
 from api.web.pages import Pages, template_filters
 from api.web.session import session_config, session_secret
 from infrastructure.database import create_engine
+from infrastructure.rate_windows import SharedWindows
 from infrastructure.replicas import ReadRouting
 from infrastructure.settings import Settings
 
@@ -44,7 +46,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         settings.replica_max_lag_s, pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
     )  # fmt: skip
-    limiter = rate_limit(settings.rate_limit_per_minute)
+    windows = SharedWindows(engine)
+    per_minute = settings.rate_limit_per_minute
     api = Router(
         path="/api/v1",
         route_handlers=[
@@ -55,13 +58,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             whoami,
         ],
         middleware=[
-            *([limiter.middleware] if limiter else []),
+            *([request_limit(per_minute, windows)] if per_minute > 0 else []),
             DefineMiddleware(ApiKeyAuthentication),
         ],
         security=[{"BearerAuth": []}],
     )
 
     def dispose() -> None:
+        windows.close()
         routing.dispose()
         engine.dispose()
 

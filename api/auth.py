@@ -17,7 +17,6 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.middleware.rate_limit import RateLimitConfig
 
 from api.reads import on_users_database, read_engine
 from api.throttle import FailureThrottle, KnownKeys
@@ -124,14 +123,6 @@ def rate_limit_identity(request: Request[Any, Any, Any]) -> str:
         if digest in KNOWN_KEYS:
             return "key:" + digest
     return "addr:" + client_address(request)
-
-
-def rate_limit(per_minute: int) -> RateLimitConfig | None:
-    if per_minute <= 0:
-        return None
-    return RateLimitConfig(
-        rate_limit=("minute", per_minute), identifier_for_request=rate_limit_identity
-    )
 
 
 def check_role(user: User, roles: tuple[Role, ...]) -> None:

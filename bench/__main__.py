@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import appends, rebuild, record_and_export, sqlite_export, sweeps
+from bench import appends, rebuild, record_and_export, replication, sqlite_export, sweeps
 from bench.harness import bench_schema, fresh_schema, report, schema_url
 
 
@@ -15,6 +15,7 @@ def main() -> None:
         results += sweeps.run(url)
     results += sqlite_export.run()
     results += rebuild.run()
+    results += replication.run()  # a primary and a standby of its own
     report(results)
 
 

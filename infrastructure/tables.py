@@ -196,6 +196,17 @@ significance_reports = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Requests per scope, identity and minute, counted by every service node
+# (``rate_windows``): a limit then holds across nodes. Unlogged on PostgreSQL.
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    sa.Column("scope", sa.String(20), primary_key=True),
+    sa.Column("identity", sa.String(200), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+)
+
 
 idempotency_keys = sa.Table(
     "idempotency_keys",

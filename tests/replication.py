@@ -53,7 +53,7 @@ class ReplicatedPair:
     def _standby(self, statement: str) -> None:
         dsn = f"postgresql://postgres@127.0.0.1:{self.standby_port}/test"
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
     def pause_replay(self) -> None:
         self._standby("SELECT pg_wal_replay_pause()")

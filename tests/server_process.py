@@ -25,7 +25,8 @@ def free_port() -> int:
 class Server:
     def __init__(self, database_url: str, log: Path, workers: int = 2, **settings: str) -> None:
         self.env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=database_url,
-                        BACKTEST_LEDGER_RATE_LIMIT="0", **settings)  # fmt: skip
+                        BACKTEST_LEDGER_RATE_LIMIT="0")  # fmt: skip
+        self.env.update(settings)
         self.port = free_port()
         self.log = log
         self.workers = workers

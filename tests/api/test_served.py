@@ -11,7 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.api.conftest import make_keys
+from tests.api.conftest import clear_of_a_new_minute, make_keys
 from tests.factories import backtest_document, body
 from tests.server_process import Server
 
@@ -75,6 +75,33 @@ def test_two_service_nodes_on_one_database_record_a_key_once(
         _race([base, other.base], keys, engine)
     finally:
         other.stop()
+
+
+def test_a_rate_limit_holds_across_two_service_nodes(
+    engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    import time
+
+    keys = make_keys(engine)
+    nodes = [Server(database_url, tmp_path / f"node{n}.log", workers=1,
+                    BACKTEST_LEDGER_RATE_LIMIT="5") for n in range(2)]  # fmt: skip
+    for node in nodes:
+        node.start()
+    try:
+        auth = {"Authorization": f"Bearer {keys['alice']}"}
+        statuses = []
+        clear_of_a_new_minute(10)
+        for n in range(10):  # alternating nodes, each told of the other's count since
+            answer = httpx.get(f"{nodes[n % 2].base}/api/v1/whoami", headers=auth, timeout=30)
+            statuses.append(answer.status_code)
+            time.sleep(0.6)
+        # Each node counts its first request against the address (the key is not yet
+        # known to it there), then the key: five for the key across both, not per node.
+        assert statuses == [200] * 7 + [429] * 3, statuses
+        assert answer.headers["ratelimit-limit"] == "5" and int(answer.headers["retry-after"]) > 0
+    finally:
+        for node in nodes:
+            node.stop()
 
 
 def test_the_docs_work_with_no_internet(served: tuple[str, dict[str, str]]) -> None:
