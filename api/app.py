@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "engine": engine,
                 "settings": settings,
                 "routing": routing,
-                "throttle": FailureThrottle(settings.auth_failures_per_minute),
+                "throttle": FailureThrottle(settings.auth_failures_per_minute, shared=windows),
             }
         ),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -1,7 +1,8 @@
 """Guessing keys: failed authentications counted per client address, in bounded memory.
 
 An address that presents more than ``limit`` wrong API keys (to the API or the sign-in
-page) within a minute gets 429 for any key until the minute is over: the rate limiter
+page) within a minute — on this process, or on all the service's nodes together
+(``SharedWindows``) — gets 429 for any key until the minute is over: the rate limiter
 counts per presented key, so every new guess used to start afresh. At most
 ``capacity`` addresses are remembered (the least recently seen is forgotten first), and
 only keys that have authenticated are remembered by hash for the rate limiter, so a
@@ -15,7 +16,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from infrastructure.rate_windows import SharedWindows
+
 CAPACITY = 10_000
+SCOPE = "auth-failures"
 
 
 class FailureThrottle:
@@ -27,8 +31,12 @@ class FailureThrottle:
         window_s: float = 60.0,
         capacity: int = CAPACITY,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedWindows | None = None,
     ) -> None:
+        """``shared``: the other nodes' counts too (their minute is the clock's, this
+        process's own a sliding one)."""
         self.limit, self.window_s, self.capacity, self.clock = limit, window_s, capacity, clock
+        self.shared = shared
         self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -39,6 +47,13 @@ class FailureThrottle:
         """Seconds until ``address`` may try again, or None while it may."""
         if self.limit <= 0:
             return None
+        local = self._local_retry_after(address)
+        shared = self.shared
+        if local is None and shared is not None and shared.count(SCOPE, address) >= self.limit:
+            return shared.seconds_left()
+        return local
+
+    def _local_retry_after(self, address: str) -> int | None:
         with self._lock:
             entry = self._failures.get(address)
             if entry is None:
@@ -54,6 +69,8 @@ class FailureThrottle:
         """Count one wrong key from ``address``."""
         if self.limit <= 0:
             return
+        if self.shared is not None:
+            self.shared.hit(SCOPE, address)
         with self._lock:
             now = self.clock()
             began, count = self._failures.pop(address, (now, 0))

@@ -104,6 +104,30 @@ def test_a_rate_limit_holds_across_two_service_nodes(
             node.stop()
 
 
+def test_wrong_keys_are_counted_across_two_service_nodes(
+    engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    import time
+
+    keys = make_keys(engine)
+    nodes = [Server(database_url, tmp_path / f"node{n}.log", workers=1,
+                    BACKTEST_LEDGER_AUTH_FAILURES_PER_MINUTE="4") for n in range(2)]  # fmt: skip
+    for node in nodes:
+        node.start()
+    try:
+        clear_of_a_new_minute(10)
+        for n in range(4):  # two wrong keys on each node: neither alone reaches four
+            wrong = {"Authorization": f"Bearer btl_guess{n}"}
+            assert httpx.get(f"{nodes[n % 2].base}/api/v1/whoami", headers=wrong).status_code == 401
+            time.sleep(0.6)
+        right = {"Authorization": f"Bearer {keys['alice']}"}
+        held = httpx.get(f"{nodes[0].base}/api/v1/whoami", headers=right)
+        assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_the_docs_work_with_no_internet(served: tuple[str, dict[str, str]]) -> None:
     base, _ = served
     page = httpx.get(f"{base}/schema/swagger", timeout=10)
