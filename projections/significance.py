@@ -265,18 +265,24 @@ def report_for(
         if stored is not None:
             return msgspec.json.decode(stored, type=SignificanceReport)
         report = _compute(conn, subject, params, fit, stop)
-    with write_transaction(store or engine) as conn:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        conn.execute(
-            insert(significance_reports)
-            .values(
-                backtest_id=backtest_id,
-                inputs_hash=inputs,
-                report=msgspec.json.encode(report),
-                computed_at=dt.datetime.now(dt.UTC),
+    try:
+        with write_transaction(store or engine) as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            conn.execute(
+                insert(significance_reports)
+                .values(
+                    backtest_id=backtest_id,
+                    inputs_hash=inputs,
+                    report=msgspec.json.encode(report),
+                    computed_at=dt.datetime.now(dt.UTC),
+                )
+                .on_conflict_do_nothing()
             )
-            .on_conflict_do_nothing()
-        )
+    except sa.exc.OperationalError:
+        if store is None or store is engine:
+            raise
+        # read from a standby while the primary is down: the report is still the
+        # answer; it is computed again next time instead of read back
     return report
 
 

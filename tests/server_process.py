@@ -23,20 +23,29 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, log: Path, workers: int = 2, **settings: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        log: Path,
+        workers: int = 2,
+        args: tuple[str, ...] = (),
+        **settings: str,
+    ) -> None:
         self.env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=database_url,
                         BACKTEST_LEDGER_RATE_LIMIT="0")  # fmt: skip
         self.env.update(settings)
         self.port = free_port()
         self.log = log
         self.workers = workers
+        self.args = args  # more options of ``serve``
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
-                [CLI, "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                [CLI, "serve", "--port", str(self.port), "--workers", str(self.workers),
+                 *self.args],
                 env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 60

@@ -9,8 +9,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from litestar.testing import TestClient
@@ -25,6 +27,7 @@ from tests.contract.test_no_skipped_events import readers_see_every_event_once
 from tests.factories import backtest_document, body
 from tests.postgres_server import libpq_dsn
 from tests.replication import ReplicatedPair
+from tests.server_process import Server
 
 
 @dataclass
@@ -139,6 +142,33 @@ def test_the_pages_read_past_the_signed_in_users_last_write(site: Site) -> None:
             site.pair.resume_replay()
 
 
+def test_a_standby_lagging_past_the_limit_is_out_of_rotation(site: Site) -> None:
+    auth = {"Authorization": f"Bearer {site.keys['alice']}"}
+    with _client(site, replica_max_lag_s=0.5) as client:
+        site.pair.caught_up()
+        site.pair.pause_replay()
+        try:
+            path = _record(client, site.keys["alice"]).headers["location"]
+            time.sleep(1.0)  # WAL waits on the standby, its last replayed commit ages
+            assert client.get(path, headers=auth).status_code == 200  # no token: primary
+            [standby] = client.get("/health").json()["replicas"]
+            assert standby["database"] == "lagging" and standby["lag_seconds"] > 0.5
+        finally:
+            site.pair.resume_replay()
+
+
+def test_serve_takes_its_standbys_from_the_command_line(site: Site, tmp_path: Path) -> None:
+    server = Server(site.primary, tmp_path / "server.log", workers=1,
+                    args=("--replica-url", site.standby))  # fmt: skip
+    server.start()
+    try:
+        health = httpx.get(f"{server.base}/health", timeout=10).json()
+    finally:
+        server.stop()
+    assert [r["database"] for r in health["replicas"]] == ["up"]
+    assert f":{site.pair.standby_port}/" in health["replicas"][0]["name"]
+
+
 def test_a_made_up_token_is_a_400(site: Site) -> None:
     auth = {"Authorization": f"Bearer {site.keys['alice']}"}
     with _client(site) as client:
@@ -180,6 +210,53 @@ def test_with_the_primary_stopped_writes_are_503_and_reads_carry_on(site: Site) 
             csv = client.get(f"{path}/daily.csv", headers=auth)
             assert csv.status_code == 200 and csv.text.startswith("date,equity")
             assert client.get("/health").json()["database"] == "down"
+        finally:
+            site.pair.primary.resume()
+
+
+def test_every_read_route_is_served_by_the_standby_alone(site: Site) -> None:
+    """With the primary stopped, only the standby can answer: every read route does."""
+    alice = {"Authorization": f"Bearer {site.keys['alice']}"}
+    carol = {"Authorization": f"Bearer {site.keys['carol']}"}
+    with _client(site) as client:
+        ids = []
+        for seed in (1, 2):
+            doc = {**backtest_document(days=120, seed=seed), "experiment": "standby-grid"}
+            ids.append(client.post("/api/v1/backtests", content=body(doc),
+                                   headers={**alice, "Content-Type": "application/json"}
+                                   ).json()["backtest_id"])  # fmt: skip
+        a, b = ids
+        page = client.get("/signin").text
+        token = page.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
+        signin = {"api_key": site.keys["alice"], "_csrf_token": token}
+        assert client.post("/signin", data=signin, follow_redirects=False).status_code == 303
+        site.pair.caught_up()
+        site.pair.primary.pause()
+        try:
+            for page in ["/backtests", f"/backtests/{a}", f"/compare?ids={a}&ids={b}",
+                         "/experiments", "/experiments/standby-grid"]:  # fmt: skip
+                assert client.get(page, headers={"accept": "text/html"}).status_code == 200, page
+            api = "/api/v1"
+            for path, headers in [
+                (f"{api}/backtests", alice),
+                (f"{api}/backtests?where=sharpe%20%3E%20-100&sort=-sharpe", alice),
+                (f"{api}/backtests?as_of=position:1", alice),
+                (f"{api}/backtests/{a}", alice),
+                (f"{api}/backtests/{a}/daily.csv", alice),
+                (f"{api}/backtests/{a}/monthly.csv", alice),
+                (f"{api}/backtests/{a}/trades.csv", alice),
+                (f"{api}/backtests/{a}/history", alice),
+                (f"{api}/backtests/{a}/significance?samples=200", alice),
+                (f"{api}/backtests/compare?ids={a},{b}&points=20", alice),
+                (f"{api}/experiments", alice),
+                (f"{api}/experiments/standby-grid/backtests.csv", alice),
+                (f"{api}/experiments/standby-grid/backtests.parquet", alice),
+                (f"{api}/events?after=0", carol),
+                (f"{api}/audit/verify", carol),
+            ]:
+                assert client.get(path, headers=headers).status_code == 200, path
+            write = client.delete(f"{api}/backtests/{a}", headers=alice)
+            assert write.status_code == 503 and write.headers["retry-after"]
         finally:
             site.pair.primary.resume()
 
