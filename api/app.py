@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         settings.replica_max_lag_s, pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
     )  # fmt: skip
-    windows = SharedWindows(engine)
+    # counts on a small pool of their own: a request's connections are not theirs
+    windows = SharedWindows(create_engine(settings.database_url, pool_size=2, max_overflow=2))
     per_minute = settings.rate_limit_per_minute
     api = Router(
         path="/api/v1",

@@ -58,6 +58,13 @@ class SharedWindows:
         if window != self._window:
             self._window, self._pending, self._shared = window, {}, {}
 
+    def known(self, scope: str, identity: str) -> bool:
+        """Whether ``identity``'s shared count this minute is already here, so that
+        ``hit`` and ``count`` need no database (and may run on the event loop)."""
+        with self._lock:
+            self._roll()
+            return (scope, identity) in self._shared
+
     def count(self, scope: str, identity: str) -> int:
         """Hits of ``identity`` this minute, across the nodes."""
         key = (scope, identity)
@@ -159,3 +166,4 @@ class SharedWindows:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.flush()
+        self.engine.dispose()

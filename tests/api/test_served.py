@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -77,17 +78,27 @@ def test_two_service_nodes_on_one_database_record_a_key_once(
         other.stop()
 
 
+@contextmanager
+def two_nodes(database_url: str, tmp_path: Path, **settings: str) -> Iterator[list[Server]]:
+    """Two service nodes (one worker each) on one database, with ``settings``."""
+    nodes = [Server(database_url, tmp_path / f"node{n}.log", workers=1, **settings)
+             for n in range(2)]  # fmt: skip
+    for node in nodes:
+        node.start()
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_a_rate_limit_holds_across_two_service_nodes(
     engine: sa.Engine, database_url: str, tmp_path: Path
 ) -> None:
     import time
 
     keys = make_keys(engine)
-    nodes = [Server(database_url, tmp_path / f"node{n}.log", workers=1,
-                    BACKTEST_LEDGER_RATE_LIMIT="5") for n in range(2)]  # fmt: skip
-    for node in nodes:
-        node.start()
-    try:
+    with two_nodes(database_url, tmp_path, BACKTEST_LEDGER_RATE_LIMIT="5") as nodes:
         auth = {"Authorization": f"Bearer {keys['alice']}"}
         statuses = []
         clear_of_a_new_minute(10)
@@ -99,9 +110,6 @@ def test_a_rate_limit_holds_across_two_service_nodes(
         # known to it there), then the key: five for the key across both, not per node.
         assert statuses == [200] * 7 + [429] * 3, statuses
         assert answer.headers["ratelimit-limit"] == "5" and int(answer.headers["retry-after"]) > 0
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def test_wrong_keys_are_counted_across_two_service_nodes(
@@ -110,11 +118,7 @@ def test_wrong_keys_are_counted_across_two_service_nodes(
     import time
 
     keys = make_keys(engine)
-    nodes = [Server(database_url, tmp_path / f"node{n}.log", workers=1,
-                    BACKTEST_LEDGER_AUTH_FAILURES_PER_MINUTE="4") for n in range(2)]  # fmt: skip
-    for node in nodes:
-        node.start()
-    try:
+    with two_nodes(database_url, tmp_path, BACKTEST_LEDGER_AUTH_FAILURES_PER_MINUTE="4") as nodes:
         clear_of_a_new_minute(10)
         for n in range(4):  # two wrong keys on each node: neither alone reaches four
             wrong = {"Authorization": f"Bearer btl_guess{n}"}
@@ -123,9 +127,6 @@ def test_wrong_keys_are_counted_across_two_service_nodes(
         right = {"Authorization": f"Bearer {keys['alice']}"}
         held = httpx.get(f"{nodes[0].base}/api/v1/whoami", headers=right)
         assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def test_the_docs_work_with_no_internet(served: tuple[str, dict[str, str]]) -> None:
