@@ -105,6 +105,8 @@ def sortino(returns: np.ndarray, periods_per_year: int) -> float | None:
     if len(returns) == 0 or not (returns < 0).any():
         return None
     downside = math.sqrt(float(np.mean(np.square(np.minimum(returns, 0.0)))))
+    if downside == 0:  # negative returns so small that their squares underflow to 0
+        return None
     return float(np.mean(returns)) * periods_per_year / (downside * math.sqrt(periods_per_year))
 
 

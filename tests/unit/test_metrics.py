@@ -97,3 +97,15 @@ def test_months_are_compounded_from_daily_returns() -> None:
     assert (months[0].start_equity, months[0].end_equity) == (100.0, 99.0)
     assert months[1].return_ == close(0.1, rel=1e-12)
     assert (months[1].start_equity, months[1].end_equity) == (99.0, 108.9)
+
+
+def test_a_downside_too_small_to_square_gives_no_sortino_not_a_crash() -> None:
+    # (-3e-221)² underflows to 0.0 in floats: the downside deviation is 0, the ratio
+    # undefined (found by the schema fuzzer as a 500 on POST /backtests)
+    import numpy as np
+
+    from domain.metrics import sortino
+
+    assert (-3e-221) ** 2 == 0.0
+    assert sortino(np.array([-3e-221, 0.01, 0.02]), 252) is None
+    assert sortino(np.array([-0.01, 0.02]), 252) is not None
