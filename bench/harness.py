@@ -98,6 +98,14 @@ def report(results: list[Result]) -> None:
     print(f"\nwritten to {OUT / 'results.json'} (BENCH_SCALE={SCALE})")
 
 
+def copyable(value: object) -> object:
+    """A value read from a row as it goes back in a text COPY (jsonb is read as a dict
+    or list, which COPY does not take back as such)."""
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value) if isinstance(value, dict | list) else value
+
+
 def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 

@@ -9,7 +9,7 @@ import psycopg
 import sqlalchemy as sa
 
 from api.handlers import record_backtest
-from bench.harness import Result, bench_schema, libpq, result, scaled
+from bench.harness import Result, bench_schema, copyable, libpq, result, scaled
 from domain.submission import parse_submission
 from infrastructure.database import create_engine, write_transaction
 from infrastructure.migrate import upgrade
@@ -36,7 +36,12 @@ def raw_seconds(url: str) -> float:
     """Read every event's bytes in feed order, then COPY the read-model rows (fetched
     beforehand) into empty copies of the tables, in one transaction."""
     with psycopg.connect(libpq(url)) as conn:
-        rows = {t.name: conn.execute(f'SELECT * FROM "{t.name}"').fetchall() for t in LIVE.tables()}
+        rows = {  # jsonb comes back as dicts: made copyable before the clock starts
+            t.name: [
+                [copyable(v) for v in row] for row in conn.execute(f'SELECT * FROM "{t.name}"')
+            ]
+            for t in LIVE.tables()
+        }
         for t in LIVE.tables():
             conn.execute(f'CREATE TABLE "raw_{t.name}" (LIKE "{t.name}" INCLUDING ALL)')
         conn.commit()

@@ -11,13 +11,13 @@ import uuid
 import httpx
 import pandas as pd
 import psycopg
-from psycopg.types.json import Jsonb
 
 from api.handlers import record_backtest
 from bench import growth, large_records, reads, significance
 from bench.harness import (
     PeakRss,
     Result,
+    copyable,
     download_trades_csv,
     libpq,
     limit,
@@ -66,11 +66,6 @@ def bench_record(url: str, api_key: str, base: str) -> list[Result]:
     ]  # fmt: skip
 
 
-def _jsonb(value: object) -> object:
-    """A value read from a row as it goes back in a COPY (jsonb is read as a dict)."""
-    return Jsonb(value) if isinstance(value, dict) else value
-
-
 def raw_record_seconds(url: str, n: int, sample_id: str | None = None) -> float:
     """Write what one recorded backtest (``sample_id``, or any) stored, n times, with
     plain psycopg."""
@@ -84,8 +79,11 @@ def raw_record_seconds(url: str, n: int, sample_id: str | None = None) -> float:
             "FROM events WHERE stream_id = %s",
             (sample_id,),
         ).fetchone()
-        rows = {
-            t: conn.execute(f"SELECT * FROM {t} WHERE backtest_id = %s", (sample_id,)).fetchall()
+        rows = {  # jsonb comes back as dicts: made copyable before the clock starts
+            t: [
+                [copyable(v) for v in row]
+                for row in conn.execute(f"SELECT * FROM {t} WHERE backtest_id = %s", (sample_id,))
+            ]
             for t in READ_MODELS
         }
         conn.commit()
@@ -102,7 +100,7 @@ def raw_record_seconds(url: str, n: int, sample_id: str | None = None) -> float:
                 for table, table_rows in rows.items():
                     with cursor.copy(f"COPY {table} FROM STDIN") as copy:
                         for row in table_rows:
-                            copy.write_row((new_id, *map(_jsonb, row[1:])))
+                            copy.write_row((new_id, *row[1:]))
             conn.commit()
         return time.perf_counter() - started
 
