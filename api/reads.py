@@ -27,9 +27,9 @@ SESSION_KEY = "consistency"
 def token_of(connection: ASGIConnection[Any, Any, Any, Any]) -> int | None:
     """The consistency token a request brings, if any (``BadToken``: 400)."""
     text = connection.headers.get(HEADER) or connection.query_params.get("consistency")
-    if not text and "session" in connection.scope:
-        session = connection.scope.get("session")
-        text = session.get(SESSION_KEY) if isinstance(session, dict) else None
+    session = connection.scope.get("session")
+    if not text and isinstance(session, dict):
+        text = session.get(SESSION_KEY)
     return parse_token(text) if text else None
 
 
@@ -52,7 +52,7 @@ def on_users_database(
         with read_connection(routing.primary) as conn:
             return read(conn)
     except sa.exc.OperationalError:
-        standby = routing.reader() if routing.enabled else routing.primary
+        standby = routing.reader()  # the primary when there is no standby to go to
         if standby is routing.primary:
             raise
         with read_connection(standby) as conn:

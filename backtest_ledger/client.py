@@ -134,14 +134,12 @@ class Ledger:
         from tqdm import tqdm
 
         listed = list(items)
-        ids: list[str | None] = [None] * len(listed)
-        keys = [str(uuid.uuid4()) for _ in listed]
         refused = threading.Event()
 
-        def one(index: int) -> str:
+        def one(item: Mapping[str, Any]) -> str:
             if refused.is_set():
                 raise _NotSent
-            return self.record(idempotency_key=keys[index], **listed[index])
+            return self.record(**item)  # one Idempotency-Key for all its attempts
 
         with (
             ThreadPoolExecutor(max_workers=workers) as pool,
@@ -155,24 +153,18 @@ class Ledger:
                 if not future.cancelled() and future.exception() is not None:
                     refused.set()
 
-            futures: dict[Future[str], int] = {}
-            for index in range(len(listed)):
-                future = pool.submit(one, index)
+            futures = [pool.submit(one, item) for item in listed]  # in input order
+            for future in futures:
                 future.add_done_callback(finished)
-                futures[future] = index
             wait(futures)
-            failed = [
-                f for f, _ in futures.items() if not isinstance(f.exception(), _NotSent | None)
-            ]
-            if failed:
-                first = min(failed, key=futures.__getitem__)
-                cause = first.exception()
-                if not isinstance(cause, LedgerError):
-                    raise cause  # type: ignore[misc]
-                raise RecordFailed(futures[first], cause) from cause
-            for future, index in futures.items():
-                ids[index] = future.result()
-        return [backtest_id for backtest_id in ids if backtest_id is not None]
+        for index, future in enumerate(futures):  # the first refusal, by input order
+            cause = future.exception()
+            if isinstance(cause, _NotSent) or cause is None:
+                continue
+            if not isinstance(cause, LedgerError):
+                raise cause
+            raise RecordFailed(index, cause) from cause
+        return [future.result() for future in futures]
 
     # reading back
 

@@ -5,9 +5,7 @@ their data away, so ``fsync`` is off."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import psycopg
 
@@ -87,5 +85,4 @@ class ReplicatedPair:
         except Exception:  # already stopped
             pass
         finally:
-            self.primary.stop()
-            shutil.rmtree(Path(self.primary.root), ignore_errors=True)
+            self.primary.stop()  # removes the folder, the standby's data inside it

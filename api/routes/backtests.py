@@ -182,13 +182,14 @@ class BacktestController(Controller):
         unparsed = [body]
         del body
 
-        def work() -> RecordOutcome:
+        def work() -> tuple[RecordOutcome, dict[str, str]]:
             submission, sanitized = parse_submission(unparsed.pop())
-            return record_backtest(engine, request.user, submission, sanitized, context)
+            outcome = record_backtest(engine, request.user, submission, sanitized, context)
+            return outcome, written(request)
 
-        outcome = await sync_to_thread(work)
+        outcome, consistency = await sync_to_thread(work)
         headers = {"Location": f"/api/v1/backtests/{outcome.recorded.backtest_id}"}
-        headers.update(await sync_to_thread(written, request))
+        headers.update(consistency)
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(outcome.recorded, status_code=201, headers=headers)

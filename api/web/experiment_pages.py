@@ -15,13 +15,13 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from api.auth import owner_scope
+from api.reads import read_engine
 from api.routes.experiments import ExperimentName, sweep_download
 from api.web.charts import grid_heatmap
 from api.web.pages import (
     LABELS,
     PER_PAGE,
     Page,
-    engine_of,
     reader_of,
     sign_in_first,
 )
@@ -67,7 +67,7 @@ class ExperimentPages(Controller):
         user = reader_of(request)
         if user is None:
             return sign_in_first(request)
-        with read_connection(engine_of(request)) as conn:
+        with read_connection(read_engine(request)) as conn:
             rows = list_experiments(conn, owner_scope(user))
         return Template("experiments.html.j2", context={"user": user, "rows": rows})
 
@@ -88,7 +88,7 @@ class ExperimentPages(Controller):
             return sign_in_first(request)
         scope = owner_scope(user)
         error = None
-        with snapshot(engine_of(request)) as conn:  # one snapshot for the page's queries
+        with snapshot(read_engine(request)) as conn:  # one snapshot for the page's queries
             if not experiment_exists(conn, name, scope):
                 raise ExperimentNotFound(name)
             whole = search_query(scope, limit=PER_PAGE, sort="-sharpe", experiment=name)
@@ -143,7 +143,7 @@ class ExperimentPages(Controller):
         user = reader_of(request)
         if user is None:
             return sign_in_first(request)
-        return sweep_download(engine_of(request), user, name, "csv", sort, where or None)
+        return sweep_download(read_engine(request), user, name, "csv", sort, where or None)
 
     @get("/experiments/{name:str}/compare", sync_to_thread=True)
     def compare_top(
@@ -160,7 +160,7 @@ class ExperimentPages(Controller):
             return sign_in_first(request)
         query = search_query(owner_scope(user), limit=top, sort=sort, where=where or None,
                              experiment=name)  # fmt: skip
-        with read_connection(engine_of(request)) as conn:
+        with read_connection(read_engine(request)) as conn:
             rows, _ = search_rows(conn, (backtests.c.backtest_id,), query)
         if len(rows) < 2:
             raise ExperimentNotFound(name)

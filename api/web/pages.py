@@ -75,12 +75,6 @@ def sign_in_first(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect(f"/signin?next={urllib.parse.quote(target)}")
 
 
-def engine_of(request: Request[Any, Any, Any]) -> sa.Engine:
-    """Where a page reads: a fresh enough standby (the session keeps the token of the
-    user's last write), or the primary."""
-    return read_engine(request)
-
-
 def primary_of(request: Request[Any, Any, Any]) -> sa.Engine:
     """Where a page writes."""
     engine: sa.Engine = request.app.state.engine
@@ -154,7 +148,7 @@ class Pages(Controller):
         if user is None:
             return sign_in_first(request)
         moment = queries.parse_as_of(as_of) if as_of else None
-        with read_connection(engine_of(request)) as conn:
+        with read_connection(read_engine(request)) as conn:
             listing = queries.list_sorted(
                 conn, owner_scope(user), sort=sort, descending=order != "asc", page=page,
                 per_page=PER_PAGE, symbol=symbol or None, strategy=strategy or None,
@@ -183,7 +177,7 @@ class Pages(Controller):
         if user is None:
             return sign_in_first(request)
         scope = owner_scope(user)
-        engine = engine_of(request)
+        engine = read_engine(request)
         with read_connection(engine) as conn:
             detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
             trades, trade_count = queries.trade_page(conn, backtest_id, trades_page, PER_PAGE)
@@ -226,14 +220,14 @@ class Pages(Controller):
             return sign_in_first(request)
         if kind not in KINDS:
             raise NotFoundException(f"no {kind} export")
-        return csv_download(engine_of(request), user, backtest_id, kind)
+        return csv_download(read_engine(request), user, backtest_id, kind)
 
     @get("/backtests/{backtest_id:str}/delete", sync_to_thread=True)
     def confirm_delete(self, request: Request[Any, Any, State], backtest_id: FromPath[str]) -> Page:
         user = reader_of(request)
         if user is None:
             return sign_in_first(request)
-        with read_connection(engine_of(request)) as conn:
+        with read_connection(read_engine(request)) as conn:
             summary = queries.find_summary(conn, backtest_id, user.user_id)
         return Template("confirm_delete.html.j2", context={"user": user, "b": summary})
 
@@ -256,7 +250,7 @@ class Pages(Controller):
         if user is None:
             return sign_in_first(request)
         wanted = parse_ids(",".join(ids or []))
-        comparison = compare(engine_of(request), wanted, owner_scope(user), CHART_POINTS)
+        comparison = compare(read_engine(request), wanted, owner_scope(user), CHART_POINTS)
         names = [f"{c.summary.symbol} · {c.summary.strategy} · {c.summary.backtest_id[:8]}"
                  for c in comparison.backtests]  # fmt: skip
         dates = sorted({p.date for c in comparison.backtests for p in c.curve})

@@ -60,11 +60,11 @@ def test_a_record_whose_answer_was_lost_is_retried_and_recorded_once(
 def test_an_unreachable_service_is_unavailable_after_every_retry() -> None:
     port = free_port()  # nothing listens there
     policy = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
-    with Ledger(f"http://127.0.0.1:{port}", "key", retry=policy) as ledger:
-        started = time.monotonic()
-        with pytest.raises(ServiceUnavailable, match="gave up after 3 attempts: ConnectError"):
-            ledger.get("00000000-0000-0000-0000-000000000000")
-    assert time.monotonic() - started < 10
+    with (
+        Ledger(f"http://127.0.0.1:{port}", "key", retry=policy) as ledger,
+        pytest.raises(ServiceUnavailable, match="gave up after 3 attempts: ConnectError"),
+    ):
+        ledger.get("00000000-0000-0000-0000-000000000000")
 
 
 def test_the_wait_is_jittered_under_its_ceiling_and_never_under_retry_after() -> None:
