@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bench import appends, rebuild, record_and_export, replication, sqlite_export, sweeps
+from bench import (
+    appends,
+    rebuild,
+    record_and_export,
+    replication,
+    sqlite_export,
+    storage,
+    sweeps,
+)
 from bench.harness import bench_schema, fresh_schema, report, schema_url
 
 
@@ -13,6 +21,8 @@ def main() -> None:
         results += record_and_export.run(url)
     with bench_schema() as url:
         results += sweeps.run(url)
+    with bench_schema() as url:
+        results += storage.run(url)
     results += sqlite_export.run()
     results += rebuild.run()
     results += replication.run()  # a primary and a standby of its own

@@ -26,12 +26,13 @@ from bench.harness import (
     served,
 )
 from bench.workloads import big_submission, ten_year_backtest
+from domain.results import BacktestSubmission, given
 from infrastructure.database import create_engine, write_transaction
 from infrastructure.migrate import upgrade
+from infrastructure.tables import LIVE
 from infrastructure.users import Role, create_user, user_by_key
 
-READ_MODELS = ["backtests", "backtest_details", "backtest_daily", "backtest_monthly",
-               "backtest_trades", "backtest_documents"]  # fmt: skip
+READ_MODELS = [table.name for table in LIVE.tables()]
 TRADE_COLUMNS = ("trade_no, side, entry_time, exit_time, entry_price, exit_price, quantity, "
                  "pnl, \"return\", fees")  # fmt: skip
 
@@ -105,14 +106,32 @@ def raw_record_seconds(url: str, n: int, sample_id: str | None = None) -> float:
         return time.perf_counter() - started
 
 
+def _typed_trades(url: str, submission: BacktestSubmission) -> None:
+    """The baseline's table: the same trades as typed rows, one a trade (the ledger
+    keeps them as compressed columns, and its trades.csv rendered)."""
+    with psycopg.connect(libpq(url)) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE bench_trades (trade_no int PRIMARY KEY, side text, "
+            "entry_time timestamptz, exit_time timestamptz, entry_price float8, "
+            'exit_price float8, quantity float8, pnl float8, "return" float8, fees float8)'
+        )
+        with cursor.copy(f"COPY bench_trades ({TRADE_COLUMNS}) FROM STDIN") as copy:
+            for number, t in enumerate(submission.trades, 1):
+                prices = (t.entry_price, t.exit_price, t.quantity, t.pnl)
+                copy.write_row((number, t.side, t.entry_time, t.exit_time, *prices,
+                                given(t.return_), given(t.fees)))  # fmt: skip
+
+
 def bench_export(url: str, api_key: str, base: str, pid: int) -> list[Result]:
     n_trades = scaled(1_000_000, 10_000)
     engine = create_engine(url)
     with engine.connect() as connection:
         user = user_by_key(connection, api_key)
     assert user is not None
-    backtest_id = record_backtest(engine, user, big_submission(n_trades), []).recorded.backtest_id
+    submission = big_submission(n_trades)
+    backtest_id = record_backtest(engine, user, submission, []).recorded.backtest_id
     engine.dispose()
+    _typed_trades(url, submission)
 
     with PeakRss(pid) as rss:
         downloaded = download_trades_csv(base, api_key, backtest_id)
@@ -121,16 +140,13 @@ def bench_export(url: str, api_key: str, base: str, pid: int) -> list[Result]:
     with psycopg.connect(libpq(url)) as conn, conn.cursor() as cursor:
         copied = 0
         started = time.perf_counter()
-        query = (f"COPY (SELECT {TRADE_COLUMNS} FROM backtest_trades WHERE backtest_id = "
-                 f"'{backtest_id}' ORDER BY trade_no) TO STDOUT (FORMAT csv, HEADER)")  # fmt: skip
+        query = (f"COPY (SELECT {TRADE_COLUMNS} FROM bench_trades ORDER BY trade_no) "
+                 "TO STDOUT (FORMAT csv, HEADER)")  # fmt: skip
         with cursor.copy(query) as copy:
             for block in copy:
                 copied += len(block)
         copy_seconds = time.perf_counter() - started
-        cursor.execute(
-            f"SELECT {TRADE_COLUMNS} FROM backtest_trades WHERE backtest_id = %s ORDER BY trade_no",
-            (backtest_id,),
-        )
+        cursor.execute(f"SELECT {TRADE_COLUMNS} FROM bench_trades ORDER BY trade_no")
         names = [d.name for d in cursor.description or []]
         frame = pd.DataFrame(cursor.fetchall(), columns=names)
     started = time.perf_counter()

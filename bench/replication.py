@@ -10,23 +10,16 @@ import os
 import statistics
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
 from bench.appends import WRITERS, Job, _ours, _raw
-from bench.harness import Result, at_most, libpq, limit, result, scaled
-from domain.submission import parse_submission
-from infrastructure.database import create_engine, write_transaction
+from bench.harness import Result, libpq, limit, result, scaled
+from infrastructure.database import create_engine
 from infrastructure.migrate import upgrade
-from infrastructure.users import Role, create_user
-from tests.factories import backtest_document, body
 from tests.replication import ReplicatedPair
-
-TABLES = ("events", "backtests", "backtest_details", "backtest_daily", "backtest_monthly",
-          "backtest_trades", "backtest_documents")  # fmt: skip
 
 
 def _cpu_seconds(data: Path) -> dict[int, float]:
@@ -106,38 +99,6 @@ def _lag_samples(primary: str, standby: str, until: threading.Event) -> list[tup
     return samples
 
 
-def _bytes_per_backtest(url: str, count: int) -> dict[str, float]:
-    engine = create_engine(url)
-    with write_transaction(engine) as conn:
-        user, _ = create_user(conn, f"sizes-{uuid.uuid4().hex[:6]}", Role.USER)
-    from api.handlers import record_backtest
-
-    def sizes() -> dict[str, int]:
-        with psycopg.connect(libpq(url), autocommit=True) as raw:
-            raw.execute("VACUUM ANALYZE")
-            found = {}
-            for table in TABLES:
-                row = raw.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()
-                found[table] = int(row[0]) if row else 0
-            return found
-
-    before = sizes()
-    for seed in range(count):
-        doc = backtest_document(days=2520, trades=100, seed=seed)
-        submission, sanitized = parse_submission(body(doc))
-        record_backtest(engine, user, submission, sanitized)
-    after = sizes()
-    with psycopg.connect(libpq(url)) as raw:
-        row = raw.execute(
-            "SELECT avg(pg_column_size(data) + pg_column_size(metadata)) FROM events "
-            "WHERE event_type = 'BacktestRecorded'"
-        ).fetchone()
-    engine.dispose()
-    per = {t: (after[t] - before[t]) / count for t in TABLES}
-    per["event data (stored, TOAST compressed)"] = float(row[0]) if row else 0.0
-    return per
-
-
 def run() -> list[Result]:
     seconds = float(scaled(10, 2))
     pair = ReplicatedPair()
@@ -157,20 +118,14 @@ def run() -> list[Result]:
         ours, cpu = _appends(primary, _ours, seconds, pair.primary.data)
         until.set()
         sampler.join()
-        per_table = _bytes_per_backtest(primary, scaled(50, 10))
     finally:
         pair.stop()
     byte_lags = sorted(b for b, _ in lags)
     time_lags = sorted(t for _, t in lags)
     p99 = byte_lags[int(len(byte_lags) * 0.99)] if byte_lags else 0
-    event = per_table.pop("event data (stored, TOAST compressed)")
-    models = sum(v for k, v in per_table.items() if k != "events")
     print(f"replication: {ours / seconds:,.0f} appends/s, primary CPU {cpu:.1f} s for "
           f"{ours:,} events; standby lag p50 {statistics.median(byte_lags or [0]):,.0f} B, "
           f"p99 {p99:,} B, max {max(time_lags or [0]):.3f} s")  # fmt: skip
-    for table, size in per_table.items():
-        print(f"  {table:<20} {size / 1e3:10.1f} kB a backtest")
-    print(f"  event data+metadata  {event / 1e3:10.1f} kB (as stored)")
     return [
         result("appends with a streaming standby", ours / seconds, "events/s",
                "raw psycopg inserts, same primary", raw / seconds, 0.5),
@@ -178,8 +133,4 @@ def run() -> list[Result]:
                "raw inserts per CPU second of the same primary", raw / raw_cpu, 0.5),
         limit("standby replay lag under appends (max)", max(time_lags or [0]), "s", 1.0,
               "now() - last replayed commit while WAL waits, every 50 ms"),
-        at_most("read models per ten-year backtest", models / 1e3, "kB",
-                "its event's stored bytes (kB)", event / 1e3, 1.0),
-        limit("database per ten-year backtest", (models + per_table["events"]) / 1e6, "MB",
-              0.5, "every table with its indexes and TOAST (issue 21's target)"),
     ]  # fmt: skip

@@ -25,28 +25,48 @@ def effective_returns(initial_capital: float, days: Sequence[DailyResult]) -> li
     equity_t / equity_{t-1} − 1 with equity_{-1} = initial_capital. Unknown → None."""
     if any(day.return_ is not UNSET for day in days):
         return [given(day.return_) for day in days]
-    returns: list[float | None] = []
-    previous: float | None = initial_capital
-    for day in days:
-        if day.equity is None or previous is None or previous == 0:
-            returns.append(None)
-        else:
-            returns.append(_finite(day.equity / previous - 1.0))
-        previous = day.equity
-    return returns
+    return RunningSeries(initial_capital).returns([day.equity for day in days])
 
 
 def drawdowns(equities: Sequence[float | None]) -> list[float | None]:
     """equity_t / max_{s≤t} equity_s − 1 for each day (None where undefined)."""
-    out: list[float | None] = []
-    peak = -math.inf
-    for equity in equities:
-        if equity is None:
-            out.append(None)
-            continue
-        peak = max(peak, equity)
-        out.append(_finite(equity / peak - 1.0) if peak > 0 else None)
-    return out
+    return RunningSeries(None).drawdowns(equities)
+
+
+@dataclass
+class RunningSeries:
+    """Returns from equity and drawdowns, computed over the days a slice at a time
+    (what a stored backtest is read in): each call goes on from where the last one
+    ended. ``previous`` is the equity before the first day (the initial capital)."""
+
+    previous: float | None
+    peak: float = -math.inf
+
+    def returns(self, equities: Sequence[float | None]) -> list[float | None]:
+        """equity_t / equity_{t-1} − 1 for each day (None where unknown)."""
+        out: list[float | None] = []
+        previous = self.previous
+        for equity in equities:
+            if equity is None or previous is None or previous == 0:
+                out.append(None)
+            else:
+                out.append(_finite(equity / previous - 1.0))
+            previous = equity
+        self.previous = previous
+        return out
+
+    def drawdowns(self, equities: Sequence[float | None]) -> list[float | None]:
+        """equity_t / max_{s≤t} equity_s − 1 for each day (None where undefined)."""
+        out: list[float | None] = []
+        peak = self.peak
+        for equity in equities:
+            if equity is None:
+                out.append(None)
+                continue
+            peak = max(peak, equity)
+            out.append(_finite(equity / peak - 1.0) if peak > 0 else None)
+        self.peak = peak
+        return out
 
 
 def derived_monthly(

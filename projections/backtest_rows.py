@@ -6,7 +6,7 @@ Pure functions of the stored events: the projector inserts these rows, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, overload
@@ -19,10 +19,11 @@ from domain.metrics import compute_metrics
 from domain.results import given
 from domain.series import derive
 from infrastructure.event_store import StoredEvent
-from projections.csv_export import COLUMNS, DAILY_EXTRA_COLUMNS, ExportKind, write_csv
-from projections.documents import DOCUMENT_COLUMNS, document_rows, json_parts
+from projections.csv_export import COLUMNS, DAILY_EXTRA_COLUMNS, write_csv
+from projections.documents import DOCUMENT_COLUMNS, compress_part, document_rows
 from projections.experiments import sweep_cells
-from projections.views import detail_json, summary_of
+from projections.series_parts import CODECS, SeriesKind, encode_parts
+from projections.views import summary_of
 
 Row = dict[str, Any]
 
@@ -83,9 +84,10 @@ class Columns:
 
 
 @dataclass(frozen=True)
-class Documents:
-    """The ``backtest_documents`` rows of one backtest, rendered part after part each
-    time they are iterated (by the COPY that stores them, or by verify): never held."""
+class Parts:
+    """Stored parts of one backtest (``backtest_series`` or ``backtest_documents``
+    rows), rendered part after part each time they are iterated (by the COPY that
+    stores them, or by verify): never held."""
 
     render: Callable[[], Iterator[tuple[Any, ...]]]
     names: tuple[str, ...] = DOCUMENT_COLUMNS
@@ -97,7 +99,7 @@ class Documents:
         return (dict(zip(self.names, row, strict=True)) for row in self.tuples())
 
 
-TableRows = Columns | Documents
+TableRows = Columns | Parts
 
 
 @dataclass
@@ -106,21 +108,13 @@ class BacktestRows:
 
     summary: Row
     detail: Row
-    daily: Columns
-    monthly: Columns
-    trades: Columns
-    documents: Documents
+    series: Parts
+    documents: Parts
 
     def per_table(self) -> tuple[TableRows, ...]:
         """The rows of each table of ``ReadModels.tables()``, in that order."""
-        return (
-            Columns.of_row(self.summary),
-            Columns.of_row(self.detail),
-            self.daily,
-            self.monthly,
-            self.trades,
-            self.documents,
-        )
+        return (Columns.of_row(self.summary), Columns.of_row(self.detail), self.series,
+                self.documents)  # fmt: skip
 
 
 def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
@@ -130,9 +124,12 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     capital = sub.initial_capital or 0.0
     derived = derive(sub)
     metrics = msgspec.structs.asdict(compute_metrics(sub, derived))
-    extras = [
-        name for name in DAILY_EXTRA_COLUMNS if any(getattr(d, name) is not UNSET for d in days)
+    optional = [
+        name
+        for name in ("return", *DAILY_EXTRA_COLUMNS)
+        if any(getattr(d, DAILY_FIELDS.get(name, name)) is not UNSET for d in days)
     ]
+    extras = [name for name in optional if name != "return"]
     bid = event.backtest_id
     summary = {
         "backtest_id": bid,
@@ -164,27 +161,22 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "daily_extra_columns": ",".join(extras),
         "monthly_derived": sub.monthly_results is UNSET,
     }
-    daily = Columns({
-        "backtest_id": Mapped(days, lambda _: bid),
-        "day_no": range(len(days)),
+    # What the client gave, column by column: the returns only if it gave any (else
+    # they are derived from equity as the parts are read, like the drawdowns).
+    daily = {
         "date": Mapped(days, attrgetter("date")),
         "equity": Mapped(days, attrgetter("equity")),
-        "return": derived.returns,
-        "drawdown": derived.drawdowns,
-        **{name: Mapped(days, _given(name)) for name in DAILY_EXTRA_COLUMNS},
-    })  # fmt: skip
+        **{name: Mapped(days, _given(DAILY_FIELDS.get(name, name))) for name in optional},
+    }
     months = derived.months
-    monthly = Columns({
-        "backtest_id": Mapped(months, lambda _: bid),
-        "month_no": range(len(months)),
+    monthly = {
         "month": Mapped(months, attrgetter("month")),
         "return": Mapped(months, attrgetter("return_")),
         "start_equity": Mapped(months, _given("start_equity")),
         "end_equity": Mapped(months, _given("end_equity")),
-    })  # fmt: skip
+    }
     deals = sub.trades
     trades = Columns({
-        "backtest_id": Mapped(deals, lambda _: bid),
         "trade_no": range(1, len(deals) + 1),
         **{name: Mapped(deals, attrgetter(name)) for name in TRADE_FIELDS},
         "return": Mapped(deals, _given("return_")),
@@ -194,23 +186,29 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     summary["list_item"] = msgspec.json.encode(item).decode()
     summary["sweep_row"], summary["sweep_params"] = sweep_cells(summary, sub.parameters)
 
+    def series() -> Iterator[tuple[Any, ...]]:
+        yield from series_rows(bid, "daily", daily)
+        yield from series_rows(bid, "monthly", monthly)
+        stored_trades = {name: trades.values[name] for name in CODECS["trades"]}
+        yield from series_rows(bid, "trades", stored_trades)
+
     def documents() -> Iterator[tuple[Any, ...]]:
-        detail_chunks = detail_json(item, detail, daily.dicts(), monthly.dicts(), trades.dicts())
-        yield from document_rows(bid, "detail", json_parts(detail_chunks))
-        yield from csv_rows(bid, "daily", (*COLUMNS["daily"], *extras), daily)
-        yield from csv_rows(bid, "monthly", COLUMNS["monthly"], monthly)
-        yield from csv_rows(bid, "trades", COLUMNS["trades"], trades)
+        parts = write_csv(COLUMNS["trades"], [trades.values[name] for name in COLUMNS["trades"]])
+        yield from document_rows(bid, "trades", map(compress_part, parts))
 
-    return BacktestRows(summary, detail, daily, monthly, trades, Documents(documents))
+    return BacktestRows(summary, detail, Parts(series), Parts(documents))
 
 
-def csv_rows(
-    backtest_id: str, kind: ExportKind, header: Sequence[str], rows: Columns
-) -> Iterator[tuple[Any, ...]]:
-    """The stored parts of one export: the ``header`` columns of ``rows``, through the
-    CSV writer."""
-    parts = write_csv(header, [rows.values[name] for name in header])
-    return document_rows(backtest_id, kind, parts)
+# The daily columns whose field in DailyResult is named otherwise.
+DAILY_FIELDS = {"return": "return_"}
+
+
+def series_rows(
+    backtest_id: str, kind: SeriesKind, columns: Mapping[str, Sequence[Any]]
+) -> Iterator[tuple[str, str, int, bytes]]:
+    """The ``backtest_series`` rows of one kind of a backtest's rows."""
+    for number, body in enumerate(encode_parts(kind, columns)):
+        yield backtest_id, kind, number, body
 
 
 def deleted_values(stored: StoredEvent) -> Row:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
 
 import msgspec
 import numpy as np
@@ -15,15 +14,15 @@ import sqlalchemy as sa
 from domain.downsampling import extreme_indices
 from domain.errors import FieldError, InvalidBacktest
 from infrastructure.database import snapshot
-from infrastructure.tables import backtest_daily, backtest_monthly
+from infrastructure.tables import backtest_details
 from projections.queries import find_summary
+from projections.series_reads import Columns, daily_columns, monthly_columns
 from projections.views import BacktestSummary
 
 MIN_COMPARED, MAX_COMPARED = 2, 8
 # A curve keeps, in each span, the lowest and highest rebased equity and drawdown.
 KEPT_PER_SPAN = 4
 MIN_POINTS, MAX_POINTS = KEPT_PER_SPAN, 100_000
-BATCH_ROWS = 10_000
 
 
 class CurvePoint(msgspec.Struct, frozen=True, array_like=True):
@@ -69,7 +68,7 @@ def compare(engine: sa.Engine, ids: list[str], viewer: str | None, points: int) 
     buckets = max(1, points // KEPT_PER_SPAN)
     with snapshot(engine) as conn:
         summaries = [find_summary(conn, backtest_id, viewer) for backtest_id in ids]
-        first, last = _period(conn, ids)
+        first, last = _period(summaries)
         compared = []
         for summary in summaries:
             days, equity, drawdown = _columns(conn, summary.backtest_id)
@@ -94,15 +93,14 @@ def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> 
         for index, summary in enumerate(summaries):
             yield (b"," if index else b"") + b'{"summary":' + _encode(summary) + b',"curve":['
             base = _base(conn, summary.backtest_id)
-            rows = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
-                _curve_rows(summary.backtest_id)
-            )
             separator = b""
-            for part in rows.partitions():
+            for part in _days(conn, summary.backtest_id):
+                points = zip(part["date"], part["equity"], part["drawdown"], strict=True)
                 batch = [CurvePoint(d, None if e is None or not base else e / base, dd)
-                         for d, e, dd in part]  # fmt: skip
-                yield separator + _encode(batch)[1:-1]
-                separator = b","
+                         for d, e, dd in points]  # fmt: skip
+                if batch:
+                    yield separator + _encode(batch)[1:-1]
+                    separator = b","
             yield b"]}"
         yield b'],"months":' + _encode(_months(conn, ids)) + b"}"
 
@@ -110,50 +108,40 @@ def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> 
 _encode = msgspec.json.Encoder().encode
 
 
-def _curve_rows(backtest_id: str) -> sa.Select[Any]:
-    d = backtest_daily.c
-    return (
-        sa.select(d.date, d.equity, d.drawdown)
-        .where(d.backtest_id == backtest_id)
-        .order_by(d.day_no)
-    )
+def _days(conn: sa.Connection, backtest_id: str) -> Iterator[Columns]:
+    """A backtest's stored days, a part at a time, with their drawdowns."""
+    capital = conn.execute(
+        sa.select(backtest_details.c.initial_capital).where(
+            backtest_details.c.backtest_id == backtest_id
+        )
+    ).scalar_one()
+    return daily_columns(conn, backtest_id, capital)
 
 
 def _base(conn: sa.Connection, backtest_id: str) -> float | None:
     """The first known, non-zero equity: what the curve is rebased on."""
-    d = backtest_daily.c
-    return conn.execute(
-        sa.select(d.equity)
-        .where(d.backtest_id == backtest_id, d.equity.is_not(None), d.equity != 0)
-        .order_by(d.day_no)
-        .limit(1)
-    ).scalar()
+    for part in _days(conn, backtest_id):
+        for equity in part["equity"]:
+            if equity:  # neither None nor 0
+                return float(equity)
+    return None
 
 
-def _period(conn: sa.Connection, ids: list[str]) -> tuple[int, int]:
-    """The first and last day (ordinals) of any compared backtest, by the primary key."""
-    d = backtest_daily.c
-    ends = []
-    for backtest_id in ids:
-        for order in (d.day_no.asc(), d.day_no.desc()):
-            day = conn.execute(
-                sa.select(d.date).where(d.backtest_id == backtest_id).order_by(order).limit(1)
-            ).scalar()
-            if day is not None:
-                ends.append(day.toordinal())
-    return (min(ends), max(ends)) if ends else (0, 0)
+def _period(summaries: list[BacktestSummary]) -> tuple[int, int]:
+    """The first and last day (ordinals) of any compared backtest."""
+    if not summaries:
+        return 0, 0
+    return (min(s.start_date.toordinal() for s in summaries),
+            max(s.end_date.toordinal() for s in summaries))  # fmt: skip
 
 
 def _columns(conn: sa.Connection, backtest_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A curve's days (ordinals), equity and drawdown (NaN for null), read in batches."""
-    rows = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
-        _curve_rows(backtest_id)
-    )
+    """A curve's days (ordinals), equity and drawdown (NaN for null)."""
     days, equity, drawdown = [], [], []
-    for part in rows.partitions():
-        days.append(np.fromiter((r[0].toordinal() for r in part), np.int64, len(part)))
-        equity.append(np.array([r[1] for r in part], dtype=np.float64))
-        drawdown.append(np.array([r[2] for r in part], dtype=np.float64))
+    for part in _days(conn, backtest_id):
+        days.append(np.fromiter((d.toordinal() for d in part["date"]), np.int64))
+        equity.append(np.array(part["equity"], dtype=np.float64))
+        drawdown.append(np.array(part["drawdown"], dtype=np.float64))
     if not days:
         return np.empty(0, np.int64), np.empty(0), np.empty(0)
     return np.concatenate(days), np.concatenate(equity), np.concatenate(drawdown)
@@ -171,11 +159,7 @@ def _known(value: float) -> float | None:
 def _months(conn: sa.Connection, ids: list[str]) -> list[MonthRow]:
     by_month: dict[str, list[float | None]] = {}
     for index, backtest_id in enumerate(ids):
-        months = conn.execute(
-            sa.select(backtest_monthly.c.month, backtest_monthly.c["return"])
-            .where(backtest_monthly.c.backtest_id == backtest_id)
-            .order_by(backtest_monthly.c.month_no)
-        ).all()
-        for month, value in months:
-            by_month.setdefault(month, [None] * len(ids))[index] = value
+        for part in monthly_columns(conn, backtest_id):
+            for month, value in zip(part["month"], part["return"], strict=True):
+                by_month.setdefault(month, [None] * len(ids))[index] = value
     return [MonthRow(month, by_month[month]) for month in sorted(by_month)]

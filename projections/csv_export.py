@@ -4,10 +4,12 @@ RFC 4180 (comma, CRLF, quotes doubled), one header row, ISO dates, UTC instants,
 floats in their shortest round-trip form (``repr``), null as an empty cell, and text
 that a spreadsheet would run as a formula prefixed with ``'`` (OWASP CSV injection).
 
-The projector writes each export once, when the backtest is recorded, into the stored
-documents in parts of about ``CHUNK_BYTES``; a download streams those parts back in
-order and formats nothing, so it runs at the speed of reading text (faster than
-PostgreSQL's own COPY of the typed rows), on both stores, in flat memory.
+The projector writes trades.csv once, when the backtest is recorded, into the stored
+documents in compressed parts of about ``CHUNK_BYTES`` of text; a download
+decompresses those parts in order and formats nothing, so it runs at the speed of
+reading text (faster than PostgreSQL's own COPY of typed rows), on both stores, in
+flat memory. daily.csv and monthly.csv are written as they are downloaded, from the
+stored series, a part at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from infrastructure.database import as_utc
-from projections.documents import PART_BYTES
 
 ExportKind = Literal["daily", "monthly", "trades"]
 KINDS: tuple[ExportKind, ...] = ("daily", "monthly", "trades")
@@ -31,7 +32,7 @@ COLUMNS: dict[ExportKind, tuple[str, ...]] = {
 }  # fmt: skip
 DAILY_EXTRA_COLUMNS = ("cash", "position", "benchmark_return")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
-CHUNK_BYTES = PART_BYTES
+CHUNK_BYTES = 64 * 1024
 
 
 def _is_number(text: str) -> bool:
@@ -98,11 +99,20 @@ def write_csv(header: Sequence[str], columns: Sequence[Sequence[Any]]) -> Iterat
     if len({len(values) for values in columns}) > 1:
         raise ValueError("the columns of a CSV differ in length")
     rows = len(columns[0]) if columns else 0
+    slices = ([values[start : start + SLICE_ROWS] for values in columns]
+              for start in range(0, rows, SLICE_ROWS))  # fmt: skip
+    return write_slices(header, slices)
+
+
+def write_slices(header: Sequence[str], slices: Iterable[Sequence[Sequence[Any]]]) -> Iterator[str]:
+    """``write_csv`` of columns given a slice of rows at a time (each slice: its
+    columns, in the header's order)."""
 
     def lines() -> Iterator[str]:
-        for start in range(0, rows, SLICE_ROWS):
-            cells = [csv_column(values[start : start + SLICE_ROWS]) for values in columns]
-            yield from map(",".join, zip(*cells, strict=True))
+        for columns in slices:
+            for start in range(0, len(columns[0]) if columns else 0, SLICE_ROWS):
+                cells = [csv_column(values[start : start + SLICE_ROWS]) for values in columns]
+                yield from map(",".join, zip(*cells, strict=True))
 
     return write_lines(header, lines())
 

@@ -1,16 +1,18 @@
-"""Each backtest's stored documents, rendered once by the projector and served as
-stored: its three CSV exports and the JSON of its detail (``backtest_documents``, part
-after part), and the JSON of its list item (``backtests.list_item``).
+"""Each backtest's documents as they are served: its detail as JSON, its three CSV
+exports, and the JSON of its list item (``backtests.list_item``).
 
-A read then costs what reading text costs: no rows turned into objects and back into
-text per request, and a detail of a million trades streams in flat memory like its
-trades.csv. ``projections verify`` compares the stored parts with what the log makes.
+trades.csv is stored as the projector rendered it (``backtest_documents``, zlib
+parts) and sent as it is decompressed; the detail, daily.csv and monthly.csv are
+rendered from the stored series as they are sent (``series_reads``), a part at a
+time, so a detail of a million days streams in flat memory like its trades.csv.
+``projections verify`` compares the stored parts with what the log makes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -19,50 +21,99 @@ import msgspec
 import sqlalchemy as sa
 
 from infrastructure.database import read_connection
-from infrastructure.tables import backtest_documents, backtests
+from infrastructure.tables import backtest_details, backtest_documents, backtests
+from projections.csv_export import CHUNK_BYTES, COLUMNS, write_slices
 from projections.queries import AsOf, ListQuery, check_visible, encode_cursor, page_rows
+from projections.series_parts import PART_ROWS
+from projections.series_reads import (
+    MissingDocument,
+    daily_columns,
+    monthly_columns,
+    rows_of,
+    trade_columns,
+)
+from projections.views import BacktestSummary, detail_json
+
+__all__ = ["MissingDocument"]
 
 DocumentKind = Literal["detail", "daily", "monthly", "trades"]
-PART_BYTES = 64 * 1024
-
-
-class MissingDocument(RuntimeError):
-    """A live backtest without one of its stored documents: the read models are
-    incomplete (``projections rebuild`` makes them again from the log)."""
-
-    def __init__(self, backtest_id: str, kind: str) -> None:
-        super().__init__(
-            f"no stored {kind} document for backtest {backtest_id}: run projections rebuild"
-        )
-
-
+PART_BYTES = CHUNK_BYTES
+COMPRESSION_LEVEL = 6
 DOCUMENT_COLUMNS = ("backtest_id", "kind", "part_no", "body")
 
 
+def compress_part(text: str) -> bytes:
+    """A stored document's part: its text, UTF-8, zlib-compressed."""
+    return zlib.compress(text.encode(), COMPRESSION_LEVEL)
+
+
 def document_rows(
-    backtest_id: str, kind: DocumentKind, parts: Iterable[str]
-) -> Iterator[tuple[str, str, int, str]]:
+    backtest_id: str, kind: DocumentKind, parts: Iterable[bytes]
+) -> Iterator[tuple[str, str, int, bytes]]:
     """The ``backtest_documents`` rows (``DOCUMENT_COLUMNS``) of one document, given its
-    parts in order, as they come."""
+    stored parts in order, as they come."""
     for number, body in enumerate(parts):
         yield backtest_id, kind, number, body
 
 
-def json_parts(chunks: Iterable[bytes]) -> Iterator[str]:
-    """UTF-8 JSON, given in chunks of any size, cut into parts of ``PART_BYTES``
-    (less where a character would be cut; the last part shorter), as they fill: the
-    document is never held whole."""
-    pending = bytearray()
-    for chunk in chunks:
-        pending += chunk
-        while len(pending) > PART_BYTES:  # more follows this part: cut it here
-            end = PART_BYTES
-            while pending[end] & 0xC0 == 0x80:  # a continuation byte
-                end -= 1
-            yield pending[:end].decode()
-            del pending[:end]
-    if pending:
-        yield pending.decode()
+def _stored(
+    conn: sa.Connection, backtest_id: str, kind: DocumentKind, streaming: bool
+) -> Iterator[bytes]:
+    """A stored document's parts, decompressed; ``streaming``: from a server-side cursor
+    (a transaction of the connection's own), a few parts in memory."""
+    d = backtest_documents.c
+    if streaming:
+        conn = conn.execution_options(stream_results=True, yield_per=16)
+    bodies = conn.execute(
+        sa.select(d.body).where(d.backtest_id == backtest_id, d.kind == kind).order_by(d.part_no)
+    )
+    sent = False
+    for body in bodies.scalars():
+        sent = True
+        yield zlib.decompress(body)
+    if not sent:  # every document has at least one part
+        raise MissingDocument(backtest_id, kind)
+
+
+def _rendered(
+    conn: sa.Connection, backtest_id: str, kind: DocumentKind, streaming: bool = False
+) -> Iterator[bytes]:
+    """One document's bytes, in chunks, read on ``conn`` (the backtest checked visible)."""
+    if kind == "trades":
+        yield from _stored(conn, backtest_id, kind, streaming)
+        return
+    details = (
+        conn.execute(
+            sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id)
+        )
+        .mappings()
+        .one()
+    )
+    capital = details["initial_capital"]
+    if kind == "detail":
+        item = conn.execute(
+            sa.select(backtests.c.list_item).where(backtests.c.backtest_id == backtest_id)
+        ).scalar_one()
+        if item is None:
+            raise MissingDocument(backtest_id, "list item")
+        summary = msgspec.json.decode(item, type=BacktestSummary)
+        yield from detail_json(
+            summary,
+            details,
+            rows_of(daily_columns(conn, backtest_id, capital)),
+            rows_of(monthly_columns(conn, backtest_id)),
+            rows_of(trade_columns(conn, backtest_id)),
+        )
+        return
+    if kind == "daily":
+        extras = [name for name in details["daily_extra_columns"].split(",") if name]
+        header = (*COLUMNS["daily"], *extras)
+        parts = daily_columns(conn, backtest_id, capital)
+    else:
+        header = COLUMNS["monthly"]
+        parts = monthly_columns(conn, backtest_id)
+    for text in write_slices(header, ([part[name] for name in header] for part in parts)):
+        yield text.encode()
 
 
 def stream_document(
@@ -71,29 +122,16 @@ def stream_document(
     kind: DocumentKind,
     owner_id: str | None = None,
     as_of: AsOf | None = None,
-    from_part: int = 0,
 ) -> Iterator[bytes]:
-    """Stream one document's stored parts from ``from_part`` on, in order, on a
-    connection of its own held only while it is read (a server-side cursor on
-    PostgreSQL: a few parts in memory).
+    """Stream one document, in order, on a connection of its own held only while it is
+    read (a server-side cursor on PostgreSQL: a part or a few in memory).
 
     Call ``check_visible`` first when a missing backtest must be an error before any
     byte is sent; this generator checks again inside its own snapshot.
     """
-    d = backtest_documents
     with engine.connect() as conn, conn.begin():
         check_visible(conn, backtest_id, owner_id, as_of)
-        parts = conn.execution_options(stream_results=True, yield_per=16).execute(
-            sa.select(d.c.body)
-            .where(d.c.backtest_id == backtest_id, d.c.kind == kind, d.c.part_no >= from_part)
-            .order_by(d.c.part_no)
-        )
-        sent = 0
-        for body in parts.scalars():
-            sent += 1
-            yield body.encode()
-        if sent == 0 and from_part == 0:  # every document has at least one part
-            raise MissingDocument(backtest_id, kind)
+        yield from _rendered(conn, backtest_id, kind, streaming=True)
 
 
 # A page reads no column it does not send: the next cursor comes from the last item's
@@ -109,19 +147,11 @@ class _ItemKey(msgspec.Struct):
     backtest_id: str
 
 
-# A document of up to this many parts (about 1 MiB) is read whole by one query; a
-# longer one streams from a server-side cursor on a connection of its own, which costs
-# a transaction, a cursor and a thread hop per part more.
-WHOLE_PARTS = 16
-_FIRST_PARTS = (
-    sa.select(backtest_documents.c.body)
-    .where(
-        backtest_documents.c.backtest_id == sa.bindparam("backtest_id"),
-        backtest_documents.c.kind == sa.bindparam("kind"),
-    )
-    .order_by(backtest_documents.c.part_no)
-    .limit(WHOLE_PARTS + 1)
-)
+# A backtest of at most this many rows of each kind (one stored part) has its
+# documents rendered whole on the reading connection; a longer one streams on a
+# connection of its own, which costs a transaction, a cursor and a thread hop per part
+# more.
+WHOLE_ROWS = PART_ROWS
 
 
 @dataclass(frozen=True)
@@ -147,20 +177,19 @@ def read_document(
 ) -> Document:
     """One document of a backtest the caller may read (``BacktestNotFound``, or
     ``MissingDocument``, before any byte is sent)."""
+    b = backtests.c
     with read_connection(engine) as conn:
         symbol = check_visible(conn, backtest_id, owner_id, as_of)
-        first = conn.execute(_FIRST_PARTS, {"backtest_id": backtest_id, "kind": kind})
-        bodies = list(first.scalars())
-    if not bodies:
-        raise MissingDocument(backtest_id, kind)
-    head = "".join(bodies).encode()
-    if len(bodies) <= WHOLE_PARTS:
-        return Document(symbol, head)
-    rest = stream_document(engine, backtest_id, kind, owner_id, as_of, from_part=len(bodies))
+        start, end, trades = conn.execute(
+            sa.select(b.start_date, b.end_date, b.num_trades).where(b.backtest_id == backtest_id)
+        ).one()
+        # the dates strictly increase: there are at most as many days as dates between
+        if (end - start).days < WHOLE_ROWS and trades <= WHOLE_ROWS:
+            return Document(symbol, b"".join(_rendered(conn, backtest_id, kind)))
+    rest = stream_document(engine, backtest_id, kind, owner_id, as_of)
     # Started now, so that a backtest deleted meanwhile is an error, not a short 200.
-    following = next(rest, None)
-    read = (head,) if following is None else (head, following)
-    return Document(symbol, itertools.chain(read, rest))
+    first = next(rest, b"")
+    return Document(symbol, itertools.chain((first,), rest))
 
 
 def list_json(conn: sa.Connection, query: ListQuery) -> bytes:

@@ -16,12 +16,13 @@ from domain.errors import BacktestNotFound
 from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc, fetch_rows
 from infrastructure.event_store import MAX_POSITION, feed_key, in_feed_up_to
-from infrastructure.tables import (
-    backtest_daily,
-    backtest_details,
-    backtest_monthly,
-    backtest_trades,
-    backtests,
+from infrastructure.tables import backtest_details, backtests
+from projections.series_reads import (
+    daily_columns,
+    monthly_columns,
+    rows_of,
+    trade_columns,
+    trade_slice,
 )
 from projections.views import (
     BacktestDetail,
@@ -224,16 +225,10 @@ def trade_page(
     conn: sa.Connection, backtest_id: str, page: int, per_page: int = 50
 ) -> tuple[list[Any], int]:
     """One page of a backtest's trades (call after an access check) and the count."""
-    t = backtest_trades
-    rows = conn.execute(
-        sa.select(t)
-        .where(t.c.backtest_id == backtest_id)
-        .order_by(t.c.trade_no)
-        .limit(per_page)
-        .offset((max(page, 1) - 1) * per_page)
-    ).mappings()
-    total = conn.execute(sa.select(sa.func.count()).where(t.c.backtest_id == backtest_id))
-    return list(rows), int(total.scalar_one())
+    total = conn.execute(
+        sa.select(backtests.c.num_trades).where(backtests.c.backtest_id == backtest_id)
+    ).scalar_one()
+    return trade_slice(conn, backtest_id, (max(page, 1) - 1) * per_page, per_page), int(total)
 
 
 SORTABLE = ("created_at", "symbol", "strategy", *METRIC_NAMES)
@@ -316,18 +311,12 @@ def get_detail(
         .one()
     )
 
-    def rows(table: sa.Table, order: sa.Column[Any]) -> list[Any]:
-        return list(
-            conn.execute(sa.select(table).where(table.c.backtest_id == backtest_id).order_by(order))
-            .mappings()
-            .all()
-        )
-
-    trades = rows(backtest_trades, backtest_trades.c.trade_no) if with_trades else []
+    capital = details["initial_capital"]
+    trades = list(rows_of(trade_columns(conn, backtest_id))) if with_trades else []
     return detail_of(
         summary,
         details,
-        rows(backtest_daily, backtest_daily.c.day_no),
-        rows(backtest_monthly, backtest_monthly.c.month_no),
+        rows_of(daily_columns(conn, backtest_id, capital)),
+        rows_of(monthly_columns(conn, backtest_id)),
         trades,
     )

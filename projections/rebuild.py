@@ -102,20 +102,22 @@ def rebuild_from_log(
 
 def fill_missing_documents(engine: sa.Engine) -> int:
     """Project the stored documents of backtests recorded before their kinds existed
-    (the CSV exports: revision 0003; the JSON ones: 0004; the rows of a sweep's table:
-    0006) from the log; return how many backtests needed them. The projector writes
-    every kind at once, so a backtest without its list item lacks them all, or the
-    JSON ones beside its CSV; one without its sweep row lacks only that."""
-    documents = LIVE.documents
+    (the JSON list item: revision 0004; the rows of a sweep's table: 0006; the stored
+    series and compressed trades.csv: 0010, which dropped the row-per-day tables) from
+    the log; return how many backtests needed them."""
+    series, documents = LIVE.series, LIVE.documents
     b = backtests.c
+    has_series = (
+        sa.select(series.c.backtest_id).where(series.c.backtest_id == b.backtest_id).exists()
+    )
     with write_transaction(engine) as conn:
         missing = conn.execute(
-            sa.select(b.backtest_id, b.list_item.is_(None)).where(
-                sa.or_(b.list_item.is_(None), b.sweep_row.is_(None))
+            sa.select(b.backtest_id, has_series).where(
+                sa.or_(b.list_item.is_(None), b.sweep_row.is_(None), ~has_series)
             )
         ).all()
         filled = 0
-        for backtest_id, without_item in missing:
+        for backtest_id, with_series in missing:
             want = expected_rows(conn, backtest_id)
             if want is None:
                 continue
@@ -124,9 +126,10 @@ def fill_missing_documents(engine: sa.Engine) -> int:
                 .where(b.backtest_id == backtest_id)
                 .values({name: want.summary[name] for name in STORED_IN_SUMMARY})
             )
-            if without_item:
-                conn.execute(documents.delete().where(documents.c.backtest_id == backtest_id))
-                bulk_insert(conn, documents, want.documents.names, want.documents.tuples())
+            if not with_series:
+                for table, rows in ((series, want.series), (documents, want.documents)):
+                    conn.execute(table.delete().where(table.c.backtest_id == backtest_id))
+                    bulk_insert(conn, table, rows.names, rows.tuples())
             filled += 1
     return filled
 

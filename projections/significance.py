@@ -32,13 +32,9 @@ from domain.significance import (
     walk_forward,
 )
 from infrastructure.database import read_connection, write_transaction
-from infrastructure.tables import (
-    backtest_daily,
-    backtest_details,
-    backtests,
-    significance_reports,
-)
+from infrastructure.tables import backtest_details, backtests, significance_reports
 from projections.queries import find_summary
+from projections.series_reads import daily_columns
 from projections.views import BacktestSummary
 
 Figure = float | None
@@ -133,12 +129,19 @@ class SignificanceParams:
 
 
 def _returns(conn: sa.Connection, backtest_id: str) -> np.ndarray:
-    query = (
-        sa.select(backtest_daily.c["return"])
-        .where(backtest_daily.c.backtest_id == backtest_id, backtest_daily.c["return"].is_not(None))
-        .order_by(backtest_daily.c.day_no)
+    """The backtest's known daily returns, in order (given, or derived from equity)."""
+    capital = conn.execute(
+        sa.select(backtest_details.c.initial_capital).where(
+            backtest_details.c.backtest_id == backtest_id
+        )
+    ).scalar_one()
+    known = (
+        np.array(part["return"], dtype=np.float64)
+        for part in daily_columns(conn, backtest_id, capital)
     )
-    return np.fromiter(conn.execute(query).scalars(), dtype=np.float64)
+    returns = np.concatenate(list(known))
+    known_returns: np.ndarray = returns[~np.isnan(returns)]
+    return known_returns
 
 
 def trials(

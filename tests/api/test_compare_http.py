@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from tests.api.conftest import Api
@@ -45,9 +46,9 @@ def test_compare_with_anothers_backtest_is_404(api: Api) -> None:
 def test_full_resolution_is_streamed_across_batches_with_every_day(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from projections import compare
+    from projections import series_parts
 
-    monkeypatch.setattr(compare, "BATCH_ROWS", 7)  # many batches from a short backtest
+    monkeypatch.setattr(series_parts, "PART_ROWS", 7)  # many stored parts from a short backtest
     docs = [backtest_document(days=50, seed=3), backtest_document(days=23, seed=4)]
     ids = [api.record(document=d).json()["backtest_id"] for d in docs]
     response = api.get("/api/v1/backtests/compare", ids=",".join(ids))
@@ -59,8 +60,11 @@ def test_full_resolution_is_streamed_across_batches_with_every_day(
         days = doc["daily_results"]
         assert [p[0] for p in compared["curve"]] == [d["date"] for d in days]
         base = days[0]["equity"]
-        for point, day in zip(compared["curve"], days, strict=True):
+        equity = pd.Series([d["equity"] for d in days])
+        drawdown = (equity / equity.cummax() - 1).tolist()  # across the parts' ends
+        for point, day, expected in zip(compared["curve"], days, drawdown, strict=True):
             assert point[1] == pytest.approx(day["equity"] / base, rel=1e-12)
+            assert point[2] == expected
     assert body["months"][0]["month"] == "2024-01"
     # the same numbers as the downsampled answer when every point fits
     fitted = api.get("/api/v1/backtests/compare", ids=",".join(ids), points=400).json()

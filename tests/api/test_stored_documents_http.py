@@ -1,8 +1,7 @@
-"""The list and the detail are served from the JSON the projector stored when the
-backtest was recorded. They must be byte for byte what encoding the typed read-model
-rows gives (the path the CLI and the report page read), on both stores: the two are
-made by different routes, one from the values in memory before they are stored, the
-other from the rows the database hands back."""
+"""The list is served from the JSON the projector stored when the backtest was
+recorded, the detail rendered from the stored series part after part. Both must be
+byte for byte what encoding the read models' typed values gives (the path the CLI and
+the report page read), on both stores, whole or streamed."""
 
 from __future__ import annotations
 
@@ -13,13 +12,14 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from infrastructure.tables import backtest_documents, backtests
+from infrastructure.tables import backtest_series, backtests
 from infrastructure.users import user_by_name
 from projections import queries
-from projections.documents import PART_BYTES, WHOLE_PARTS, stream_document
+from projections.documents import stream_document
 from projections.queries import ListQuery
+from projections.series_parts import PART_ROWS
 from tests.api.conftest import Api
-from tests.factories import backtest_document
+from tests.factories import backtest_document, record
 
 
 def owner_id(api: Api, name: str) -> str:
@@ -53,54 +53,53 @@ def test_the_detail_is_the_encoding_of_its_rows(api: Api) -> None:
     assert served.content == from_rows(
         api, lambda conn: queries.get_detail(conn, backtest_id, alice)
     )
-    with api.engine.connect() as conn:
-        parts = conn.execute(
-            sa.select(sa.func.count()).where(
-                backtest_documents.c.backtest_id == backtest_id,
-                backtest_documents.c.kind == "detail",
-            )
-        ).scalar_one()
-    assert 1 < parts <= WHOLE_PARTS  # crossed part boundaries; sent as one body
     assert served.headers["content-length"] == str(len(served.content))
     assert served.json()["symbol"] == "日経225"
     assert served.json()["parameters"]["note"] == "€" * 40_000
 
 
 def test_a_long_detail_streams_the_same_bytes(api: Api) -> None:
-    doc = backtest_document(days=300, trades=7_000, seed=4)
-    backtest_id = api.record(document=doc).json()["backtest_id"]
+    doc = backtest_document(days=300, trades=PART_ROWS + 5, seed=4)
+    with api.engine.connect() as conn:  # a body over the test service's limit
+        alice_user = user_by_name(conn, "alice")
+    backtest_id = record(api.engine, alice_user, doc).backtest_id
     served = api.get(f"/api/v1/backtests/{backtest_id}")
     assert served.status_code == 200
     assert "content-length" not in served.headers  # streamed, part by part
-    assert len(served.content) > (WHOLE_PARTS + 1) * PART_BYTES
     alice = owner_id(api, "alice")
     assert served.content == from_rows(
         api, lambda conn: queries.get_detail(conn, backtest_id, alice)
     )
-    assert len(served.json()["trades"]) == 7_000
+    trades = served.json()["trades"]
+    assert len(trades) == PART_ROWS + 5
+    assert [t["pnl"] for t in trades] == [t["pnl"] for t in doc["trades"]]
     download = api.get(f"/api/v1/backtests/{backtest_id}/trades.csv")
     assert download.status_code == 200
     assert download.content == b"".join(stream_document(api.engine, backtest_id, "trades"))
-    assert download.content.count(b"\r\n") == 7_001
+    assert download.content.count(b"\r\n") == PART_ROWS + 6
 
 
 def test_a_backtest_longer_than_every_slice_and_batch_reads_back_whole(api: Api) -> None:
-    """The projector renders the documents and inserts the rows a slice at a time
-    (``ENCODED_SLICE``, ``SLICE_ROWS``, ``SQLITE_BATCH_ROWS``): what it stores must read
-    back as if made at once — same detail bytes as from the typed rows, every day in
-    the CSV, a column empty in the first slices and given in the last rendered alike."""
+    """The projector stores the days in parts (``PART_ROWS``) and renders a slice at a
+    time (``ENCODED_SLICE``, ``SLICE_ROWS``): what it stores must read back as if made
+    at once — same detail bytes as from the typed values, every day in the CSV, the
+    returns and drawdowns derived across a part's end as pandas derives them, a column
+    empty in the first part and given in the last rendered alike."""
     import csv
     import io
 
-    from infrastructure.database import SQLITE_BATCH_ROWS
+    import pandas as pd
+
     from projections.csv_export import SLICE_ROWS
     from projections.views import ENCODED_SLICE
 
-    days = SQLITE_BATCH_ROWS + 2 * max(SLICE_ROWS, ENCODED_SLICE) + 7
+    days = PART_ROWS + 2 * max(SLICE_ROWS, ENCODED_SLICE) + 7
     doc = backtest_document(days=days, trades=ENCODED_SLICE + 3, seed=5, start=dt.date(1950, 1, 1))
     for day in doc["daily_results"][-3:]:
         day["position"] = 2.5  # given only in the last slice
-    backtest_id = api.record(document=doc).json()["backtest_id"]
+    with api.engine.connect() as conn:  # a body over the test service's limit
+        alice_user = user_by_name(conn, "alice")
+    backtest_id = record(api.engine, alice_user, doc).backtest_id
     served = api.get(f"/api/v1/backtests/{backtest_id}")
     alice = owner_id(api, "alice")
     assert served.content == from_rows(
@@ -115,8 +114,19 @@ def test_a_backtest_longer_than_every_slice_and_batch_reads_back_whole(api: Api)
         csv.DictReader(io.StringIO(api.get(f"/api/v1/backtests/{backtest_id}/daily.csv").text))
     )
     assert [row["date"] for row in daily] == [d["date"] for d in doc["daily_results"]]
-    assert [float(row["equity"]) for row in daily] == [d["equity"] for d in doc["daily_results"]]
+    equity = pd.Series([d["equity"] for d in doc["daily_results"]])
+    assert [float(row["equity"]) for row in daily] == equity.tolist()
     assert [row["position"] for row in daily[-4:]] == ["", "2.5", "2.5", "2.5"]
+    returns = pd.concat([pd.Series([doc["initial_capital"]]), equity]).pct_change().iloc[1:]
+    assert [float(row["return"]) for row in daily] == returns.tolist()
+    assert [float(row["drawdown"]) for row in daily] == (equity / equity.cummax() - 1).tolist()
+    with api.engine.connect() as conn:
+        stored_parts = conn.execute(
+            sa.select(sa.func.count()).where(
+                backtest_series.c.backtest_id == backtest_id, backtest_series.c.kind == "daily"
+            )
+        ).scalar_one()
+    assert stored_parts == 2
 
 
 def test_the_list_is_the_encoding_of_its_rows_page_after_page(api: Api) -> None:
@@ -188,39 +198,11 @@ def test_a_missing_document_is_a_503_naming_the_fix_not_a_short_200(api: Api, ki
                 .where(backtests.c.backtest_id == backtest_id)
                 .values(list_item=None)
             )
-        else:
+        else:  # the detail is rendered from the stored series
             conn.execute(
-                backtest_documents.delete().where(
-                    backtest_documents.c.backtest_id == backtest_id,
-                    backtest_documents.c.kind == kind,
-                )
+                backtest_series.delete().where(backtest_series.c.backtest_id == backtest_id)
             )
     path = "/api/v1/backtests" if kind == "list item" else f"/api/v1/backtests/{backtest_id}"
     served = api.get(path)
     assert served.status_code == 503
     assert "projections rebuild" in served.json()["detail"]
-
-
-def test_a_detail_of_exactly_one_part_more_than_is_read_whole(api: Api) -> None:
-    """The first query reads WHOLE_PARTS + 1 parts; with nothing left to stream, the
-    stream adds nothing and drops nothing."""
-    doc = backtest_document(seed=5)
-    doc["parameters"] = {"note": ""}
-    probe = api.record(document=doc).json()["backtest_id"]
-    bare = len(api.get(f"/api/v1/backtests/{probe}").content)
-    doc["parameters"] = {"note": "n" * (WHOLE_PARTS * PART_BYTES + PART_BYTES // 2 - bare)}
-    backtest_id = api.record(document=doc).json()["backtest_id"]
-    with api.engine.connect() as conn:
-        parts = conn.execute(
-            sa.select(sa.func.count()).where(
-                backtest_documents.c.backtest_id == backtest_id,
-                backtest_documents.c.kind == "detail",
-            )
-        ).scalar_one()
-    assert parts == WHOLE_PARTS + 1
-    served = api.get(f"/api/v1/backtests/{backtest_id}")
-    assert served.status_code == 200 and "content-length" not in served.headers
-    alice = owner_id(api, "alice")
-    assert served.content == from_rows(
-        api, lambda conn: queries.get_detail(conn, backtest_id, alice)
-    )

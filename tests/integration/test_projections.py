@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import zlib
 from typing import Any
 
 import pytest
@@ -11,10 +12,11 @@ import sqlalchemy as sa
 from api.handlers import delete_backtest
 from domain.errors import BacktestNotFound
 from infrastructure.event_store import ConcurrencyConflict
-from infrastructure.tables import LIVE, backtest_daily, backtests, events
+from infrastructure.tables import LIVE, backtests, events
 from projections import queries
 from projections.documents import MissingDocument, stream_document
 from projections.rebuild import rebuild, verify
+from projections.series_parts import decode_part, encode_parts
 from tests.factories import backtest_document, make_user, record
 
 
@@ -165,15 +167,18 @@ def test_verify_names_the_backtest_whose_read_model_was_altered(engine: sa.Engin
     record(engine, alice, backtest_document(seed=1))
     victim = record(engine, alice, backtest_document(seed=2)).backtest_id
     assert verify(engine).ok
+    series = LIVE.series
+    where = (series.c.backtest_id == victim, series.c.kind == "daily", series.c.part_no == 0)
     with engine.begin() as conn:
-        conn.execute(
-            backtest_daily.update()
-            .where(backtest_daily.c.backtest_id == victim, backtest_daily.c.day_no == 7)
-            .values(equity=backtest_daily.c.equity + 0.01)
+        part = decode_part(
+            "daily", conn.execute(sa.select(series.c.body).where(*where)).scalar_one()
         )
+        part["equity"][7] += 0.01
+        (body,) = encode_parts("daily", part)
+        conn.execute(series.update().where(*where).values(body=body))
     report = verify(engine)
     assert not report.ok
-    assert [(m.backtest_id, m.table) for m in report.mismatches] == [(victim, "backtest_daily")]
+    assert [(m.backtest_id, m.table) for m in report.mismatches] == [(victim, "backtest_series")]
     rebuild(engine)
     assert verify(engine).ok
 
@@ -191,12 +196,11 @@ def test_verify_names_a_stored_csv_part_that_differs_from_the_log(engine: sa.Eng
     alice = make_user(engine)
     victim = record(engine, alice, backtest_document(seed=3, trades=4)).backtest_id
     csv = LIVE.documents
+    where = (csv.c.backtest_id == victim, csv.c.kind == "trades")
     with engine.begin() as conn:
-        conn.execute(
-            csv.update()
-            .where(csv.c.backtest_id == victim, csv.c.kind == "trades")
-            .values(body=sa.func.replace(csv.c.body, "long", "shrt"))
-        )
+        text = zlib.decompress(conn.execute(sa.select(csv.c.body).where(*where)).scalar_one())
+        altered = zlib.compress(text.replace(b"long", b"shrt"))
+        conn.execute(csv.update().where(*where).values(body=altered))
     report = verify(engine)
     assert [(m.backtest_id, m.table) for m in report.mismatches] == [(victim, "backtest_documents")]
     rebuild(engine)
@@ -211,4 +215,9 @@ def test_a_download_without_its_stored_parts_is_an_error_not_an_empty_file(
     with engine.begin() as conn:
         conn.execute(LIVE.documents.delete().where(LIVE.documents.c.backtest_id == victim))
     with pytest.raises(MissingDocument, match="projections rebuild"):
-        b"".join(stream_document(engine, victim, "daily"))
+        b"".join(stream_document(engine, victim, "trades"))
+    with engine.begin() as conn:
+        conn.execute(LIVE.series.delete().where(LIVE.series.c.backtest_id == victim))
+    for kind in ("daily", "monthly", "detail"):
+        with pytest.raises(MissingDocument, match="projections rebuild"):
+            b"".join(stream_document(engine, victim, kind))  # type: ignore[arg-type]

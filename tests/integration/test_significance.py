@@ -7,6 +7,7 @@ import math
 
 import msgspec
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -95,20 +96,13 @@ def test_the_resamples_are_arch_s_own_and_a_rebuild_forgets_stored_reports(
     from projections.significance import report_for
 
     alice = make_user(engine)
-    backtest_id = record(engine, alice, backtest_document(days=300, seed=4)).backtest_id
+    doc = backtest_document(days=300, seed=4)
+    backtest_id = record(engine, alice, doc).backtest_id
     params = SignificanceParams(seed=7, samples=500, block_length=4.0)
     report = report_for(engine, backtest_id, alice.user_id, params)
-    with engine.connect() as conn:
-        returns = np.fromiter(
-            conn.execute(
-                sa.text(
-                    'SELECT "return" FROM backtest_daily WHERE backtest_id = :b '
-                    'AND "return" IS NOT NULL ORDER BY day_no'
-                ),
-                {"b": backtest_id},
-            ).scalars(),
-            dtype=np.float64,
-        )
+    # the returns, by pandas, from the equity sent and the initial capital before it
+    equity = pd.Series([doc["initial_capital"]] + [d["equity"] for d in doc["daily_results"]])
+    returns = equity.pct_change().to_numpy()[1:]
     # arch's own apply over the same seed: the interval of the mean, by hand
     means = StationaryBootstrap(4.0, returns, seed=7).apply(lambda x: np.array([x.mean()]), 500)
     low, high = np.nanpercentile(means[:, 0], [2.5, 97.5])

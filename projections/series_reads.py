@@ -1,0 +1,107 @@
+"""Reading a backtest's stored series (``backtest_series``) back, a part at a time:
+its days, with the returns and drawdowns derived from equity as they are read (by
+the domain's ``RunningSeries``, the functions the projector's metrics use), its months
+and its trades, as columns or as the row mappings the views are made from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.series import RunningSeries
+from infrastructure.tables import backtest_series
+from projections import series_parts
+from projections.csv_export import DAILY_EXTRA_COLUMNS
+from projections.series_parts import SeriesKind, decode_part
+
+Columns = dict[str, list[Any]]
+
+
+class MissingDocument(RuntimeError):
+    """A live backtest without one of its stored series or documents: the read models
+    are incomplete (``projections rebuild`` makes them again from the log)."""
+
+    def __init__(self, backtest_id: str, kind: str) -> None:
+        super().__init__(
+            f"no stored {kind} document for backtest {backtest_id}: run projections rebuild"
+        )
+
+
+def parts(
+    conn: sa.Connection, backtest_id: str, kind: SeriesKind, first: int = 0, last: int | None = None
+) -> Iterator[Columns]:
+    """The stored parts ``first`` to ``last`` (all: ``None``) of one kind, decoded, in
+    order; ``MissingDocument`` if the backtest has none. One query a part (a part is
+    up to ``PART_ROWS`` rows): no cursor to hold, on any connection."""
+    s = backtest_series.c
+    query = sa.select(s.body).where(
+        s.backtest_id == backtest_id, s.kind == kind, s.part_no == sa.bindparam("number")
+    )
+    number = first
+    while last is None or number <= last:
+        body = conn.execute(query, {"number": number}).scalar_one_or_none()
+        if body is None:
+            break
+        yield decode_part(kind, body)
+        number += 1
+    if number == 0:  # every kind has at least one part
+        raise MissingDocument(backtest_id, kind)
+
+
+def daily_columns(
+    conn: sa.Connection, backtest_id: str, initial_capital: float
+) -> Iterator[Columns]:
+    """Each part of a backtest's days with every daily column: date, equity, return
+    (the given ones, or derived from equity), drawdown, cash, position and
+    benchmark_return (``None`` where not given)."""
+    running = RunningSeries(initial_capital)
+    for part in parts(conn, backtest_id, "daily"):
+        equity = part["equity"]
+        if "return" not in part:
+            part["return"] = running.returns(equity)
+        part["drawdown"] = running.drawdowns(equity)
+        for name in DAILY_EXTRA_COLUMNS:
+            part.setdefault(name, [None] * len(equity))
+        yield part
+
+
+def monthly_columns(conn: sa.Connection, backtest_id: str) -> Iterator[Columns]:
+    for part in parts(conn, backtest_id, "monthly"):
+        rows = len(part["month"])
+        for name in ("start_equity", "end_equity"):
+            part.setdefault(name, [None] * rows)
+        yield part
+
+
+def trade_columns(
+    conn: sa.Connection, backtest_id: str, first: int = 0, last: int | None = None
+) -> Iterator[Columns]:
+    """Parts ``first`` to ``last`` of a backtest's trades, numbered (``trade_no`` from 1)."""
+    number = first * series_parts.PART_ROWS + 1
+    for part in parts(conn, backtest_id, "trades", first, last):
+        rows = len(part["side"])
+        part["trade_no"] = list(range(number, number + rows))
+        number += rows
+        yield part
+
+
+def rows_of(columns: Iterable[Mapping[str, list[Any]]]) -> Iterator[dict[str, Any]]:
+    """The rows of parts given as columns, as mappings."""
+    for part in columns:
+        names = tuple(part)
+        for values in zip(*part.values(), strict=True):
+            yield dict(zip(names, values, strict=True))
+
+
+def trade_slice(conn: sa.Connection, backtest_id: str, offset: int, count: int) -> list[Any]:
+    """Trades ``offset`` to ``offset + count`` (from 0) as rows, reading only the parts
+    that hold them."""
+    if count <= 0:
+        return []
+    per_part = series_parts.PART_ROWS
+    first, last = offset // per_part, (offset + count - 1) // per_part
+    rows = list(rows_of(trade_columns(conn, backtest_id, first, last)))
+    start = offset - first * per_part
+    return rows[start : start + count]
