@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from msgspec import UNSET
 
 from domain.results import BacktestSubmission, DailyResult, MonthlyResult, given
@@ -44,29 +45,43 @@ class RunningSeries:
 
     def returns(self, equities: Sequence[float | None]) -> list[float | None]:
         """equity_t / equity_{t-1} − 1 for each day (None where unknown)."""
-        out: list[float | None] = []
-        previous = self.previous
-        for equity in equities:
-            if equity is None or previous is None or previous == 0:
-                out.append(None)
-            else:
-                out.append(_finite(equity / previous - 1.0))
-            previous = equity
-        self.previous = previous
-        return out
+        if not equities:
+            return []
+        equity = _array(equities)
+        before = np.concatenate(([_nan(self.previous)], equity[:-1]))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = equity / before - 1.0
+        out[np.isnan(before) | (before == 0)] = np.nan
+        self.previous = equities[-1]
+        return _listed(out)
 
     def drawdowns(self, equities: Sequence[float | None]) -> list[float | None]:
         """equity_t / max_{s≤t} equity_s − 1 for each day (None where undefined)."""
-        out: list[float | None] = []
-        peak = self.peak
-        for equity in equities:
-            if equity is None:
-                out.append(None)
-                continue
-            peak = max(peak, equity)
-            out.append(_finite(equity / peak - 1.0) if peak > 0 else None)
-        self.peak = peak
-        return out
+        if not equities:
+            return []
+        equity = _array(equities)
+        # fmax passes over NaN (an unknown equity leaves the peak as it was)
+        peak = np.fmax.accumulate(np.concatenate(([self.peak], equity)))[1:]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = equity / peak - 1.0
+        out[~(peak > 0)] = np.nan
+        self.peak = float(peak[-1])
+        return _listed(out)
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def _array(values: Sequence[float | None]) -> np.ndarray:
+    """float64, NaN for None (a known value is never NaN: non-finite inputs are null)."""
+    return np.fromiter((np.nan if v is None else v for v in values), np.float64, len(values))
+
+
+def _listed(values: np.ndarray) -> list[float | None]:
+    """Python floats, None for NaN and for what overflowed (``_finite``)."""
+    values[~np.isfinite(values)] = np.nan
+    return [None if v != v else v for v in values.tolist()]
 
 
 def derived_monthly(

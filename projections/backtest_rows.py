@@ -126,8 +126,8 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     metrics = msgspec.structs.asdict(compute_metrics(sub, derived))
     optional = [
         name
-        for name in ("return", *DAILY_EXTRA_COLUMNS)
-        if any(getattr(d, DAILY_FIELDS.get(name, name)) is not UNSET for d in days)
+        for name in ("return", *DAILY_EXTRA_COLUMNS)  # given on any day (counted in C)
+        if list(map(attrgetter(DAILY_FIELDS.get(name, name)), days)).count(UNSET) < len(days)
     ]
     extras = [name for name in optional if name != "return"]
     bid = event.backtest_id

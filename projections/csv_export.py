@@ -56,6 +56,10 @@ def csv_text(text: str) -> str:
     return text
 
 
+def _instant(value: dt.datetime) -> str:
+    return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
 def csv_cell(value: Any) -> str:
     """One cell of the CSV contract."""
     if value is None:
@@ -67,7 +71,7 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dt.datetime):
-        return as_utc(value).isoformat().replace("+00:00", "Z")
+        return _instant(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return csv_text(str(value))
@@ -85,6 +89,8 @@ def csv_column(values: Sequence[Any]) -> list[str]:
         return ["" if v is None else csv_text(v) for v in values]
     if kinds == {int}:
         return ["" if v is None else str(v) for v in values]
+    if kinds == {dt.datetime}:
+        return ["" if v is None else _instant(v) for v in values]
     return [csv_cell(v) for v in values]
 
 

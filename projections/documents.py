@@ -28,9 +28,10 @@ from projections.series_parts import PART_ROWS
 from projections.series_reads import (
     MissingDocument,
     daily_columns,
+    daily_results,
     monthly_columns,
-    rows_of,
-    trade_columns,
+    monthly_results,
+    trades,
 )
 from projections.views import BacktestSummary, detail_json
 
@@ -100,9 +101,9 @@ def _rendered(
         yield from detail_json(
             summary,
             details,
-            rows_of(daily_columns(conn, backtest_id, capital)),
-            rows_of(monthly_columns(conn, backtest_id)),
-            rows_of(trade_columns(conn, backtest_id)),
+            daily_results(conn, backtest_id, capital),
+            monthly_results(conn, backtest_id),
+            trades(conn, backtest_id),
         )
         return
     if kind == "daily":
@@ -180,11 +181,11 @@ def read_document(
     b = backtests.c
     with read_connection(engine) as conn:
         symbol = check_visible(conn, backtest_id, owner_id, as_of)
-        start, end, trades = conn.execute(
+        start, end, deals = conn.execute(
             sa.select(b.start_date, b.end_date, b.num_trades).where(b.backtest_id == backtest_id)
         ).one()
         # the dates strictly increase: there are at most as many days as dates between
-        if (end - start).days < WHOLE_ROWS and trades <= WHOLE_ROWS:
+        if (end - start).days < WHOLE_ROWS and deals <= WHOLE_ROWS:
             return Document(symbol, b"".join(_rendered(conn, backtest_id, kind)))
     rest = stream_document(engine, backtest_id, kind, owner_id, as_of)
     # Started now, so that a backtest deleted meanwhile is an error, not a short 200.

@@ -17,13 +17,7 @@ from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc, fetch_rows
 from infrastructure.event_store import MAX_POSITION, feed_key, in_feed_up_to
 from infrastructure.tables import backtest_details, backtests
-from projections.series_reads import (
-    daily_columns,
-    monthly_columns,
-    rows_of,
-    trade_columns,
-    trade_slice,
-)
+from projections.series_reads import daily_results, monthly_results, trade_slice, trades
 from projections.views import (
     BacktestDetail,
     BacktestPage,
@@ -312,11 +306,10 @@ def get_detail(
     )
 
     capital = details["initial_capital"]
-    trades = list(rows_of(trade_columns(conn, backtest_id))) if with_trades else []
     return detail_of(
         summary,
         details,
-        rows_of(daily_columns(conn, backtest_id, capital)),
-        rows_of(monthly_columns(conn, backtest_id)),
-        trades,
+        daily_results(conn, backtest_id, capital),
+        monthly_results(conn, backtest_id),
+        trades(conn, backtest_id) if with_trades else (),
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.results import DailyResult, MonthlyResult, Trade
 from domain.series import RunningSeries
 from infrastructure.tables import backtest_series
 from projections import series_parts
@@ -32,22 +33,21 @@ class MissingDocument(RuntimeError):
 def parts(
     conn: sa.Connection, backtest_id: str, kind: SeriesKind, first: int = 0, last: int | None = None
 ) -> Iterator[Columns]:
-    """The stored parts ``first`` to ``last`` (all: ``None``) of one kind, decoded, in
-    order; ``MissingDocument`` if the backtest has none. One query a part (a part is
-    up to ``PART_ROWS`` rows): no cursor to hold, on any connection."""
+    """The stored parts ``first`` to ``last`` (all: ``None``) of one kind, decoded one
+    at a time as they are used, in order; ``MissingDocument`` if the backtest has none.
+    One query, no cursor to hold, on any connection: the compressed parts are small
+    (a million days ≈8 MB)."""
     s = backtest_series.c
     query = sa.select(s.body).where(
-        s.backtest_id == backtest_id, s.kind == kind, s.part_no == sa.bindparam("number")
+        s.backtest_id == backtest_id, s.kind == kind, s.part_no >= first
     )
-    number = first
-    while last is None or number <= last:
-        body = conn.execute(query, {"number": number}).scalar_one_or_none()
-        if body is None:
-            break
-        yield decode_part(kind, body)
-        number += 1
-    if number == 0:  # every kind has at least one part
+    if last is not None:
+        query = query.where(s.part_no <= last)
+    bodies = conn.execute(query.order_by(s.part_no)).scalars().all()
+    if not bodies and first == 0:  # every kind has at least one part
         raise MissingDocument(backtest_id, kind)
+    for body in bodies:
+        yield decode_part(kind, body)
 
 
 def daily_columns(
@@ -85,6 +85,30 @@ def trade_columns(
         part["trade_no"] = list(range(number, number + rows))
         number += rows
         yield part
+
+
+def daily_results(
+    conn: sa.Connection, backtest_id: str, initial_capital: float
+) -> Iterator[DailyResult]:
+    """A backtest's days as values, made as the parts are read."""
+    for p in daily_columns(conn, backtest_id, initial_capital):
+        yield from map(DailyResult, p["date"], p["equity"], p["return"], p["cash"],
+                       p["position"], p["benchmark_return"])  # fmt: skip
+
+
+def monthly_results(conn: sa.Connection, backtest_id: str) -> Iterator[MonthlyResult]:
+    for p in monthly_columns(conn, backtest_id):
+        yield from map(MonthlyResult, p["month"], p["return"], p["start_equity"], p["end_equity"])
+
+
+# Trade's fields in their order (its positional arguments).
+TRADE_ORDER = ("entry_time", "exit_time", "side", "entry_price", "exit_price", "quantity", "pnl",
+               "return", "fees")  # fmt: skip
+
+
+def trades(conn: sa.Connection, backtest_id: str) -> Iterator[Trade]:
+    for p in trade_columns(conn, backtest_id):
+        yield from map(Trade, *(p[name] for name in TRADE_ORDER))
 
 
 def rows_of(columns: Iterable[Mapping[str, list[Any]]]) -> Iterator[dict[str, Any]]:

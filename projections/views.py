@@ -84,48 +84,14 @@ def summary_of(row: Row) -> BacktestSummary:
     )
 
 
-def daily_result(r: Row) -> DailyResult:
-    return DailyResult(
-        date=r["date"],
-        equity=r["equity"],
-        return_=r["return"],
-        cash=r["cash"],
-        position=r["position"],
-        benchmark_return=r["benchmark_return"],
-    )
-
-
-def monthly_result(r: Row) -> MonthlyResult:
-    return MonthlyResult(
-        month=r["month"],
-        return_=r["return"],
-        start_equity=r["start_equity"],
-        end_equity=r["end_equity"],
-    )
-
-
-def trade(r: Row) -> Trade:
-    return Trade(
-        entry_time=as_utc(r["entry_time"]),
-        exit_time=as_utc(r["exit_time"]),
-        side=r["side"],
-        entry_price=r["entry_price"],
-        exit_price=r["exit_price"],
-        quantity=r["quantity"],
-        pnl=r["pnl"],
-        return_=r["return"],
-        fees=r["fees"],
-    )
-
-
 def detail_of(
     summary: BacktestSummary,
     details: Row,
-    daily: Iterable[Row],
-    monthly: Iterable[Row],
-    trades: Iterable[Row],
+    daily: Iterable[DailyResult],
+    monthly: Iterable[MonthlyResult],
+    trades: Iterable[Trade],
 ) -> BacktestDetail:
-    """A detail from its list item and its rows in the other read-model tables."""
+    """A detail from its list item, its ``backtest_details`` row and its stored series."""
     return BacktestDetail(
         **msgspec.structs.asdict(summary),
         parameters=msgspec.json.decode(details["parameters"]),
@@ -135,9 +101,9 @@ def detail_of(
         if details["reported_metrics"] is None
         else msgspec.json.decode(details["reported_metrics"]),
         sanitized_fields=msgspec.json.decode(details["sanitized_fields"]),
-        daily_results=[daily_result(r) for r in daily],
-        monthly_results=[monthly_result(r) for r in monthly],
-        trades=[trade(r) for r in trades],
+        daily_results=list(daily),
+        monthly_results=list(monthly),
+        trades=list(trades),
     )
 
 
@@ -150,13 +116,13 @@ ENCODED_SLICE = 2_000
 def detail_json(
     summary: BacktestSummary,
     details: Row,
-    daily: Iterable[Row],
-    monthly: Iterable[Row],
-    trades: Iterable[Row],
+    daily: Iterable[DailyResult],
+    monthly: Iterable[MonthlyResult],
+    trades: Iterable[Trade],
 ) -> Iterator[bytes]:
-    """The JSON of ``detail_of(...)``, byte for byte, in chunks: the rows are turned
-    into values and encoded ``ENCODED_SLICE`` at a time, so a detail of a million days
-    is never held whole, as objects or as text."""
+    """The JSON of ``detail_of(...)``, byte for byte, in chunks: the values are made
+    and encoded ``ENCODED_SLICE`` at a time, so a detail of a million days is never
+    held whole, as objects or as text."""
     shell = msgspec.structs.replace(
         detail_of(summary, details, (), (), ()),
         daily_results=_HOLE,
@@ -165,11 +131,11 @@ def detail_json(
     )
     head, after_daily, after_monthly, tail = msgspec.json.encode(shell).split(b"\x00")
     yield head
-    yield from _json_array(map(daily_result, daily))
+    yield from _json_array(daily)
     yield after_daily
-    yield from _json_array(map(monthly_result, monthly))
+    yield from _json_array(monthly)
     yield after_monthly
-    yield from _json_array(map(trade, trades))
+    yield from _json_array(trades)
     yield tail
 
 

@@ -49,7 +49,7 @@ def engine_of(args: argparse.Namespace) -> sa.Engine:
         filled = rebuild.fill_missing_documents(engine)
         if filled:
             err(
-                f"wrote the stored documents (CSV and JSON) of {filled} backtests "
+                f"wrote the stored series and documents of {filled} backtests "
                 "recorded before this version"
             )
     return engine

@@ -85,7 +85,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         owner = user_by_name(conn, args.user)
     as_of = queries.parse_as_of(args.as_of) if args.as_of else None
-    if args.json:  # the API's bytes: the stored document, streamed
+    if args.json:  # the API's bytes: the detail rendered from the stored series, streamed
         document = documents.read_document(engine, args.id, "detail", owner.user_id, as_of)
         sys.stdout.buffer.writelines(document.parts())
         out("\n")

@@ -305,7 +305,7 @@ def test_upgrading_from_0004_moves_the_list_items_into_the_list_model(ledger: Le
                               capture_output=True, text=True, timeout=120)  # fmt: skip
     assert upgraded.returncode == 0, upgraded.stderr
     # 0006's rows of a sweep's table are rendered from the log; the list items are not
-    assert "wrote the stored documents (CSV and JSON) of 3 backtests" in upgraded.stderr
+    assert "wrote the stored series and documents of 3 backtests" in upgraded.stderr
     assert upgraded.stdout == listed
     assert ledger.ok("show", ids[0], "--user", "alice", "--json") == shown
     with engine.connect() as conn:
@@ -344,7 +344,7 @@ def test_upgrading_writes_the_documents_of_older_backtests(ledger: Ledger, revis
     upgraded = subprocess.run([CLI, "export", backtest_id, "trades"], env=env,
                               capture_output=True, timeout=120)  # fmt: skip
     assert upgraded.returncode == 0, upgraded.stderr
-    assert b"wrote the stored documents (CSV and JSON) of 1 backtests" in upgraded.stderr
+    assert b"wrote the stored series and documents of 1 backtests" in upgraded.stderr
     assert upgraded.stdout == before["trades"]
     for kind in ("daily", "monthly"):
         assert ledger.stdout_bytes("export", backtest_id, kind) == before[kind]
