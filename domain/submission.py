@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import typing
 from typing import Any
 
 import msgspec
@@ -29,12 +30,38 @@ def msgspec_path_to_pointer(path: str) -> str:
     return "".join(tokens)
 
 
-def _validation_error(error: msgspec.ValidationError) -> FieldError:
+# msgspec names a mapping's key `[...]` in its paths (``$.metrics[...]``).
+_ELIDED_KEY = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*)\[\.\.\.\]")
+_FIELD_TYPES = {f.encode_name: f.type for f in msgspec.structs.fields(BacktestSubmission)}
+
+
+def _pointer(path: str, document: Any) -> str:
+    """The JSON pointer of a msgspec path, with the key msgspec leaves out of a
+    top-level mapping (``metrics``) put back: the first key whose value fails that
+    field's type (RFC 6901 escaping, so ``a/b`` is ``a~1b``)."""
+    match = _ELIDED_KEY.match(path)
+    if match is None or not isinstance(document, dict):
+        return msgspec_path_to_pointer(path)
+    name = match.group(1)
+    mapping = document.get(name)
+    kinds = [t for t in typing.get_args(_FIELD_TYPES.get(name)) if t is not msgspec.UnsetType]
+    if not isinstance(mapping, dict) or len(kinds) != 1:
+        return msgspec_path_to_pointer(path)
+    for key, value in mapping.items():
+        try:
+            msgspec.convert({key: value}, kinds[0])
+        except msgspec.ValidationError:
+            rest = msgspec_path_to_pointer("$" + path[match.end() :])
+            return f"/{pointer_token(name)}/{pointer_token(key)}{rest}"
+    return msgspec_path_to_pointer(path)
+
+
+def _validation_error(error: msgspec.ValidationError, document: Any = None) -> FieldError:
     message = str(error)
     reason, _, path = message.rpartition(" - at `")
     if not reason:
         reason, path = message, "$"
-    pointer = msgspec_path_to_pointer(path.rstrip("`"))
+    pointer = _pointer(path.rstrip("`"), document)
     for prefix, short in (
         ("Object contains unknown field", "unknown field"),
         ("Object missing required field", "required field is missing"),
@@ -105,7 +132,7 @@ def submission_from_document(document: Any) -> tuple[BacktestSubmission, list[st
     try:
         submission = msgspec.convert(clean, BacktestSubmission)
     except msgspec.ValidationError as exc:
-        raise InvalidBacktest([_validation_error(exc)]) from exc
+        raise InvalidBacktest([_validation_error(exc, clean)]) from exc
     errors = list(_semantic_errors(submission))
     if errors:
         raise InvalidBacktest(errors)
@@ -132,10 +159,32 @@ def _semantic_errors(sub: BacktestSubmission) -> list[FieldError]:
                     FieldError(f"/monthly_results/{i}/month", "months must be strictly increasing")
                 )
                 break
+    ruined = _ruin_then_recovery(sub)
+    if ruined is not None:
+        errors.append(FieldError(f"/daily_results/{ruined}/equity",
+                                 "equity at or below 0 followed by positive equity: a warm-up "
+                                 "or a gap sent as 0 instead of null (NaN)"))  # fmt: skip
     for i, trade in enumerate(sub.trades):
         if trade.exit_time < trade.entry_time:
             errors.append(FieldError(f"/trades/{i}/exit_time", "must not be before entry_time"))
+        if trade.quantity is not None and trade.quantity <= 0:
+            errors.append(FieldError(f"/trades/{i}/quantity",
+                                     "must be greater than 0: a size, the side gives the "
+                                     "direction"))  # fmt: skip
     return errors
+
+
+def _ruin_then_recovery(sub: BacktestSubmission) -> int | None:
+    """The first day whose equity is at or below 0 while a later day's is positive: a
+    series that is wiped out stays so, so such a day is an input mistake (its return
+    would be −100 %, or undefined, and its successors' infinite)."""
+    equities = [day.equity for day in sub.daily_results]
+    last_positive = max((i for i, e in enumerate(equities) if e is not None and e > 0), default=-1)
+    for i in range(last_positive):
+        equity = equities[i]
+        if equity is not None and equity <= 0:
+            return i
+    return None
 
 
 def _normalised(sub: BacktestSubmission) -> BacktestSubmission:

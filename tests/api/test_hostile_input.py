@@ -32,6 +32,29 @@ def nested(depth: int) -> Doc:
 
 
 VALID = edit(lambda d: None)
+
+
+def _warm_up_as_zero(d: Doc) -> None:
+    for day in d["daily_results"][:3]:
+        day["equity"] = 0.0
+
+
+# What a careless converter sends, and the pointer its 422 must name.
+CARELESS: dict[str, tuple[Callable[[Doc], object], str]] = {
+    # a warm-up filled with 0 rather than NaN: a −100 % return, then infinite ones
+    "warm-up-zeros": (_warm_up_as_zero, "/daily_results/0/equity"),
+    "negative-equity-then-positive": (
+        lambda d: d["daily_results"][2].update(equity=-5.0), "/daily_results/2/equity"),
+    # a short recorded as a negative size (the side gives the direction)
+    "negative-quantity": (lambda d: d["trades"][1].update(quantity=-80.0), "/trades/1/quantity"),
+    "zero-quantity": (lambda d: d["trades"][0].update(quantity=0), "/trades/0/quantity"),
+    # backtesting.py's stats carry text; the pointer names the key, escaped (RFC 6901)
+    "text-metric": (lambda d: d.update(metrics={"Sharpe Ratio": 0.4,
+                                                "Max. Drawdown Duration": "3808 days"}),
+                    "/metrics/Max. Drawdown Duration"),
+    "text-metric-slash-tilde": (lambda d: d.update(metrics={"Return/Exposure ~ [%]": "n/a"}),
+                                "/metrics/Return~1Exposure ~0 [%]"),
+}  # fmt: skip
 BODIES: dict[str, bytes] = {
     "malformed": b"{",
     "truncated": VALID[: len(VALID) // 2],
@@ -87,6 +110,8 @@ BODIES: dict[str, bytes] = {
     "month-newline": edit(
         lambda d: d.update(monthly_results=[{"month": "2024-01\n", "return": 0.1}])
     ),
+    # A careless converter's (issue 22): each was stored as nonsense.
+    **{f"careless-{name}": edit(change) for name, (change, _) in CARELESS.items()},
 }
 
 
@@ -167,6 +192,18 @@ def test_bad_requests_are_4xx_problems(api: Api, name: str) -> None:
     assert 400 <= response.status_code < 500, (name, response.status_code, response.text[:200])
     assert response.headers["content-type"].startswith("application/problem+json")
     assert api.event_count() == 0
+
+
+@pytest.mark.parametrize("name", sorted(CARELESS))
+def test_a_careless_conversion_is_a_422_naming_the_field(api: Api, name: str) -> None:
+    change, pointer = CARELESS[name]
+    response = api.client.post(
+        "/api/v1/backtests",
+        content=edit(change),
+        headers={**api.auth("alice"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert [error["pointer"] for error in response.json()["errors"]] == [pointer]
 
 
 def test_the_catalogue_is_at_least_forty_strong() -> None:
