@@ -119,39 +119,38 @@ backtest_details = sa.Table(
     sa.Column("monthly_derived", sa.Boolean, nullable=False),
 )
 
-# Each backtest's daily results, months and trades as typed columns, compressed, in
-# parts of up to 50,000 rows (``projections.series_parts``): a row per day cost ten
-# times the day's share of its event. Derived series (returns from equity, drawdowns)
-# are computed as the parts are read, by the domain's own functions.
-backtest_series = sa.Table(
-    "backtest_series",
-    metadata,
-    sa.Column("backtest_id", sa.String(36), primary_key=True),
-    sa.Column("kind", sa.String(8), primary_key=True),
-    sa.Column("part_no", sa.Integer, primary_key=True),
-    sa.Column("body", sa.LargeBinary, nullable=False),
-)
 
-# The one document kept rendered: each backtest's trades.csv, by the one CSV writer,
-# in zlib-compressed parts of about 64 KiB of text, which a download decompresses as
-# it sends (a million trades rendered per request ran at a quarter of COPY's speed).
-# Already compressed, so PostgreSQL keeps the parts as they are (STORAGE EXTERNAL).
-backtest_documents = sa.Table(
-    "backtest_documents",
-    metadata,
-    sa.Column("backtest_id", sa.String(36), primary_key=True),
-    sa.Column("kind", sa.String(8), primary_key=True),
-    sa.Column("part_no", sa.Integer, primary_key=True),
-    sa.Column("body", sa.LargeBinary, nullable=False),
-)
-for _stored_compressed in (backtest_series, backtest_documents):
+def _parts_table(name: str) -> sa.Table:
+    """A table of one backtest's stored parts: compressed bytes, by kind and number.
+    Already compressed, so PostgreSQL keeps them as they are (STORAGE EXTERNAL)."""
+    table = sa.Table(
+        name,
+        metadata,
+        sa.Column("backtest_id", sa.String(36), primary_key=True),
+        sa.Column("kind", sa.String(8), primary_key=True),
+        sa.Column("part_no", sa.Integer, primary_key=True),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+    )
     sa.event.listen(
-        _stored_compressed,
+        table,
         "after_create",
         sa.DDL("ALTER TABLE %(table)s ALTER COLUMN body SET STORAGE EXTERNAL").execute_if(  # type: ignore[no-untyped-call]
             dialect="postgresql"
         ),
     )
+    return table
+
+
+# Each backtest's daily results, months and trades as typed columns, compressed, in
+# parts of up to 50,000 rows (``projections.series_parts``): a row per day cost ten
+# times the day's share of its event. Derived series (returns from equity, drawdowns)
+# are computed as the parts are read, by the domain's own functions.
+backtest_series = _parts_table("backtest_series")
+
+# The one document kept rendered: each backtest's trades.csv, by the one CSV writer,
+# in zlib-compressed parts of about 64 KiB of text, which a download decompresses as
+# it sends (a million trades rendered per request ran at a quarter of COPY's speed).
+backtest_documents = _parts_table("backtest_documents")
 
 
 # Significance reports already computed, one per backtest and per hash of everything

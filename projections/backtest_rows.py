@@ -79,8 +79,7 @@ class Columns:
         return zip(*self.values.values(), strict=True)
 
     def dicts(self) -> Iterator[Row]:
-        names = self.names
-        return (dict(zip(names, row, strict=True)) for row in self.tuples())
+        return _dicts(self.names, self.tuples())
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,12 @@ class Parts:
         return self.render()
 
     def dicts(self) -> Iterator[Row]:
-        return (dict(zip(self.names, row, strict=True)) for row in self.tuples())
+        return _dicts(self.names, self.tuples())
+
+
+def _dicts(names: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> Iterator[Row]:
+    """Rows as mappings of the table's column names (what verify compares)."""
+    return (dict(zip(names, row, strict=True)) for row in rows)
 
 
 TableRows = Columns | Parts

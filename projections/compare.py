@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from domain.downsampling import extreme_indices
 from domain.errors import FieldError, InvalidBacktest
 from infrastructure.database import snapshot
-from infrastructure.tables import backtest_details
 from projections.queries import find_summary
-from projections.series_reads import Columns, daily_columns, monthly_columns
+from projections.series_reads import daily_columns, monthly_columns
 from projections.views import BacktestSummary
 
 MIN_COMPARED, MAX_COMPARED = 2, 8
@@ -94,7 +93,7 @@ def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> 
             yield (b"," if index else b"") + b'{"summary":' + _encode(summary) + b',"curve":['
             base = _base(conn, summary.backtest_id)
             separator = b""
-            for part in _days(conn, summary.backtest_id):
+            for part in daily_columns(conn, summary.backtest_id):
                 points = zip(part["date"], part["equity"], part["drawdown"], strict=True)
                 batch = [CurvePoint(d, None if e is None or not base else e / base, dd)
                          for d, e, dd in points]  # fmt: skip
@@ -108,19 +107,9 @@ def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> 
 _encode = msgspec.json.Encoder().encode
 
 
-def _days(conn: sa.Connection, backtest_id: str) -> Iterator[Columns]:
-    """A backtest's stored days, a part at a time, with their drawdowns."""
-    capital = conn.execute(
-        sa.select(backtest_details.c.initial_capital).where(
-            backtest_details.c.backtest_id == backtest_id
-        )
-    ).scalar_one()
-    return daily_columns(conn, backtest_id, capital)
-
-
 def _base(conn: sa.Connection, backtest_id: str) -> float | None:
     """The first known, non-zero equity: what the curve is rebased on."""
-    for part in _days(conn, backtest_id):
+    for part in daily_columns(conn, backtest_id):
         for equity in part["equity"]:
             if equity:  # neither None nor 0
                 return float(equity)
@@ -138,7 +127,7 @@ def _period(summaries: list[BacktestSummary]) -> tuple[int, int]:
 def _columns(conn: sa.Connection, backtest_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A curve's days (ordinals), equity and drawdown (NaN for null)."""
     days, equity, drawdown = [], [], []
-    for part in _days(conn, backtest_id):
+    for part in daily_columns(conn, backtest_id):
         days.append(np.fromiter((d.toordinal() for d in part["date"]), np.int64))
         equity.append(np.array(part["equity"], dtype=np.float64))
         drawdown.append(np.array(part["drawdown"], dtype=np.float64))

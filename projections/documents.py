@@ -21,14 +21,15 @@ import msgspec
 import sqlalchemy as sa
 
 from infrastructure.database import read_connection
-from infrastructure.tables import backtest_details, backtest_documents, backtests
-from projections.csv_export import CHUNK_BYTES, COLUMNS, write_slices
+from infrastructure.tables import backtest_documents, backtests
+from projections.csv_export import COLUMNS, write_slices
 from projections.queries import AsOf, ListQuery, check_visible, encode_cursor, page_rows
 from projections.series_parts import PART_ROWS
 from projections.series_reads import (
     MissingDocument,
     daily_columns,
     daily_results,
+    details_row,
     monthly_columns,
     monthly_results,
     trades,
@@ -38,7 +39,6 @@ from projections.views import BacktestSummary, detail_json
 __all__ = ["MissingDocument"]
 
 DocumentKind = Literal["detail", "daily", "monthly", "trades"]
-PART_BYTES = CHUNK_BYTES
 COMPRESSION_LEVEL = 6
 DOCUMENT_COLUMNS = ("backtest_id", "kind", "part_no", "body")
 
@@ -83,13 +83,7 @@ def _rendered(
     if kind == "trades":
         yield from _stored(conn, backtest_id, kind, streaming)
         return
-    details = (
-        conn.execute(
-            sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id)
-        )
-        .mappings()
-        .one()
-    )
+    details = details_row(conn, backtest_id)
     capital = details["initial_capital"]
     if kind == "detail":
         item = conn.execute(

@@ -17,7 +17,13 @@ from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc, fetch_rows
 from infrastructure.event_store import MAX_POSITION, feed_key, in_feed_up_to
 from infrastructure.tables import backtest_details, backtests
-from projections.series_reads import daily_results, monthly_results, trade_slice, trades
+from projections.series_reads import (
+    daily_results,
+    details_row,
+    monthly_results,
+    trade_slice,
+    trades,
+)
 from projections.views import (
     BacktestDetail,
     BacktestPage,
@@ -297,14 +303,7 @@ def get_detail(
     """Everything about one live backtest (or one live at ``as_of``); the report page
     leaves the trades out and pages them with ``trade_page``."""
     summary = find_summary(conn, backtest_id, owner_id, as_of)
-    details = (
-        conn.execute(
-            sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id)
-        )
-        .mappings()
-        .one()
-    )
-
+    details = details_row(conn, backtest_id)
     capital = details["initial_capital"]
     return detail_of(
         summary,

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from domain.results import DailyResult, MonthlyResult, Trade
 from domain.series import RunningSeries
-from infrastructure.tables import backtest_series
+from infrastructure.tables import backtest_details, backtest_series
 from projections import series_parts
 from projections.csv_export import DAILY_EXTRA_COLUMNS
 from projections.series_parts import SeriesKind, decode_part
@@ -50,12 +50,21 @@ def parts(
         yield decode_part(kind, body)
 
 
+def details_row(conn: sa.Connection, backtest_id: str) -> sa.RowMapping:
+    """A backtest's ``backtest_details`` row."""
+    query = sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id)
+    return conn.execute(query).mappings().one()
+
+
 def daily_columns(
-    conn: sa.Connection, backtest_id: str, initial_capital: float
+    conn: sa.Connection, backtest_id: str, initial_capital: float | None = None
 ) -> Iterator[Columns]:
     """Each part of a backtest's days with every daily column: date, equity, return
-    (the given ones, or derived from equity), drawdown, cash, position and
-    benchmark_return (``None`` where not given)."""
+    (the given ones, or derived from equity and ``initial_capital``, read from its
+    details when not given), drawdown, cash, position and benchmark_return (``None``
+    where not given)."""
+    if initial_capital is None:
+        initial_capital = float(details_row(conn, backtest_id)["initial_capital"])
     running = RunningSeries(initial_capital)
     for part in parts(conn, backtest_id, "daily"):
         equity = part["equity"]

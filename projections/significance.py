@@ -130,14 +130,8 @@ class SignificanceParams:
 
 def _returns(conn: sa.Connection, backtest_id: str) -> np.ndarray:
     """The backtest's known daily returns, in order (given, or derived from equity)."""
-    capital = conn.execute(
-        sa.select(backtest_details.c.initial_capital).where(
-            backtest_details.c.backtest_id == backtest_id
-        )
-    ).scalar_one()
     known = (
-        np.array(part["return"], dtype=np.float64)
-        for part in daily_columns(conn, backtest_id, capital)
+        np.array(part["return"], dtype=np.float64) for part in daily_columns(conn, backtest_id)
     )
     returns = np.concatenate(list(known))
     known_returns: np.ndarray = returns[~np.isnan(returns)]
