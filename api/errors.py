@@ -14,7 +14,7 @@ from litestar.response import Template
 from api.cancellation import OutOfTime
 from api.handlers import NotPermitted
 from api.schemas import FieldProblem, Problem
-from domain.errors import BacktestNotFound, InvalidBacktest, MalformedBody
+from domain.errors import AlreadyExcluded, BacktestNotFound, InvalidBacktest, MalformedBody
 from domain.search import BadExpression
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
@@ -48,6 +48,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     NotPermitted: 403,
     ConcurrencyConflict: 409,
     IdempotencyKeyReused: 409,
+    AlreadyExcluded: 409,
     BadCursor: 400,
     BadAsOf: 400,
     TooManyDraws: 400,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
 import sqlalchemy as sa
 
-from domain.commands import Command, DeleteBacktest, RecordBacktest
+from domain.commands import Command, DeleteBacktest, ExcludeFromTrials, RecordBacktest
 from domain.decider import decide, fold
 from domain.errors import BacktestNotFound, DomainError
 from domain.events import EventMetadata
@@ -107,14 +108,41 @@ def delete_backtest(
     engine: sa.Engine, actor: User, backtest_id: str, context: RequestContext | None = None
 ) -> None:
     """Withdraw one of the actor's backtests from the live read models."""
+    _owner_command(engine, actor, backtest_id, "delete backtests", context,
+                   lambda checked: DeleteBacktest(checked, actor.user_id))  # fmt: skip
+
+
+def exclude_from_trials(
+    engine: sa.Engine,
+    actor: User,
+    backtest_id: str,
+    reason: str,
+    context: RequestContext | None = None,
+) -> int:
+    """Mark one of the actor's backtests as a mistake, not a trial; its event's position."""
+    return _owner_command(
+        engine, actor, backtest_id, "exclude backtests from trials", context,
+        lambda checked: ExcludeFromTrials(checked, actor.user_id, reason),
+    )  # fmt: skip
+
+
+def _owner_command(
+    engine: sa.Engine,
+    actor: User,
+    backtest_id: str,
+    what: str,
+    context: RequestContext | None,
+    command: Callable[[str], Command],
+) -> int:
+    """Issue a command only the owner of a live backtest may; the appended position."""
     if actor.role is not Role.USER:
-        raise NotPermitted(f"a {actor.role} cannot delete backtests")
+        raise NotPermitted(f"a {actor.role} cannot {what}")
     try:
         backtest_id = str(uuid.UUID(backtest_id))
     except ValueError as exc:
         raise BacktestNotFound(backtest_id) from exc
-    command = DeleteBacktest(backtest_id, actor.user_id)
     with write_transaction(engine) as conn:
-        _decide_and_append(
-            conn, backtest_id, command, _metadata(actor, context or RequestContext())
+        [stored] = _decide_and_append(
+            conn, backtest_id, command(backtest_id), _metadata(actor, context or RequestContext())
         )
+    return stored.position

@@ -20,4 +20,13 @@ class DeleteBacktest:
     actor_id: str
 
 
-Command = RecordBacktest | DeleteBacktest
+@dataclass(frozen=True)
+class ExcludeFromTrials:
+    """Say a backtest was a mistake or a test: not a trial of the significance reports."""
+
+    backtest_id: str
+    actor_id: str
+    reason: str
+
+
+Command = RecordBacktest | DeleteBacktest | ExcludeFromTrials

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import singledispatch
 
-from domain.commands import Command, RecordBacktest
-from domain.errors import BacktestAlreadyExists, BacktestNotFound
-from domain.events import BacktestDeleted, BacktestRecorded, Event
+from domain.commands import Command, ExcludeFromTrials, RecordBacktest
+from domain.errors import AlreadyExcluded, BacktestAlreadyExists, BacktestNotFound
+from domain.events import BacktestDeleted, BacktestExcludedFromTrials, BacktestRecorded, Event
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class BacktestState:
     version: int = 0
     owner_id: str | None = None
     deleted: bool = False
+    excluded: bool = False
 
     @property
     def exists(self) -> bool:
@@ -40,6 +41,11 @@ def _(event: BacktestDeleted, state: BacktestState) -> BacktestState:
     return replace(state, version=state.version + 1, deleted=True)
 
 
+@evolve.register
+def _(event: BacktestExcludedFromTrials, state: BacktestState) -> BacktestState:
+    return replace(state, version=state.version + 1, excluded=True)
+
+
 def fold(events: Iterable[Event]) -> BacktestState:
     """The state after a stream's events, in order."""
     state = BacktestState()
@@ -57,4 +63,8 @@ def decide(command: Command, state: BacktestState) -> list[Event]:
     if not state.exists or state.deleted or state.owner_id != command.actor_id:
         # Another user's backtest is indistinguishable from a missing one.
         raise BacktestNotFound(command.backtest_id)
+    if isinstance(command, ExcludeFromTrials):
+        if state.excluded:
+            raise AlreadyExcluded(command.backtest_id)
+        return [BacktestExcludedFromTrials(command.backtest_id, command.reason)]
     return [BacktestDeleted(command.backtest_id)]

@@ -45,3 +45,11 @@ class BacktestAlreadyExists(DomainError):
     def __init__(self, backtest_id: str) -> None:
         super().__init__(f"backtest {backtest_id} already exists")
         self.backtest_id = backtest_id
+
+
+class AlreadyExcluded(DomainError):
+    """The backtest is already excluded from the trials."""
+
+    def __init__(self, backtest_id: str) -> None:
+        super().__init__(f"backtest {backtest_id} is already excluded from the trials")
+        self.backtest_id = backtest_id

@@ -32,9 +32,21 @@ class BacktestDeleted(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
     backtest_id: str
 
 
-Event = BacktestRecorded | BacktestDeleted
+class BacktestExcludedFromTrials(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
+    """The owner said a backtest was a mistake or a test, not a variant tried: it stays
+    in the read models but no longer counts as a trial in significance reports."""
 
-SCHEMA_VERSIONS: dict[str, int] = {"BacktestRecorded": 3, "BacktestDeleted": 1}
+    backtest_id: str
+    reason: str
+
+
+Event = BacktestRecorded | BacktestDeleted | BacktestExcludedFromTrials
+
+SCHEMA_VERSIONS: dict[str, int] = {
+    "BacktestRecorded": 4,
+    "BacktestDeleted": 1,
+    "BacktestExcludedFromTrials": 1,
+}
 
 
 V1_SIDES = {"buy": "long", "sell": "short"}
@@ -55,10 +67,18 @@ def _recorded_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _recorded_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """v4 lets a row be keyed by ``time`` (intraday bars) instead of ``date``, and
+    records the ``periods_per_year`` inferred from the bars when none was sent: a v3
+    event has dates and its periods already."""
+    return data
+
+
 # (event type, stored version) -> the step that lifts it to the next version
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("BacktestRecorded", 1): _recorded_v1_to_v2,
     ("BacktestRecorded", 2): _recorded_v2_to_v3,
+    ("BacktestRecorded", 3): _recorded_v3_to_v4,
 }
 
 

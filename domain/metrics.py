@@ -53,7 +53,7 @@ def _metrics(submission: BacktestSubmission, derived: Derived) -> Metrics:
     days = submission.daily_results
     returns = np.array([r for r in derived.returns if r is not None], dtype=np.float64)
     equities = [day.equity for day in days if day.equity is not None]
-    periods = submission.periods_per_year
+    periods = submission.periods
     total = equities[-1] / capital - 1.0 if equities and capital > 0 else None
     cagr_value = cagr(total, len(returns), periods)
     max_dd = min((d for d in derived.drawdowns if d is not None), default=None)
@@ -117,13 +117,14 @@ class TradeMetrics(NamedTuple):
 
 
 def trade_metrics(trades: Sequence[Trade]) -> TradeMetrics:
-    """num_trades, win_rate (pnl > 0) and profit_factor (Σ gains / |Σ losses|)."""
+    """num_trades, win_rate (pnl > 0) and profit_factor (Σ gains / |Σ losses|). A trade
+    whose pnl is null counts in num_trades only: neither a win nor a loss."""
     pnls = [t.pnl for t in trades if t.pnl is not None]
     gains = sum(p for p in pnls if p > 0)
     losses = sum(p for p in pnls if p < 0)
     wins = sum(1 for p in pnls if p > 0)
     return TradeMetrics(
         num_trades=len(trades),
-        win_rate=wins / len(trades) if trades else None,
+        win_rate=wins / len(pnls) if pnls else None,
         profit_factor=finite(gains / abs(losses)) if losses < 0 else None,
     )

@@ -27,13 +27,25 @@ ExperimentName = Annotated[
 
 # The rows hold scalars only, so they can be in no reference cycle: gc=False spares
 # the collector's header, 16 bytes a row of what may be millions.
-class DailyResult(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    date: dt.date
+class DailyResult(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
+    """One bar: keyed by ``date`` (daily and longer bars) or by ``time`` (intraday),
+    one or the other for a whole series."""
+
+    date: dt.date | UnsetType = UNSET
+    time: Instant | UnsetType = UNSET
     equity: Number
     return_: OptionalNumber = msgspec.field(default=UNSET, name="return")
     cash: OptionalNumber = UNSET
     position: OptionalNumber = UNSET
     benchmark_return: OptionalNumber = UNSET
+
+    @property
+    def at(self) -> dt.date:
+        """The bar's date, or its time (a ``datetime``, in UTC once recorded)."""
+        if isinstance(self.time, dt.datetime):
+            return self.time
+        assert isinstance(self.date, dt.date), "a validated row has a date or a time"
+        return self.date
 
 
 class MonthlyResult(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -66,13 +78,21 @@ class BacktestSubmission(msgspec.Struct, forbid_unknown_fields=True):
     initial_capital: Number
     daily_results: list[DailyResult]
     parameters: dict[str, Any] = msgspec.field(default_factory=dict)
-    periods_per_year: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 252
+    # Absent: inferred from the bars' spacing when recorded (domain.bars), so every
+    # recorded event holds the figure its metrics were annualised with.
+    periods_per_year: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | UnsetType = UNSET
     monthly_results: list[MonthlyResult] | UnsetType = UNSET
     trades: list[Trade] = msgspec.field(default_factory=list)
     metrics: dict[str, Number] | UnsetType = UNSET
     # The sweep this backtest belongs to. Absent from the bytes when not sent, so a
     # backtest without one is stored exactly as before experiments existed.
     experiment: ExperimentName | UnsetType | None = UNSET
+
+    @property
+    def periods(self) -> int:
+        """``periods_per_year``, resolved (a recorded submission always has it)."""
+        assert not isinstance(self.periods_per_year, UnsetType), "resolved when recorded"
+        return self.periods_per_year
 
     @property
     def experiment_name(self) -> str | None:

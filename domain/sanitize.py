@@ -26,14 +26,14 @@ def pointer_token(key: str | int) -> str:
     return str(key).replace("~", "~0").replace("/", "~1")
 
 
-def sanitize(document: Any) -> tuple[Any, list[str]]:
+def sanitize(document: Any, pointer: str = "") -> tuple[Any, list[str]]:
     """Return the document with non-finite floats as None, and their JSON pointers.
 
     Also refuses what no store can keep faithfully: NUL characters and lone surrogates
     in strings or keys, integers beyond 64 bits, and nesting deeper than ``MAX_DEPTH``.
     """
     sanitized: list[str] = []
-    return _walk(document, "", 0, sanitized), sanitized
+    return _walk(document, pointer, 0, sanitized), sanitized
 
 
 def _walk(value: Any, pointer: str, depth: int, sanitized: list[str]) -> Any:

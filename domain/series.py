@@ -96,9 +96,9 @@ def derived_monthly(
     start: float | None = submission.initial_capital
     i = 0
     while i < len(days):
-        key = (days[i].date.year, days[i].date.month)
+        key = (days[i].at.year, days[i].at.month)
         growth, seen, end = 1.0, False, None
-        while i < len(days) and (days[i].date.year, days[i].date.month) == key:
+        while i < len(days) and (days[i].at.year, days[i].at.month) == key:
             if returns[i] is not None:
                 growth *= 1.0 + returns[i]  # type: ignore[operator]
                 seen = True

@@ -9,11 +9,12 @@ import datetime as dt
 import json
 import re
 import typing
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET
 
+from domain import bars
 from domain.errors import FieldError, InvalidBacktest, MalformedBody
 from domain.results import BacktestSubmission
 from domain.sanitize import pointer_token, sanitize
@@ -145,12 +146,26 @@ def _semantic_errors(sub: BacktestSubmission) -> list[FieldError]:
         errors.append(FieldError("/initial_capital", "must be a number greater than 0"))
     if not sub.daily_results:
         errors.append(FieldError("/daily_results", "must hold at least one day"))
-    for i in range(1, len(sub.daily_results)):
-        if sub.daily_results[i].date <= sub.daily_results[i - 1].date:
-            errors.append(
-                FieldError(f"/daily_results/{i}/date", "dates must be strictly increasing")
-            )
-            break
+    keying = _keying_error(sub)
+    if keying is not None:
+        errors.append(keying)
+    else:
+        for i in range(1, len(sub.daily_results)):
+            if sub.daily_results[i].at <= sub.daily_results[i - 1].at:
+                key = "time" if sub.daily_results[i].time is not UNSET else "date"
+                errors.append(
+                    FieldError(f"/daily_results/{i}/{key}", f"{key}s must be strictly increasing")
+                )
+                break
+        if sub.periods_per_year is UNSET and sub.daily_results and not errors:
+            stamps = [day.at for day in sub.daily_results]
+            if bars.inferred_periods(stamps) is None:
+                size = bars.bar_size(bars.spacing(stamps))
+                errors.append(FieldError(
+                    "/periods_per_year",
+                    f"required: bars {size} apart on weekdays have no standard annualisation "
+                    "(hourly US equities trade 6.5 hours a day: 1638)",
+                ))  # fmt: skip
     if sub.monthly_results is not UNSET:
         months = [m.month for m in sub.monthly_results]
         for i in range(1, len(months)):
@@ -174,6 +189,26 @@ def _semantic_errors(sub: BacktestSubmission) -> list[FieldError]:
     return errors
 
 
+def _keying_error(sub: BacktestSubmission) -> FieldError | None:
+    """Each row keyed by ``date`` or ``time``, and the whole series the same way."""
+    days = sub.daily_results
+    by_time = bool(days) and days[0].time is not UNSET
+    for i, day in enumerate(days):
+        has_date, has_time = day.date is not UNSET, day.time is not UNSET
+        if has_date and has_time:
+            return FieldError(f"/daily_results/{i}", "give a date or a time, not both")
+        if not has_date and not has_time:
+            return FieldError(
+                f"/daily_results/{i}", "needs a date (YYYY-MM-DD) or a time (ISO 8601 with offset)"
+            )
+        if has_time != by_time:
+            key, other = ("date", "time") if by_time else ("time", "date")
+            return FieldError(
+                f"/daily_results/{i}/{key}", f"the series is keyed by {other}: every row takes one"
+            )
+    return None
+
+
 def _ruin_then_recovery(sub: BacktestSubmission) -> int | None:
     """The first day whose equity is at or below 0 while a later day's is positive: a
     series that is wiped out stays so, so such a day is an input mistake (its return
@@ -188,8 +223,52 @@ def _ruin_then_recovery(sub: BacktestSubmission) -> int | None:
 
 
 def _normalised(sub: BacktestSubmission) -> BacktestSubmission:
-    """Times are stored as UTC instants, whatever offset the client used."""
+    """Times are stored as UTC instants, whatever offset the client used, and an absent
+    ``periods_per_year`` as the one the bars' spacing gives."""
+    for day in sub.daily_results:
+        if isinstance(day.time, dt.datetime):
+            day.time = day.time.astimezone(dt.UTC)
+    if sub.periods_per_year is UNSET:
+        inferred = bars.inferred_periods([day.at for day in sub.daily_results])
+        assert inferred is not None, "refused by _semantic_errors"
+        sub.periods_per_year = inferred
     for trade in sub.trades:
         trade.entry_time = trade.entry_time.astimezone(dt.UTC)
         trade.exit_time = trade.exit_time.astimezone(dt.UTC)
     return sub
+
+
+MAX_REASON = 500
+
+
+class _Exclusion(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON)]
+
+
+def parse_exclusion_reason(body: bytes | bytearray) -> str:
+    """The reason of an exclusion request (``{"reason": "..."}``), stripped and not
+    empty; an ``InvalidBacktest`` naming ``/reason`` otherwise."""
+    document = decode_json(body)
+    try:
+        clean, _ = sanitize(document)
+        reason = msgspec.convert(clean, _Exclusion).reason
+    except FieldError as exc:
+        raise InvalidBacktest([exc]) from exc
+    except msgspec.ValidationError as exc:
+        raise InvalidBacktest([_validation_error(exc, clean)]) from exc
+    return clean_reason(reason)
+
+
+def clean_reason(reason: str) -> str:
+    """An exclusion's reason without surrounding blanks: 1 to ``MAX_REASON`` characters
+    of text a store can keep, or an ``InvalidBacktest`` naming ``/reason``."""
+    try:
+        sanitize(reason, "/reason")
+    except FieldError as exc:
+        raise InvalidBacktest([exc]) from exc
+    reason = reason.strip()
+    if not 1 <= len(reason) <= MAX_REASON:
+        raise InvalidBacktest(
+            [FieldError("/reason", f"say why in 1 to {MAX_REASON} characters (not blank)")]
+        )
+    return reason

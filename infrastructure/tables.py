@@ -88,6 +88,9 @@ backtests = sa.Table(
     # CSV is then these joined, at the speed of reading text (see sweep_export).
     sa.Column("sweep_row", sa.Text, nullable=True),
     sa.Column("sweep_params", sa.Text, nullable=True),
+    # Why the owner said this backtest is no trial (BacktestExcludedFromTrials); null
+    # while it counts as one.
+    sa.Column("excluded_reason", sa.Text, nullable=True),
     sa.Index("ix_backtests_owner_created", "owner_id", "created_at", "backtest_id"),
     sa.Index("ix_backtests_owner_symbol_strategy", "owner_id", "symbol", "strategy"),
     sa.Index("ix_backtests_created", "created_at", "backtest_id"),
@@ -117,6 +120,10 @@ backtest_details = sa.Table(
     sa.Column("sanitized_fields", sa.Text, nullable=False),
     sa.Column("daily_extra_columns", sa.Text, nullable=False),
     sa.Column("monthly_derived", sa.Boolean, nullable=False),
+    # The rows' spacing ("1d", "1h"; null for one row) and the submission's warnings
+    # (JSON); null only on a row projected before revision 0011 (filled after it).
+    sa.Column("bar_size", sa.String(16), nullable=True),
+    sa.Column("warnings", sa.Text, nullable=True),
 )
 
 

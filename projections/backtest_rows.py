@@ -6,6 +6,7 @@ Pure functions of the stored events: the projector inserts these rows, and
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -14,10 +15,12 @@ from typing import Any, overload
 import msgspec
 from msgspec import UNSET
 
-from domain.events import BacktestRecorded
+from domain import bars
+from domain.events import BacktestDeleted, BacktestExcludedFromTrials, BacktestRecorded, Event
 from domain.metrics import compute_metrics
 from domain.results import given
 from domain.series import derive
+from domain.submission_warnings import submission_warnings
 from infrastructure.event_store import StoredEvent
 from projections.csv_export import COLUMNS, DAILY_EXTRA_COLUMNS, write_csv
 from projections.documents import DOCUMENT_COLUMNS, compress_part, document_rows
@@ -143,8 +146,8 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "strategy": sub.strategy,
         "test_mode": sub.test_mode,
         "market_type": sub.market_type,
-        "start_date": days[0].date,
-        "end_date": days[-1].date,
+        "start_date": day_of(days[0].at),
+        "end_date": day_of(days[-1].at),
         "created_at": stored.recorded_at,
         "position": stored.position,
         "deleted_position": None,
@@ -152,6 +155,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         **metrics,
         "experiment": sub.experiment_name,
         "parameters": sub.parameters,
+        "excluded_reason": None,
     }
     detail = {
         "backtest_id": bid,
@@ -164,11 +168,14 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "sanitized_fields": msgspec.json.encode(stored.meta().sanitized_fields).decode(),
         "daily_extra_columns": ",".join(extras),
         "monthly_derived": sub.monthly_results is UNSET,
+        "bar_size": bars.bar_size(bars.spacing([day.at for day in days])),
+        "warnings": msgspec.json.encode(submission_warnings(sub)).decode(),
     }
     # What the client gave, column by column: the returns only if it gave any (else
     # they are derived from equity as the parts are read, like the drawdowns).
+    key = "time" if days[0].time is not UNSET else "date"
     daily = {
-        "date": Mapped(days, attrgetter("date")),
+        key: Mapped(days, attrgetter(key)),
         "equity": Mapped(days, attrgetter("equity")),
         **{name: Mapped(days, _given(DAILY_FIELDS.get(name, name))) for name in optional},
     }
@@ -215,6 +222,16 @@ def series_rows(
         yield backtest_id, kind, number, body
 
 
-def deleted_values(stored: StoredEvent) -> Row:
-    """The summary columns a BacktestDeleted event sets."""
-    return {"deleted_position": stored.position, "deleted_at": stored.recorded_at}
+def later_values(stored: StoredEvent, event: Event) -> Row:
+    """The summary columns an event after the first sets: a deletion's position and
+    time, an exclusion's reason."""
+    if isinstance(event, BacktestDeleted):
+        return {"deleted_position": stored.position, "deleted_at": stored.recorded_at}
+    if isinstance(event, BacktestExcludedFromTrials):
+        return {"excluded_reason": event.reason}
+    raise TypeError(f"{type(event).__name__} starts a stream")
+
+
+def day_of(stamp: dt.date) -> dt.date:
+    """The date of a row's key: its own, or its UTC time's."""
+    return stamp.date() if isinstance(stamp, dt.datetime) else stamp

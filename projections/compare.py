@@ -15,7 +15,7 @@ from domain.downsampling import extreme_indices
 from domain.errors import FieldError, InvalidBacktest
 from infrastructure.database import snapshot
 from projections.queries import find_summary
-from projections.series_reads import daily_columns, monthly_columns
+from projections.series_reads import daily_columns, monthly_columns, row_key
 from projections.views import BacktestSummary
 
 MIN_COMPARED, MAX_COMPARED = 2, 8
@@ -25,7 +25,8 @@ MIN_POINTS, MAX_POINTS = KEPT_PER_SPAN, 100_000
 
 
 class CurvePoint(msgspec.Struct, frozen=True, array_like=True):
-    """[date, equity rebased to 1 at the first known equity, drawdown]"""
+    """[date (a UTC time for intraday bars), equity rebased to 1 at the first known
+    equity, drawdown]"""
 
     date: dt.date
     rebased: float | None
@@ -70,14 +71,13 @@ def compare(engine: sa.Engine, ids: list[str], viewer: str | None, points: int) 
         first, last = _period(summaries)
         compared = []
         for summary in summaries:
-            days, equity, drawdown = _columns(conn, summary.backtest_id)
+            keys, seconds, equity, drawdown = _columns(conn, summary.backtest_id)
             rebased = _rebased(equity)
             keep = np.union1d(
-                extreme_indices(rebased, buckets, days - first, last - first + 1),
-                extreme_indices(drawdown, buckets, days - first, last - first + 1),
+                extreme_indices(rebased, buckets, seconds - first, last - first),
+                extreme_indices(drawdown, buckets, seconds - first, last - first),
             )
-            curve = [CurvePoint(dt.date.fromordinal(int(days[i])), _known(rebased[i]),
-                                _known(drawdown[i])) for i in keep]  # fmt: skip
+            curve = [CurvePoint(keys[i], _known(rebased[i]), _known(drawdown[i])) for i in keep]
             compared.append(ComparedBacktest(summary, curve))
         return Comparison(compared, _months(conn, ids))
 
@@ -94,7 +94,7 @@ def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> 
             base = _base(conn, summary.backtest_id)
             separator = b""
             for part in daily_columns(conn, summary.backtest_id):
-                points = zip(part["date"], part["equity"], part["drawdown"], strict=True)
+                points = zip(part[row_key(part)], part["equity"], part["drawdown"], strict=True)
                 batch = [CurvePoint(d, None if e is None or not base else e / base, dd)
                          for d, e, dd in points]  # fmt: skip
                 if batch:
@@ -116,24 +116,49 @@ def _base(conn: sa.Connection, backtest_id: str) -> float | None:
     return None
 
 
+_DAY = 86_400
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
+
+
+def _seconds(key: dt.date) -> int:
+    """A row's key in seconds since 1970 (a date at its UTC midnight): one axis for
+    daily and intraday curves."""
+    if isinstance(key, dt.datetime):
+        return int(key.timestamp())
+    return (key.toordinal() - _EPOCH_DAY) * _DAY
+
+
+def on_one_axis(key: dt.date) -> dt.datetime:
+    """A curve's key as a UTC time (a date at its midnight)."""
+    if isinstance(key, dt.datetime):
+        return key
+    return dt.datetime(key.year, key.month, key.day, tzinfo=dt.UTC)
+
+
 def _period(summaries: list[BacktestSummary]) -> tuple[int, int]:
-    """The first and last day (ordinals) of any compared backtest."""
+    """The first second of any compared backtest's first day and the end of the last
+    day of any (seconds since 1970)."""
     if not summaries:
-        return 0, 0
-    return (min(s.start_date.toordinal() for s in summaries),
-            max(s.end_date.toordinal() for s in summaries))  # fmt: skip
+        return 0, _DAY
+    return (min(_seconds(s.start_date) for s in summaries),
+            max(_seconds(s.end_date) for s in summaries) + _DAY)  # fmt: skip
 
 
-def _columns(conn: sa.Connection, backtest_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A curve's days (ordinals), equity and drawdown (NaN for null)."""
-    days, equity, drawdown = [], [], []
+def _columns(
+    conn: sa.Connection, backtest_id: str
+) -> tuple[list[dt.date], np.ndarray, np.ndarray, np.ndarray]:
+    """A curve's keys (dates or times), those in seconds, equity and drawdown (NaN for
+    null)."""
+    keys: list[dt.date] = []
+    equity, drawdown = [], []
     for part in daily_columns(conn, backtest_id):
-        days.append(np.fromiter((d.toordinal() for d in part["date"]), np.int64))
+        keys.extend(part[row_key(part)])
         equity.append(np.array(part["equity"], dtype=np.float64))
         drawdown.append(np.array(part["drawdown"], dtype=np.float64))
-    if not days:
-        return np.empty(0, np.int64), np.empty(0), np.empty(0)
-    return np.concatenate(days), np.concatenate(equity), np.concatenate(drawdown)
+    seconds = np.fromiter(map(_seconds, keys), np.int64, len(keys))
+    if not equity:
+        return keys, seconds, np.empty(0), np.empty(0)
+    return keys, seconds, np.concatenate(equity), np.concatenate(drawdown)
 
 
 def _rebased(equity: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import itertools
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from projections.series_reads import (
     details_row,
     monthly_columns,
     monthly_results,
+    row_key,
     trades,
 )
 from projections.views import BacktestSummary, detail_json
@@ -102,8 +103,10 @@ def _rendered(
         return
     if kind == "daily":
         extras = [name for name in details["daily_extra_columns"].split(",") if name]
-        header = (*COLUMNS["daily"], *extras)
-        parts = daily_columns(conn, backtest_id, capital)
+        days = daily_columns(conn, backtest_id, capital)
+        first = next(days)
+        header = (row_key(first), *COLUMNS["daily"][1:], *extras)
+        parts: Iterator[dict[str, list[Any]]] = itertools.chain([first], days)
     else:
         header = COLUMNS["monthly"]
         parts = monthly_columns(conn, backtest_id)

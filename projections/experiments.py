@@ -2,7 +2,8 @@
 
 An experiment is an owner's name for a set of backtests. Its ``trials`` are every
 backtest ever recorded in it, deleted ones included (a deletion does not undo a
-trial); ``live`` those still in the list. The sweep table has one row per live
+trial), but not those the owner excluded as mistakes; ``live`` those still in the
+list. The sweep table has one row per live
 backtest: its list fields, every metric, then each parameter as a ``param.<dotted
 path>`` column (nested objects flattened, lists and other values as JSON text). Each
 backtest's row is rendered once by the projector (``sweep_cells``), so a CSV export
@@ -64,7 +65,7 @@ def list_experiments(conn: sa.Connection, owner_id: str | None) -> list[Experime
             b.experiment,
             b.owner_id,
             sa.func.sum(sa.case((live, 1), else_=0)),
-            sa.func.count(),
+            sa.func.sum(sa.case((b.excluded_reason.is_(None), 1), else_=0)),
             sa.func.max(sa.case((live, b.sharpe))),
             sa.func.min(b.created_at),
             sa.func.max(b.created_at),

@@ -12,11 +12,11 @@ import itertools
 
 import sqlalchemy as sa
 
-from domain.events import BacktestDeleted, BacktestRecorded, Event
+from domain.events import BacktestRecorded, Event
 from infrastructure.database import bulk_insert
 from infrastructure.event_store import StoredEvent
 from infrastructure.tables import LIVE, ReadModels
-from projections.backtest_rows import BacktestRows, deleted_values, recorded_rows
+from projections.backtest_rows import BacktestRows, later_values, recorded_rows
 
 
 class Projection:
@@ -33,16 +33,16 @@ class Projection:
             event = stored.event()
         if isinstance(event, BacktestRecorded):
             self.pending[event.backtest_id] = recorded_rows(stored, event)
-        elif isinstance(event, BacktestDeleted):
+        else:
             waiting = self.pending.get(event.backtest_id)
             if waiting is not None:
-                waiting.summary.update(deleted_values(stored))
+                waiting.summary.update(later_values(stored, event))
                 return
             summary = self.models.backtests
             conn.execute(
                 summary.update()
                 .where(summary.c.backtest_id == event.backtest_id)
-                .values(**deleted_values(stored))
+                .values(**later_values(stored, event))
             )
 
     def flush(self, conn: sa.Connection) -> None:

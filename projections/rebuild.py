@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.events import BacktestDeleted, BacktestRecorded
+from domain.events import BacktestRecorded
 from infrastructure import table_swap
 from infrastructure.database import as_utc, bulk_insert, write_transaction
 from infrastructure.event_store import (
@@ -35,7 +35,7 @@ from infrastructure.tables import (
     shadow_read_models,
     significance_reports,
 )
-from projections.backtest_rows import BacktestRows, Row, deleted_values, recorded_rows
+from projections.backtest_rows import BacktestRows, Row, later_values, recorded_rows
 from projections.projector import Projection
 
 Progress = Callable[[int], object]
@@ -103,17 +103,23 @@ def rebuild_from_log(
 def fill_missing_documents(engine: sa.Engine) -> int:
     """Project the stored documents of backtests recorded before their kinds existed
     (the JSON list item: revision 0004; the rows of a sweep's table: 0006; the stored
-    series and compressed trades.csv: 0010, which dropped the row-per-day tables) from
-    the log; return how many backtests needed them."""
-    series, documents = LIVE.series, LIVE.documents
+    series and compressed trades.csv: 0010, which dropped the row-per-day tables; the
+    bar size and warnings of the details: 0011) from the log; return how many
+    backtests needed them."""
+    series, documents, details = LIVE.series, LIVE.documents, LIVE.details
     b = backtests.c
     has_series = (
         sa.select(series.c.backtest_id).where(series.c.backtest_id == b.backtest_id).exists()
     )
+    lacks_warnings = (
+        sa.select(details.c.backtest_id)
+        .where(details.c.backtest_id == b.backtest_id, details.c.warnings.is_(None))
+        .exists()
+    )
     with write_transaction(engine) as conn:
         missing = conn.execute(
             sa.select(b.backtest_id, has_series).where(
-                sa.or_(b.list_item.is_(None), b.sweep_row.is_(None), ~has_series)
+                sa.or_(b.list_item.is_(None), b.sweep_row.is_(None), ~has_series, lacks_warnings)
             )
         ).all()
         filled = 0
@@ -126,6 +132,11 @@ def fill_missing_documents(engine: sa.Engine) -> int:
                 .where(b.backtest_id == backtest_id)
                 .values({name: want.summary[name] for name in STORED_IN_SUMMARY})
             )
+            conn.execute(
+                details.update()
+                .where(details.c.backtest_id == backtest_id)
+                .values({name: want.detail[name] for name in STORED_IN_DETAILS})
+            )
             if not with_series:
                 for table, rows in ((series, want.series), (documents, want.documents)):
                     conn.execute(table.delete().where(table.c.backtest_id == backtest_id))
@@ -135,6 +146,7 @@ def fill_missing_documents(engine: sa.Engine) -> int:
 
 
 STORED_IN_SUMMARY = ("list_item", "sweep_row", "sweep_params")
+STORED_IN_DETAILS = ("bar_size", "warnings")
 
 
 def total_events(engine: sa.Engine) -> int:
@@ -173,8 +185,8 @@ def expected_rows(conn: sa.Connection, stream_id: str) -> BacktestRows | None:
         event = stored.event()
         if isinstance(event, BacktestRecorded):
             rows = recorded_rows(stored, event)
-        elif isinstance(event, BacktestDeleted) and rows is not None:
-            rows.summary.update(deleted_values(stored))
+        elif rows is not None:
+            rows.summary.update(later_values(stored, event))
     return rows
 
 

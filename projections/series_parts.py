@@ -27,10 +27,10 @@ PART_ROWS = 50_000
 LEVEL = 6
 
 # Each kind's stored columns and how each is stored; a part holds those of them that
-# the backtest has (daily: the optional ones any day has).
+# the backtest has (daily: its key, date or time, and the optional ones any day has).
 CODECS: dict[SeriesKind, dict[str, Codec]] = {
-    "daily": {"date": "date", "equity": "float", "return": "float", "cash": "float",
-              "position": "float", "benchmark_return": "float"},
+    "daily": {"date": "date", "time": "instant", "equity": "float", "return": "float",
+              "cash": "float", "position": "float", "benchmark_return": "float"},
     "monthly": {"month": "month", "return": "float", "start_equity": "float",
                 "end_equity": "float"},
     "trades": {"side": "side", "entry_time": "instant", "exit_time": "instant",

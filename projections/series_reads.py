@@ -59,7 +59,8 @@ def details_row(conn: sa.Connection, backtest_id: str) -> sa.RowMapping:
 def daily_columns(
     conn: sa.Connection, backtest_id: str, initial_capital: float | None = None
 ) -> Iterator[Columns]:
-    """Each part of a backtest's days with every daily column: date, equity, return
+    """Each part of a backtest's days with every daily column: date (or time: see
+    ``row_key``), equity, return
     (the given ones, or derived from equity and ``initial_capital``, read from its
     details when not given), drawdown, cash, position and benchmark_return (``None``
     where not given)."""
@@ -101,8 +102,24 @@ def daily_results(
 ) -> Iterator[DailyResult]:
     """A backtest's days as values, made as the parts are read."""
     for p in daily_columns(conn, backtest_id, initial_capital):
-        yield from map(DailyResult, p["date"], p["equity"], p["return"], p["cash"],
+        keyed = _BY_TIME if row_key(p) == "time" else _BY_DATE
+        yield from map(keyed, p[row_key(p)], p["equity"], p["return"], p["cash"],
                        p["position"], p["benchmark_return"])  # fmt: skip
+
+
+def row_key(part: Mapping[str, Any]) -> str:
+    """What a part of days is keyed by: ``"date"``, or ``"time"`` for intraday bars."""
+    return "time" if "time" in part else "date"
+
+
+def _BY_DATE(key: Any, *values: Any) -> DailyResult:
+    return DailyResult(date=key, equity=values[0], return_=values[1], cash=values[2],
+                       position=values[3], benchmark_return=values[4])  # fmt: skip
+
+
+def _BY_TIME(key: Any, *values: Any) -> DailyResult:
+    return DailyResult(time=key, equity=values[0], return_=values[1], cash=values[2],
+                       position=values[3], benchmark_return=values[4])  # fmt: skip
 
 
 def monthly_results(conn: sa.Connection, backtest_id: str) -> Iterator[MonthlyResult]:

@@ -3,9 +3,10 @@ over every variant the user tried, and walk-forward consistency.
 
 Read from the read models: the backtest's effective daily returns (nulls skipped)
 and the per-period Sharpe of every trial — deleted ones included, because a deletion
-does not undo a trial. The trials of a backtest recorded in an experiment are the
-experiment's backtests; of one without, every backtest the same user recorded with
-the same symbol and strategy.
+does not undo a trial; those the owner excluded as mistakes (a test post, a wrong
+file: ``BacktestExcludedFromTrials``) left out, and counted apart. The trials of a
+backtest recorded in an experiment are the experiment's backtests; of one without,
+every backtest the same user recorded with the same symbol and strategy.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 import numpy as np
@@ -77,13 +78,22 @@ class Deflated(msgspec.Struct, frozen=True):
         int,
         _doc(
             "the backtests of this one's experiment, or without one, of this user with "
-            "this symbol and strategy; deleted ones included"
+            "this symbol and strategy; deleted ones included, those the owner excluded "
+            "as mistakes not"
         ),
     ]
     sr0: Annotated[Figure, _doc("expected maximum per-period Sharpe of the trials")]
     trials_rule: Annotated[TrialsRule, _doc("which backtests counted as trials")] = (
         "symbol_strategy"
     )
+    recorded: Annotated[int, _doc("backtests the rule finds: the trials and the excluded")] = 0
+    excluded: Annotated[int, _doc("of those, excluded from the trials as mistakes")] = 0
+
+    @property
+    def count_text(self) -> str:
+        """ "14 recorded, 2 excluded as mistakes", or "14 recorded"."""
+        text = f"{self.recorded} recorded"
+        return f"{text}, {self.excluded} excluded as mistakes" if self.excluded else text
 
 
 class WalkForwardOut(msgspec.Struct, frozen=True):
@@ -138,12 +148,18 @@ def _returns(conn: sa.Connection, backtest_id: str) -> np.ndarray:
     return known_returns
 
 
-def trials(
-    conn: sa.Connection, owner_id: str, summary: BacktestSummary
-) -> tuple[TrialsRule, int, list[float]]:
+class Trials(NamedTuple):
+    rule: TrialsRule
+    counted: int
+    sharpes: list[float]
+    excluded: int
+
+
+def trials(conn: sa.Connection, owner_id: str, summary: BacktestSummary) -> Trials:
     """Which rule counts the trials of a backtest, how many there are (deleted ones
-    included), and the per-period Sharpe of those that have one: the owner's backtests
-    of the same experiment, or without one, of the same symbol and strategy."""
+    included, those the owner excluded as mistakes not), the per-period Sharpe of
+    those that have one, and how many were excluded: the owner's backtests of the same
+    experiment, or without one, of the same symbol and strategy."""
     b = backtests.c
     rule: TrialsRule
     if summary.experiment is not None:
@@ -152,12 +168,14 @@ def trials(
         rule, same = "symbol_strategy", [b.symbol == summary.symbol,
                                          b.strategy == summary.strategy]  # fmt: skip
     query = (
-        sa.select(b.sharpe, backtest_details.c.periods_per_year)
+        sa.select(b.sharpe, backtest_details.c.periods_per_year, b.excluded_reason)
         .join(backtest_details, backtest_details.c.backtest_id == b.backtest_id)
         .where(b.owner_id == owner_id, *same)
     )
     rows = conn.execute(query).all()
-    return rule, len(rows), [s / math.sqrt(p) for s, p in rows if s is not None]
+    counted = [(s, p) for s, p, reason in rows if reason is None]
+    sharpes = [s / math.sqrt(p) for s, p in counted if s is not None]
+    return Trials(rule, len(counted), sharpes, len(rows) - len(counted))
 
 
 @dataclass(frozen=True)
@@ -169,6 +187,7 @@ class _Subject:
     rule: TrialsRule
     trials: int
     sharpes: list[float]
+    excluded: int = 0
 
 
 def _subject(conn: sa.Connection, backtest_id: str, viewer: str | None) -> _Subject:
@@ -178,8 +197,8 @@ def _subject(conn: sa.Connection, backtest_id: str, viewer: str | None) -> _Subj
         .join(backtest_details, backtest_details.c.backtest_id == backtests.c.backtest_id)
         .where(backtests.c.backtest_id == backtest_id)
     ).one()
-    rule, count, sharpes = trials(conn, owner, summary)
-    return _Subject(backtest_id, periods, rule, count, sharpes)
+    rule, count, sharpes, excluded = trials(conn, owner, summary)
+    return _Subject(backtest_id, periods, rule, count, sharpes, excluded)
 
 
 def _compute(
@@ -200,6 +219,7 @@ def _compute(
         params,
         subject.rule,
         stop,
+        subject.excluded,
     )
 
 
@@ -222,17 +242,23 @@ def deflated(conn: sa.Connection, backtest_id: str, viewer: str | None) -> Defla
     """The Deflated Sharpe Ratio alone, as the report gives it: no bootstrap."""
     subject = _subject(conn, backtest_id, viewer)
     m = moments(_returns(conn, backtest_id))
-    return _deflated(m, subject.sharpes, subject.trials, subject.rule)
+    return _deflated(m, subject.sharpes, subject.trials, subject.rule, subject.excluded)
 
 
 def _deflated(
-    m: Moments | None, trial_sharpes: list[float], trials: int, rule: TrialsRule
+    m: Moments | None,
+    trial_sharpes: list[float],
+    trials: int,
+    rule: TrialsRule,
+    excluded: int = 0,
 ) -> Deflated:
     return Deflated(
         value=deflated_sharpe_ratio(m, trial_sharpes, trials) if m else None,
         trials=trials,
         sr0=expected_max_sharpe(trial_sharpes, trials),
         trials_rule=rule,
+        recorded=trials + excluded,
+        excluded=excluded,
     )
 
 
@@ -284,7 +310,7 @@ def report_for(
 
 
 # Moves whenever the computation changes, so reports stored before are not served.
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 def inputs_hash(subject: _Subject, params: SignificanceParams, fit: bool) -> str:
@@ -293,7 +319,7 @@ def inputs_hash(subject: _Subject, params: SignificanceParams, fit: bool) -> str
     trials (their count and Sharpe ratios: excluding one and adding another changes
     it, though the count stays)."""
     inputs = [REPORT_VERSION, dataclasses.astuple(params), fit, subject.rule, subject.trials,
-              sorted(subject.sharpes)]  # fmt: skip
+              subject.excluded, sorted(subject.sharpes)]  # fmt: skip
     return hashlib.sha256(msgspec.json.encode(inputs)).hexdigest()
 
 
@@ -324,6 +350,7 @@ def build_report(
     params: SignificanceParams,
     trials_rule: TrialsRule = "symbol_strategy",
     stop: Stop = None,
+    excluded: int = 0,
 ) -> SignificanceReport:
     m = moments(returns)
     block, mean_return, sharpe = bootstrap(returns, periods, params, stop)
@@ -346,7 +373,7 @@ def build_report(
         mean_return=mean_return,
         sharpe=sharpe,
         psr=probabilistic_sharpe_ratio(m) if m else None,
-        dsr=_deflated(m, trial_sharpes, trials, trials_rule),
+        dsr=_deflated(m, trial_sharpes, trials, trials_rule, excluded),
         walk_forward=WalkForwardOut(wf.windows, wf.positive_share, wf.mean_oos_sharpe),
     )
 

@@ -13,6 +13,7 @@ import msgspec
 
 from domain.metrics import METRIC_NAMES, Metrics
 from domain.results import DailyResult, MonthlyResult, Trade
+from domain.submission_warnings import SubmissionWarning
 from infrastructure.database import as_utc
 
 Row = Mapping[Any, Any]
@@ -60,6 +61,9 @@ class BacktestDetail(msgspec.Struct, frozen=True):
     periods_per_year: int
     reported_metrics: dict[str, float | None] | None
     sanitized_fields: list[str]
+    # The rows' spacing ("1d", "1h"), and what the submission was kept with (0011).
+    bar_size: str | None
+    warnings: list[SubmissionWarning]
     daily_results: list[DailyResult]
     monthly_results: list[MonthlyResult]
     trades: list[Trade]
@@ -101,11 +105,15 @@ def detail_of(
         if details["reported_metrics"] is None
         else msgspec.json.decode(details["reported_metrics"]),
         sanitized_fields=msgspec.json.decode(details["sanitized_fields"]),
+        bar_size=details["bar_size"],
+        warnings=_warnings.decode(details["warnings"] or "[]"),
         daily_results=list(daily),
         monthly_results=list(monthly),
         trades=list(trades),
     )
 
+
+_warnings = msgspec.json.Decoder(list[SubmissionWarning])
 
 # msgspec escapes a NUL inside any string it encodes, so a NUL byte in its output can
 # only be one of these placeholders

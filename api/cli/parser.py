@@ -18,7 +18,7 @@ from api.cli.audit import cmd_audit_export, cmd_audit_verify, cmd_rebuild, cmd_v
 from api.cli.common import position
 from api.cli.experiments import cmd_experiments_export, cmd_experiments_list
 from api.cli.reading import cmd_export, cmd_list, cmd_search, cmd_show, cmd_significance
-from api.cli.recording import cmd_delete, cmd_record
+from api.cli.recording import cmd_delete, cmd_exclude, cmd_record
 from infrastructure.settings import Settings
 from infrastructure.users import Role
 from projections import csv_export
@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     delete = command("delete", cmd_delete, "delete a backtest (history keeps it)")
     delete.add_argument("id")
     delete.add_argument("--user", required=True)
+    exclude = command("exclude", cmd_exclude, "say a backtest was a mistake: not a trial")
+    exclude.add_argument("id")
+    exclude.add_argument("--reason", required=True, help="why it is no trial (kept in the log)")
+    exclude.add_argument("--user", required=True)
 
     export = command("export", cmd_export, "write a backtest's CSV to stdout or a file")
     export.add_argument("id")

@@ -136,7 +136,8 @@ def cmd_significance(args: argparse.Namespace) -> int:
                 f"sharpe       {fmt(sharpe.estimate)}  {pct} CI [{fmt(sharpe.ci_low)}, "
                 f"{fmt(sharpe.ci_high)}]",
                 f"PSR(0)       {fmt(report.psr)}",
-                f"DSR          {fmt(dsr.value)}  over {dsr.trials} trials (SR0 {fmt(dsr.sr0)})",
+                f"DSR          {fmt(dsr.value)}  over {dsr.trials} trials, {dsr.count_text} "
+                f"(SR0 {fmt(dsr.sr0)})",
                 f"walk-forward {wf.windows} windows, {fmt(wf.positive_share)} positive, "
                 f"mean OOS sharpe {fmt(wf.mean_oos_sharpe)}",
             ]

@@ -10,10 +10,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from api.cli.common import UsageError, engine_of, err, out, progress_bar, user_of
-from api.handlers import delete_backtest, record_backtest
+from api.handlers import delete_backtest, exclude_from_trials, record_backtest
 from domain.errors import DomainError
 from domain.results import BacktestSubmission
-from domain.submission import parse_submission
+from domain.submission import clean_reason, parse_submission
 from infrastructure.users import User
 
 
@@ -86,4 +86,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     engine = engine_of(args)
     delete_backtest(engine, user_of(engine, args.user), args.id)
     err(f"deleted {args.id}")
+    return 0
+
+
+def cmd_exclude(args: argparse.Namespace) -> int:
+    reason = clean_reason(args.reason)
+    engine = engine_of(args)
+    position = exclude_from_trials(engine, user_of(engine, args.user), args.id, reason)
+    err(f"excluded {args.id} from the trials (event at position {position}): {reason}")
     return 0

@@ -25,13 +25,14 @@ from api.handlers import (
     RecordOutcome,
     RequestContext,
     delete_backtest,
+    exclude_from_trials,
     record_backtest,
 )
 from api.reads import read_engine, written
 from api.schemas import EventOut, StreamHistory
 from domain.errors import BacktestNotFound
 from domain.events import BacktestRecorded
-from domain.submission import parse_submission
+from domain.submission import parse_exclusion_reason, parse_submission
 from infrastructure.database import read_connection
 from infrastructure.event_store import load_stream
 from infrastructure.idempotency import request_hash
@@ -58,6 +59,18 @@ READER_ROLES = (Role.USER, Role.AUDITOR)
 READERS = requires(*READER_ROLES)
 WRITERS = requires(Role.USER)
 BacktestId = Annotated[str, PathParameter(description="The backtest's id (a UUID).")]
+# An exclusion's body is a reason of at most 500 characters: 4 bytes each, and room.
+EXCLUSION_BODY_BYTES = 4 * 1024
+
+
+class Excluded(msgspec.Struct, frozen=True):
+    """An exclusion from the trials, appended at ``position``."""
+
+    backtest_id: str
+    position: int
+    reason: str
+
+
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
@@ -318,6 +331,33 @@ class BacktestController(Controller):
         context = _context(request, None, b"")
         delete_backtest(request.app.state.engine, request.user, backtest_id, context)
         return Response(None, status_code=204, headers=written(request))
+
+    @post(
+        "/{backtest_id:str}/exclusion",
+        operation_id="excludeBacktestFromTrials",
+        guards=[WRITERS],
+        status_code=201,
+        request_max_body_size=EXCLUSION_BODY_BYTES,
+    )
+    async def exclude(
+        self, request: Request[User, Any, State], backtest_id: BacktestId
+    ) -> Response[Excluded]:
+        """Mark a backtest as a mistake or a test, not a variant tried, with a reason
+        (``{"reason": "..."}``): it stays listed, but significance reports no longer
+        count it as a trial (they count it as excluded). Appends
+        ``BacktestExcludedFromTrials``; a second exclusion is 409."""
+        body = await request.body()
+        reason = parse_exclusion_reason(body)
+        context = _context(request, None, body)
+
+        def work() -> int:
+            return exclude_from_trials(
+                request.app.state.engine, request.user, backtest_id, reason, context
+            )
+
+        position = await sync_to_thread(work)
+        return Response(Excluded(backtest_id, position, reason), status_code=201,
+                        headers=written(request))  # fmt: skip
 
     def _csv(
         self, request: Request[User, Any, State], backtest_id: str, kind: str

@@ -6,6 +6,7 @@ same queries, scoped the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import time
@@ -32,7 +33,7 @@ from domain.series import drawdowns
 from infrastructure.database import read_connection, write_transaction
 from infrastructure.users import Role, User, end_sessions, hash_key, session_user
 from projections import queries
-from projections.compare import compare, parse_ids
+from projections.compare import compare, on_one_axis, parse_ids
 from projections.csv_export import KINDS
 from projections.significance import (
     ReportAbandoned,
@@ -191,7 +192,7 @@ class Pages(Controller):
         except ReportAbandoned:
             report = None
         days = detail.daily_results
-        span = (days[0].date.isoformat(), days[-1].date.isoformat())
+        span = (days[0].at.isoformat(), days[-1].at.isoformat())
         equity = [d.equity for d in days]
         return Template(
             "report.html.j2",
@@ -253,7 +254,10 @@ class Pages(Controller):
         comparison = compare(read_engine(request), wanted, owner_scope(user), CHART_POINTS)
         names = [f"{c.summary.symbol} · {c.summary.strategy} · {c.summary.backtest_id[:8]}"
                  for c in comparison.backtests]  # fmt: skip
-        dates = sorted({p.date for c in comparison.backtests for p in c.curve})
+        keys = {p.date for c in comparison.backtests for p in c.curve}
+        # a day's curve beside an intraday one: each key on one axis of UTC times
+        as_time = on_one_axis if any(isinstance(k, dt.datetime) for k in keys) else _same
+        dates = sorted(map(as_time, keys))
         span = (dates[0].isoformat(), dates[-1].isoformat()) if dates else ("", "")
         index = {d: i for i, d in enumerate(dates)}
 
@@ -263,8 +267,10 @@ class Pages(Controller):
                 out[index[day]] = value
             return out
 
-        rebased = [aligned([(p.date, p.rebased) for p in c.curve]) for c in comparison.backtests]
-        drawdown = [aligned([(p.date, p.drawdown) for p in c.curve]) for c in comparison.backtests]
+        rebased = [aligned([(as_time(p.date), p.rebased) for p in c.curve])
+                   for c in comparison.backtests]  # fmt: skip
+        drawdown = [aligned([(as_time(p.date), p.drawdown) for p in c.curve])
+                    for c in comparison.backtests]  # fmt: skip
         return Template(
             "compare.html.j2",
             context={
@@ -317,3 +323,7 @@ def template_filters() -> dict[str, Any]:
         "num": lambda value, digits=4: "—" if value is None else f"{value:.{digits}f}",
         "compact": compact,
     }
+
+
+def _same(key: dt.date) -> dt.date:
+    return key

@@ -39,6 +39,18 @@ def _warm_up_as_zero(d: Doc) -> None:
         day["equity"] = 0.0
 
 
+def _hourly_weekdays_without_periods(d: Doc) -> None:
+    # hourly bars on Monday 2024-01-01 only: no weekend, so no guessable annualisation
+    d.pop("periods_per_year")
+    for i, day in enumerate(d["daily_results"]):
+        day.pop("date")
+        day["time"] = f"2024-01-01T{10 + i:02d}:00:00-05:00"
+
+
+def _time_then_date(d: Doc) -> None:
+    d["daily_results"][0]["time"] = d["daily_results"][0].pop("date") + "T00:00:00Z"
+
+
 # What a careless converter sends, and the pointer its 422 must name.
 CARELESS: dict[str, tuple[Callable[[Doc], object], str]] = {
     # a warm-up filled with 0 rather than NaN: a −100 % return, then infinite ones
@@ -54,6 +66,18 @@ CARELESS: dict[str, tuple[Callable[[Doc], object], str]] = {
                     "/metrics/Max. Drawdown Duration"),
     "text-metric-slash-tilde": (lambda d: d.update(metrics={"Return/Exposure ~ [%]": "n/a"}),
                                 "/metrics/Return~1Exposure ~0 [%]"),
+    # intraday rows: keyed by date or time, one or the other, with an offset
+    "date-and-time": (lambda d: d["daily_results"][2].update(time="2024-01-03T10:00:00Z"),
+                      "/daily_results/2"),
+    "time-then-dates": (_time_then_date, "/daily_results/1/date"),
+    "time-without-offset": (lambda d: d["daily_results"][1].update(time="2024-01-02T10:00:00")
+                            or d["daily_results"][1].pop("date"), "/daily_results/1/time"),
+    "hourly-weekdays-without-periods": (_hourly_weekdays_without_periods, "/periods_per_year"),
+    "times-not-increasing-across-offsets": (
+        lambda d: [day.update(time=t) or day.pop("date") for day, t in zip(d["daily_results"], [
+            "2024-01-06T10:00:00Z", "2024-01-06T12:00:00+01:00", "2024-01-06T10:30:00Z",
+            "2024-01-06T12:00:00Z", "2024-01-06T13:00:00Z"], strict=True)],
+        "/daily_results/2/time"),  # 12:00+01:00 is 11:00Z, after which 10:30Z goes back
 }  # fmt: skip
 BODIES: dict[str, bytes] = {
     "malformed": b"{",

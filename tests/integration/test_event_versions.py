@@ -57,7 +57,7 @@ def store_old(engine: sa.Engine, owner_id: str, submission: dict[str, object], v
 def test_a_version_1_event_replays_verifies_and_exports_like_version_2(
     engine: sa.Engine,
 ) -> None:
-    assert SCHEMA_VERSIONS["BacktestRecorded"] == 3
+    assert SCHEMA_VERSIONS["BacktestRecorded"] == 4
     alice = make_user(engine)
     doc = backtest_document(days=40, trades=6)
     doc["periods_per_year"] = 252

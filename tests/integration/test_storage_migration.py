@@ -61,12 +61,44 @@ def _recorded_before_0010(engine: sa.Engine) -> None:
                 "(SELECT max(position) FROM events))"))  # fmt: skip
 
 
-def _served(engine: sa.Engine) -> dict[str, dict[str, str]]:
-    return {
-        backtest_id: {
+# The detail's fields added after the fixture was recorded (revision 0011).
+ADDED_TO_DETAIL = ("bar_size", "warnings")
+
+
+def _served(engine: sa.Engine) -> dict[str, dict[str, Any]]:
+    """Each backtest's documents as served: the CSVs as text, the detail as text with
+    the fields added since the fixture cut out (checked apart: ``_added``)."""
+    served: dict[str, dict[str, Any]] = {}
+    for backtest_id in FIXTURE["served"]:
+        texts = {
             kind: b"".join(documents.read_document(engine, backtest_id, kind).parts()).decode()
             for kind in KINDS
         }
+        detail = json.loads(texts["detail"])
+        assert list(detail)[list(detail).index("sanitized_fields") + 1 :][:2] == list(
+            ADDED_TO_DETAIL
+        )
+        texts["detail"] = json.dumps({k: v for k, v in detail.items() if k not in ADDED_TO_DETAIL})
+        served[backtest_id] = texts
+    return served
+
+
+def _expected() -> dict[str, dict[str, Any]]:
+    """The fixture's documents, the detail decoded and encoded like ``_served``'s."""
+    return {
+        backtest_id: {**texts, "detail": json.dumps(json.loads(texts["detail"]))}
+        for backtest_id, texts in FIXTURE["served"].items()
+    }
+
+
+def _added(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
+    return {
+        backtest_id: tuple(
+            json.loads(b"".join(documents.read_document(engine, backtest_id, "detail").parts()))[
+                key
+            ]
+            for key in ADDED_TO_DETAIL
+        )
         for backtest_id in FIXTURE["served"]
     }
 
@@ -87,14 +119,17 @@ def test_a_database_recorded_before_0010_serves_the_same_documents_after_it(
     assert rebuild.fill_missing_documents(engine) == 4
     assert rebuild.fill_missing_documents(engine) == 0
     assert rebuild.verify(engine).ok
-    assert _served(engine) == FIXTURE["served"]
+    assert _served(engine) == _expected()
+    # daily rows a day apart, "1d" as their interval says, with 365 periods for their
+    # weekends, a final equity and no null pnl: nothing to warn of
+    assert _added(engine) == {backtest_id: ("1d", []) for backtest_id in FIXTURE["served"]}
     with engine.connect() as conn:
         listed = documents.list_json(conn, queries.ListQuery(FIXTURE["owner"]))
     assert listed.decode() == FIXTURE["list"]
     assert verify_log(engine).ok  # the events' bytes, as hashed, untouched
     # a rebuild from the log gives the same read models, and the store takes new records
     rebuild.rebuild(engine)
-    assert rebuild.verify(engine).ok and _served(engine) == FIXTURE["served"]
+    assert rebuild.verify(engine).ok and _served(engine) == _expected()
     with engine.connect() as conn:
         user = user_by_name(conn, "alice")
     fresh = record(engine, user, backtest_document(seed=9)).backtest_id

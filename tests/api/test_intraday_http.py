@@ -1,0 +1,179 @@
+"""Intraday backtests over HTTP, on both stores: rows keyed by ``time``, annualised
+by the periods given or inferred from the bars, and every read (detail, CSVs,
+monthly table, compare, significance) working on them; the warnings a legal but
+doubtful submission is kept with.
+
+Expected figures come from pandas and numpy applied to the submitted equity, not
+from the ledger's code: returns by ``pct_change``, months by ``resample``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.api.conftest import Api
+from tests.factories import backtest_document
+
+CAPITAL = 10_000.0
+
+
+def hourly(hours: int, *, start: str = "2024-01-29T20:00:00+02:00", seed: int = 3,
+           weekdays_only: bool = False) -> dict[str, Any]:  # fmt: skip
+    """A crypto-style hourly backtest (24/7) keyed by times with a +02:00 offset,
+    crossing a month's end in UTC; no periods_per_year."""
+    first = dt.datetime.fromisoformat(start)
+    stamps = [first + dt.timedelta(hours=h) for h in range(hours * 3)]
+    if weekdays_only:
+        stamps = [s for s in stamps if s.astimezone(dt.UTC).weekday() < 5]
+    stamps = stamps[:hours]
+    rng = np.random.default_rng(seed)
+    equity = CAPITAL * np.cumprod(1 + rng.normal(0.0002, 0.004, hours))
+    doc = backtest_document(days=1, trades=2)
+    doc.pop("periods_per_year")
+    doc.update(
+        interval="1h",
+        daily_results=[{"time": s.isoformat(), "equity": float(e)}
+                       for s, e in zip(stamps, equity, strict=True)],
+    )  # fmt: skip
+    return doc
+
+
+def _frame(doc: dict[str, Any]) -> pd.Series:
+    index = pd.to_datetime([row["time"] for row in doc["daily_results"]], utc=True)
+    return pd.Series([row["equity"] for row in doc["daily_results"]], index=index)
+
+
+def _recorded(api: Api, doc: dict[str, Any]) -> dict[str, Any]:
+    response = api.record(document=doc)
+    assert response.status_code == 201, response.text
+    detail: dict[str, Any] = api.get(f"/api/v1/backtests/{response.json()['backtest_id']}").json()
+    return detail
+
+
+def test_an_hourly_24_7_backtest_is_annualised_by_8760_and_keyed_by_utc_times(api: Api) -> None:
+    doc = hourly(24 * 9)  # nine days, so weekends are in it
+    detail = _recorded(api, doc)
+    assert detail["periods_per_year"] == 365 * 24  # inferred: every day has its 24 bars
+    assert detail["bar_size"] == "1h"
+    assert detail["warnings"] == []
+    first = detail["daily_results"][0]
+    assert first["time"] == "2024-01-29T18:00:00Z" and "date" not in first
+    assert detail["start_date"] == "2024-01-29"
+
+    equity = _frame(doc)
+    returns = pd.concat([pd.Series([CAPITAL]), equity.reset_index(drop=True)]).pct_change().dropna()
+    sharpe = returns.mean() / returns.std(ddof=1) * math.sqrt(8760)
+    assert detail["metrics"]["sharpe"] == pytest.approx(sharpe, rel=1e-9)
+    assert detail["metrics"]["volatility"] == pytest.approx(
+        returns.std(ddof=1) * math.sqrt(8760), rel=1e-9
+    )
+    total = equity.iloc[-1] / CAPITAL - 1
+    assert detail["metrics"]["cagr"] == pytest.approx((1 + total) ** (8760 / len(returns)) - 1,
+                                                      rel=1e-9)  # fmt: skip
+
+
+def test_daily_csv_and_monthly_table_of_an_intraday_backtest(api: Api) -> None:
+    doc = hourly(24 * 5)
+    response = api.record(document=doc)
+    backtest_id = response.json()["backtest_id"]
+
+    daily = api.get(f"/api/v1/backtests/{backtest_id}/daily.csv")
+    assert daily.status_code == 200
+    assert daily.text.split("\r\n")[0] == "time,equity,return,drawdown"
+    table = pd.read_csv(io.StringIO(daily.text), parse_dates=["time"])
+    equity = _frame(doc)
+    assert list(table["time"]) == list(equity.index)
+    assert table["equity"].tolist() == equity.tolist()
+
+    # months by UTC: 2024-01-29T18:00Z to 2024-02-03T17:00Z is January then February
+    returns = pd.concat([pd.Series([CAPITAL], index=[equity.index[0] - pd.Timedelta("1h")]),
+                         equity]).pct_change().dropna()  # fmt: skip
+    by_month = (1 + returns).groupby(returns.index.strftime("%Y-%m")).prod() - 1
+    monthly = pd.read_csv(io.StringIO(api.get(f"/api/v1/backtests/{backtest_id}/monthly.csv").text))
+    assert monthly["month"].tolist() == ["2024-01", "2024-02"] == list(by_month.index)
+    assert monthly["return"].to_numpy() == pytest.approx(by_month.to_numpy(), rel=1e-12)
+
+
+def test_weekday_hourly_bars_need_periods_and_are_annualised_as_given(api: Api) -> None:
+    doc = hourly(60, start="2024-01-01T14:00:00+00:00", weekdays_only=True)
+    refused = api.record(document=doc)
+    assert refused.status_code == 422
+    assert [e["pointer"] for e in refused.json()["errors"]] == ["/periods_per_year"]
+    assert api.event_count() == 0
+
+    doc["periods_per_year"] = 1638  # 252 days of 6.5 hours
+    detail = _recorded(api, doc)
+    assert detail["periods_per_year"] == 1638
+    returns = pd.concat([pd.Series([CAPITAL]), _frame(doc).reset_index(drop=True)]).pct_change()
+    returns = returns.dropna()
+    assert detail["metrics"]["sharpe"] == pytest.approx(
+        returns.mean() / returns.std(ddof=1) * math.sqrt(1638), rel=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "periods"),
+    [("2024-01-01", 365),  # every calendar day: weekends in it
+     ("2024-01-08", 252)],  # weekdays only (built below)
+)  # fmt: skip
+def test_daily_periods_are_inferred_from_the_dates(api: Api, start: str, periods: int) -> None:
+    doc = backtest_document(days=40, start=dt.date.fromisoformat(start))
+    doc.pop("periods_per_year")
+    if periods == 252:
+        doc["daily_results"] = [r for r in doc["daily_results"]
+                                if dt.date.fromisoformat(r["date"]).weekday() < 5]  # fmt: skip
+    detail = _recorded(api, doc)
+    assert detail["periods_per_year"] == periods
+    assert detail["bar_size"] == "1d"
+
+
+def test_doubtful_submissions_are_kept_with_warnings_naming_the_fields(api: Api) -> None:
+    doc = backtest_document(days=10, trades=3)  # 2024-01-01 to 10: weekends in it
+    doc["interval"] = "1h"  # but the rows are a day apart
+    doc["periods_per_year"] = 252
+    doc["daily_results"][-1]["equity"] = None
+    doc["trades"][1]["pnl"] = None
+    doc["trades"][0]["pnl"], doc["trades"][2]["pnl"] = 5.0, -2.0
+    detail = _recorded(api, doc)
+    pointers = [w["pointer"] for w in detail["warnings"]]
+    assert pointers == ["/interval", "/periods_per_year", "/daily_results/9/equity",
+                        "/trades/1/pnl"]  # fmt: skip
+    messages = {w["pointer"]: w["message"] for w in detail["warnings"]}
+    assert "1h" in messages["/interval"] and "1d" in messages["/interval"]
+    assert "/daily_results/8/equity" in messages["/daily_results/9/equity"]
+    # the rules the warnings name: the last known equity, and a null pnl neither
+    # a win nor a loss
+    last_known = doc["daily_results"][8]["equity"]
+    assert detail["metrics"]["total_return"] == pytest.approx(last_known / 10_000.0 - 1, rel=1e-12)
+    assert detail["metrics"]["num_trades"] == 3
+    assert detail["metrics"]["win_rate"] == 0.5
+    assert detail["metrics"]["profit_factor"] == pytest.approx(2.5, rel=1e-12)
+
+
+def test_a_clean_daily_backtest_has_no_warnings(api: Api) -> None:
+    detail = _recorded(api, backtest_document(days=20))
+    assert detail["warnings"] == [] and detail["bar_size"] == "1d"
+
+
+def test_compare_and_significance_read_intraday_backtests(api: Api) -> None:
+    intraday = api.record(document=hourly(24 * 40)).json()["backtest_id"]
+    daily = api.record(document=backtest_document(days=60)).json()["backtest_id"]
+    compared = api.get("/api/v1/backtests/compare", ids=f"{intraday},{daily}", points=100)
+    assert compared.status_code == 200, compared.text
+    curves = [c["curve"] for c in compared.json()["backtests"]]
+    assert curves[0][0][0] == "2024-01-29T18:00:00Z" and curves[1][0][0] == "2024-01-01"
+    assert all(len(curve) <= 100 for curve in curves)
+    full = api.get("/api/v1/backtests/compare", ids=f"{intraday},{daily}")  # every bar
+    assert len(full.json()["backtests"][0]["curve"]) == 24 * 40
+
+    report = api.get(f"/api/v1/backtests/{intraday}/significance", samples=200)
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["periods_per_year"] == 8760 and body["observations"] == 24 * 40
