@@ -205,11 +205,18 @@ class Ledger:
                 return typed(pd.DataFrame(rows))
 
     def experiment(
-        self, name: str, *, where: str | None = None, sort: str | None = None
+        self,
+        name: str,
+        *,
+        where: str | None = None,
+        sort: str | None = None,
+        conventions: bool = False,
     ) -> pd.DataFrame:
-        """A sweep's whole table (its Parquet export): a row per live backtest."""
+        """A sweep's whole table (its Parquet export): a row per live backtest; with
+        ``conventions``, backtesting.py's and quantstats' figures as columns too."""
         path = f"{API}/experiments/{_segment(name)}/backtests.parquet"
-        return parquet_frame(self._get(path, where=where, sort=sort).content)
+        asked = {"conventions": "true"} if conventions else {}
+        return parquet_frame(self._get(path, where=where, sort=sort, **asked).content)
 
     def experiments(self) -> pd.DataFrame:
         return typed(pd.DataFrame(self._get(f"{API}/experiments").json()))

@@ -120,10 +120,12 @@ backtest_details = sa.Table(
     sa.Column("sanitized_fields", sa.Text, nullable=False),
     sa.Column("daily_extra_columns", sa.Text, nullable=False),
     sa.Column("monthly_derived", sa.Boolean, nullable=False),
-    # The rows' spacing ("1d", "1h"; null for one row) and the submission's warnings
-    # (JSON); null only on a row projected before revision 0011 (filled after it).
+    # The rows' spacing ("1d", "1h"; null for one row), the submission's warnings and
+    # the headline figures in backtesting.py's and quantstats' conventions (JSON);
+    # null only on a row projected before revision 0011 (filled after it).
     sa.Column("bar_size", sa.String(16), nullable=True),
     sa.Column("warnings", sa.Text, nullable=True),
+    sa.Column("conventions", sa.Text, nullable=True),
 )
 
 

@@ -22,6 +22,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from domain.conventions import BacktestingPyFigures, Conventions, QuantstatsFigures
 from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc
 from infrastructure.tables import backtest_details, backtests
@@ -34,6 +35,14 @@ LIST_FIELDS = ("symbol", "interval", "strategy", "test_mode", "market_type",
                "start_date", "end_date", "position", "experiment")  # fmt: skip
 FIXED_COLUMNS = ("backtest_id", "created_at", *LIST_FIELDS, *METRIC_NAMES)
 PARAM_PREFIX = "param."
+# Asked for (``conventions=true``): the figures of ``domain.conventions``, after the
+# metrics, named "<library>.<figure>".
+CONVENTION_COLUMNS = tuple(
+    f"{library}.{figure}"
+    for library, figures in (("backtesting_py", BacktestingPyFigures),
+                             ("quantstats", QuantstatsFigures))
+    for figure in figures.__struct_fields__
+)  # fmt: skip
 ParamKind = Literal["int", "float", "bool", "text", "json"]
 
 
@@ -150,7 +159,8 @@ def _statement(
     key = sort_column(conn.dialect.name, query.sort.field)
     order = key.desc() if query.sort.descending else key.asc()
     ident = b.backtest_id.desc() if query.sort.descending else b.backtest_id.asc()
-    source = _WITH_PARAMETERS if any(column is _RECORDED for column in columns) else backtests
+    details = any(getattr(column, "table", None) is backtest_details for column in columns)
+    source = _WITH_PARAMETERS if details else backtests
     statement = sa.select(*columns).select_from(source).where(*filters(conn, query))
     return statement.order_by(order.nulls_last(), ident).limit(limit)
 
@@ -197,25 +207,51 @@ def sweep_paths(conn: sa.Connection, query: SearchQuery, limit: int | None = Non
     return sorted(str(path) for (path,) in conn.execute(statement))
 
 
-def sweep_rows(conn: sa.Connection, query: SearchQuery, limit: int | None = None) -> Any:
-    """(backtest_id, stored fixed cells, stored parameter cells) of a sweep's rows."""
-    statement = _statement(conn, query, limit, b.backtest_id, b.sweep_row, b.sweep_params)
+def sweep_rows(
+    conn: sa.Connection, query: SearchQuery, limit: int | None = None, conventions: bool = False
+) -> Any:
+    """(backtest_id, stored fixed cells, stored parameter cells) of a sweep's rows, and
+    with ``conventions`` their stored conventions (JSON) after those."""
+    extra = [backtest_details.c.conventions] if conventions else []
+    statement = _statement(conn, query, limit, b.backtest_id, b.sweep_row, b.sweep_params,
+                           *extra)  # fmt: skip
     return _streamed(conn, statement)
 
 
+def convention_values(stored: str | None) -> list[float | None]:
+    """The figures of ``CONVENTION_COLUMNS`` from a backtest's stored conventions."""
+    if stored is None:  # projected before revision 0011 and not filled since
+        return [None] * len(CONVENTION_COLUMNS)
+    block = _decode_conventions(stored)
+    return [*msgspec.structs.astuple(block.backtesting_py),
+            *msgspec.structs.astuple(block.quantstats)]  # fmt: skip
+
+
+_decode_conventions = msgspec.json.Decoder(Conventions).decode
+
+
 def sweep_batches(
-    conn: sa.Connection, query: SearchQuery, table: SweepTable, limit: int | None = None
+    conn: sa.Connection,
+    query: SearchQuery,
+    table: SweepTable,
+    limit: int | None = None,
+    conventions: bool = False,
 ) -> Iterator[list[list[Any]]]:
     """The sweep's rows, ``BATCH_ROWS`` at a time, each batch as a list of columns:
-    ``FIXED_COLUMNS``, then ``table.parameters`` in order."""
+    ``FIXED_COLUMNS``, ``CONVENTION_COLUMNS`` if asked, then ``table.parameters`` in
+    order."""
     columns = [b[name] for name in FIXED_COLUMNS]
-    result = _streamed(conn, _statement(conn, query, limit, *columns, _RECORDED))
+    extra = [backtest_details.c.conventions] if conventions else []
+    result = _streamed(conn, _statement(conn, query, limit, *columns, _RECORDED, *extra))
     fixed = len(FIXED_COLUMNS)
     created = FIXED_COLUMNS.index("created_at")
     for partition in result.partitions():
         rows = [tuple(row) for row in partition]
         batch = [list(values) for values in zip(*(row[:fixed] for row in rows), strict=True)]
         batch[created] = [as_utc(moment) for moment in batch[created]]
+        if conventions:
+            figures = [convention_values(row[fixed + 1]) for row in rows]
+            batch += [list(values) for values in zip(*figures, strict=True)]
         flat = [flatten(_decode_parameters(row[fixed])) for row in rows]
         for path, kind in table.parameters.items():
             batch.append([cell(kind, values.get(path)) for values in flat])

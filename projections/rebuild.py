@@ -104,7 +104,7 @@ def fill_missing_documents(engine: sa.Engine) -> int:
     """Project the stored documents of backtests recorded before their kinds existed
     (the JSON list item: revision 0004; the rows of a sweep's table: 0006; the stored
     series and compressed trades.csv: 0010, which dropped the row-per-day tables; the
-    bar size and warnings of the details: 0011) from the log; return how many
+    bar size, warnings and conventions of the details: 0011) from the log; return how many
     backtests needed them."""
     series, documents, details = LIVE.series, LIVE.documents, LIVE.details
     b = backtests.c
@@ -146,7 +146,7 @@ def fill_missing_documents(engine: sa.Engine) -> int:
 
 
 STORED_IN_SUMMARY = ("list_item", "sweep_row", "sweep_params")
-STORED_IN_DETAILS = ("bar_size", "warnings")
+STORED_IN_DETAILS = ("bar_size", "warnings", "conventions")
 
 
 def total_events(engine: sa.Engine) -> int:

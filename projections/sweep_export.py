@@ -19,12 +19,14 @@ import sqlalchemy as sa
 
 from domain.metrics import METRIC_NAMES
 from infrastructure.database import snapshot
-from projections.csv_export import write_lines
+from projections.csv_export import csv_cell, write_lines
 from projections.documents import MissingDocument
 from projections.experiments import (
+    CONVENTION_COLUMNS,
     FIXED_COLUMNS,
     PARAM_PREFIX,
     SweepTable,
+    convention_values,
     sweep_batches,
     sweep_columns,
     sweep_paths,
@@ -40,29 +42,40 @@ MEDIA_TYPES: dict[SweepFormat, str] = {
 
 
 def stream_sweep(
-    engine: sa.Engine, query: SearchQuery, form: SweepFormat, limit: int | None = None
+    engine: sa.Engine,
+    query: SearchQuery,
+    form: SweepFormat,
+    limit: int | None = None,
+    conventions: bool = False,
 ) -> Iterator[bytes]:
-    """The sweep table's bytes (its first ``limit`` rows, if given), read on a
-    connection held only while they are sent, in one snapshot: the rows are those the
-    parameter columns were found in."""
+    """The sweep table's bytes (its first ``limit`` rows, if given), with the figures
+    in backtesting.py's and quantstats' conventions after the metrics if asked, read
+    on a connection held only while they are sent, in one snapshot: the rows are
+    those the parameter columns were found in."""
     with snapshot(engine) as conn:
         if form == "csv":
-            yield from (part.encode() for part in _csv(conn, query, limit))
+            yield from (part.encode() for part in _csv(conn, query, limit, conventions))
         else:
             table = sweep_columns(conn, query, limit)
-            yield from _parquet(table, sweep_batches(conn, query, table, limit))
+            batches = sweep_batches(conn, query, table, limit, conventions)
+            yield from _parquet(parquet_schema(table, conventions), batches)
 
 
-def _csv(conn: sa.Connection, query: SearchQuery, limit: int | None) -> Iterator[str]:
-    """The stored rows joined: each row's fixed cells, then its cell (or an empty one)
-    for every parameter any row of the sweep has."""
+def _csv(
+    conn: sa.Connection, query: SearchQuery, limit: int | None, conventions: bool = False
+) -> Iterator[str]:
+    """The stored rows joined: each row's fixed cells, its conventions' cells if asked,
+    then its cell (or an empty one) for every parameter any row of the sweep has."""
     paths = sweep_paths(conn, query, limit)
-    header = [*FIXED_COLUMNS, *(PARAM_PREFIX + path for path in paths)]
+    extra = CONVENTION_COLUMNS if conventions else ()
+    header = [*FIXED_COLUMNS, *extra, *(PARAM_PREFIX + path for path in paths)]
 
     def lines() -> Iterator[str]:
-        for backtest_id, fixed, params in sweep_rows(conn, query, limit):
+        for backtest_id, fixed, params, *stored in sweep_rows(conn, query, limit, conventions):
             if fixed is None:
                 raise MissingDocument(backtest_id, "sweep row")
+            if conventions:
+                fixed += "," + ",".join(map(csv_cell, convention_values(stored[0])))
             if not paths:
                 yield fixed
                 continue
@@ -75,7 +88,7 @@ def _csv(conn: sa.Connection, query: SearchQuery, limit: int | None) -> Iterator
 _decode_cells = msgspec.json.Decoder(dict[str, str]).decode
 
 
-def parquet_schema(table: SweepTable) -> Any:
+def parquet_schema(table: SweepTable, conventions: bool = False) -> Any:
     import pyarrow as pa
 
     kinds = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
@@ -89,6 +102,7 @@ def parquet_schema(table: SweepTable) -> Any:
         **{name: pa.float64() for name in METRIC_NAMES if name != "num_trades"},
     }
     fields = [pa.field(name, fixed.get(name, pa.string())) for name in FIXED_COLUMNS]
+    fields += [pa.field(name, pa.float64()) for name in CONVENTION_COLUMNS if conventions]
     fields += [
         pa.field(PARAM_PREFIX + path, kinds[kind]) for path, kind in table.parameters.items()
     ]
@@ -120,11 +134,10 @@ class _Drain(io.RawIOBase):
         return out
 
 
-def _parquet(table: SweepTable, batches: Iterator[list[list[Any]]]) -> Iterator[bytes]:
+def _parquet(schema: Any, batches: Iterator[list[list[Any]]]) -> Iterator[bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = parquet_schema(table)
     sink = _Drain()
     with pq.ParquetWriter(sink, schema) as writer:
         for columns in batches:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from domain.conventions import Conventions
 from domain.metrics import METRIC_NAMES, Metrics
 from domain.results import DailyResult, MonthlyResult, Trade
 from domain.submission_warnings import SubmissionWarning
@@ -61,9 +62,11 @@ class BacktestDetail(msgspec.Struct, frozen=True):
     periods_per_year: int
     reported_metrics: dict[str, float | None] | None
     sanitized_fields: list[str]
-    # The rows' spacing ("1d", "1h"), and what the submission was kept with (0011).
+    # The rows' spacing ("1d", "1h"), what the submission was kept with, and the
+    # headline figures as backtesting.py and quantstats compute them (0011).
     bar_size: str | None
     warnings: list[SubmissionWarning]
+    conventions: Conventions | None
     daily_results: list[DailyResult]
     monthly_results: list[MonthlyResult]
     trades: list[Trade]
@@ -107,6 +110,9 @@ def detail_of(
         sanitized_fields=msgspec.json.decode(details["sanitized_fields"]),
         bar_size=details["bar_size"],
         warnings=_warnings.decode(details["warnings"] or "[]"),
+        conventions=None
+        if details["conventions"] is None
+        else _conventions.decode(details["conventions"]),
         daily_results=list(daily),
         monthly_results=list(monthly),
         trades=list(trades),
@@ -114,6 +120,7 @@ def detail_of(
 
 
 _warnings = msgspec.json.Decoder(list[SubmissionWarning])
+_conventions = msgspec.json.Decoder(Conventions)
 
 # msgspec escapes a NUL inside any string it encodes, so a NUL byte in its output can
 # only be one of these placeholders

@@ -34,7 +34,7 @@ def cmd_experiments_export(args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         if not experiments.experiment_exists(conn, args.name, owner):
             raise experiments.ExperimentNotFound(args.name)
-    parts = stream_sweep(engine, query, args.format)
+    parts = stream_sweep(engine, query, args.format, conventions=args.conventions)
     if args.output:
         with open(args.output, "wb") as handle:
             handle.writelines(parts)

@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp_export.add_argument("--format", choices=["csv", "parquet"], default="csv")
     exp_export.add_argument("--where")
     exp_export.add_argument("--sort")
+    exp_export.add_argument(
+        "--conventions", action="store_true", help="add backtesting.py's, quantstats' figures"
+    )
     exp_export.add_argument("-o", "--output")
 
     show = command("show", cmd_show, "show one backtest with its metrics")

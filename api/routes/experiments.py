@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from litestar import Controller, Request, get
 from litestar.datastructures import State
-from litestar.params import PathParameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from api.auth import owner_scope, requires
@@ -35,6 +35,15 @@ ExperimentName = Annotated[
 ]
 
 
+ConventionsParameter = Annotated[
+    bool,
+    QueryParameter(
+        description="add the headline figures in backtesting.py's and quantstats' "
+        "conventions as columns after the metrics"
+    ),
+]
+
+
 def sweep_download(
     engine: sa.Engine,
     user: User,
@@ -42,6 +51,7 @@ def sweep_download(
     form: SweepFormat,
     sort: str | None,
     where: str | None,
+    conventions: bool = False,
 ) -> Stream:
     """The sweep's table, streamed, or 404 (before any byte) for an unknown experiment."""
     owner = owner_scope(user)
@@ -50,7 +60,7 @@ def sweep_download(
         if not experiment_exists(conn, name, owner):
             raise ExperimentNotFound(name)
     return Stream(
-        stream_sweep(engine, query, form),
+        stream_sweep(engine, query, form, conventions=conventions),
         media_type=MEDIA_TYPES[form],
         headers={"Content-Disposition": attachment_named(f"{name}_backtests.{form}")},
     )
@@ -81,11 +91,14 @@ class ExperimentController(Controller):
         name: ExperimentName,
         sort: SortParameter = None,
         where: WhereParameter = None,
+        conventions: ConventionsParameter = False,
     ) -> Stream:
         """One row per live backtest of the experiment: backtest_id, created_at, the list
-        fields, every metric, then param.<dotted path> columns (oldest first unless
-        ``sort``; filtered by ``where``)."""
-        return sweep_download(read_engine(request), request.user, name, "csv", sort, where)
+        fields, every metric, with ``conventions`` the same figures as backtesting.py and
+        quantstats compute them (``backtesting_py.sharpe``...), then param.<dotted path>
+        columns (oldest first unless ``sort``; filtered by ``where``)."""
+        return sweep_download(read_engine(request), request.user, name, "csv", sort, where,
+                              conventions)  # fmt: skip
 
     @get(
         "/{name:str}/backtests.parquet",
@@ -100,7 +113,8 @@ class ExperimentController(Controller):
         name: ExperimentName,
         sort: SortParameter = None,
         where: WhereParameter = None,
+        conventions: ConventionsParameter = False,
     ) -> Stream:
         """The same table as backtests.csv, typed, as Parquet."""
         engine = read_engine(request)
-        return sweep_download(engine, request.user, name, "parquet", sort, where)
+        return sweep_download(engine, request.user, name, "parquet", sort, where, conventions)

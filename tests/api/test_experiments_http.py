@@ -210,3 +210,30 @@ def test_trials_are_counted_by_experiment_with_a_deleted_variant(api: Api) -> No
     assert dsr["value"] == pytest.approx(_psr(returns, sr0), rel=1e-9)
     other = api.get(f"/api/v1/backtests/{plain[0]}/significance", samples=200).json()["dsr"]
     assert (other["trials"], other["trials_rule"]) == (2 + 4, "symbol_strategy")
+
+
+def test_a_sweep_with_conventions_adds_each_librarys_figures_after_the_metrics(
+    api: Api,
+) -> None:
+    ids = record_sweep(api, 4)
+    plain = pd.read_csv(io.BytesIO(api.get("/api/v1/experiments/sma-grid/backtests.csv").content))
+    assert not any(name.startswith(("backtesting_py.", "quantstats.")) for name in plain.columns)
+    response = api.get("/api/v1/experiments/sma-grid/backtests.csv", conventions="true")
+    assert response.status_code == 200, response.text
+    got = pd.read_csv(io.BytesIO(response.content))
+    added = list(got.columns[len(plain.columns) - 7 : -7])  # between metrics and params
+    assert list(got.columns) == [*plain.columns[:-7], *added, *plain.columns[-7:]]
+    assert added[:2] == ["backtesting_py.total_return", "backtesting_py.annual_return"]
+    assert added[-1] == "quantstats.profit_factor" and len(added) == 18
+    parquet = pd.read_parquet(io.BytesIO(api.get("/api/v1/experiments/sma-grid/backtests.parquet",
+                                                 conventions="true").content))  # fmt: skip
+    for frame in (got, parquet):
+        for backtest_id, row in zip(frame["backtest_id"], frame.to_dict("records"), strict=True):
+            block = api.get(f"/api/v1/backtests/{backtest_id}").json()["conventions"]
+            for column in added:
+                library, figure = column.split(".")
+                want = block[library][figure]
+                assert math.isnan(row[column]) if want is None else row[column] == want, column
+    assert sorted(parquet["backtest_id"]) == sorted(ids)
+    bad = api.get("/api/v1/experiments/sma-grid/backtests.csv", conventions="perhaps")
+    assert bad.status_code == 400

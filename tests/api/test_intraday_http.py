@@ -177,3 +177,18 @@ def test_compare_and_significance_read_intraday_backtests(api: Api) -> None:
     assert report.status_code == 200, report.text
     body = report.json()
     assert body["periods_per_year"] == 8760 and body["observations"] == 24 * 40
+
+
+def test_the_report_page_of_an_intraday_backtest_names_its_bars_and_warnings(api: Api) -> None:
+    from tests.api.test_pages_http import sign_in
+
+    doc = hourly(24 * 9)  # a weekend in it: 24/7 bars, annualised by 8760
+    doc["interval"] = "4h"  # the rows are an hour apart: a warning
+    backtest_id = api.record(document=doc).json()["backtest_id"]
+    sign_in(api, "alice")
+    page = api.client.get(f"/backtests/{backtest_id}")
+    assert page.status_code == 200
+    assert "216 bars of 1h" in page.text and "8760 periods/year" in page.text
+    assert "<code>/interval</code>: interval &#39;4h&#39; means bars 4h apart" in page.text
+    assert 'data-convention="backtesting_py.sharpe"' in page.text
+    assert "2024-01-29T18:00:00+00:00" in page.text  # the chart's span, in UTC

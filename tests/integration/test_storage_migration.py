@@ -62,7 +62,7 @@ def _recorded_before_0010(engine: sa.Engine) -> None:
 
 
 # The detail's fields added after the fixture was recorded (revision 0011).
-ADDED_TO_DETAIL = ("bar_size", "warnings")
+ADDED_TO_DETAIL = ("bar_size", "warnings", "conventions")
 
 
 def _served(engine: sa.Engine) -> dict[str, dict[str, Any]]:
@@ -75,9 +75,8 @@ def _served(engine: sa.Engine) -> dict[str, dict[str, Any]]:
             for kind in KINDS
         }
         detail = json.loads(texts["detail"])
-        assert list(detail)[list(detail).index("sanitized_fields") + 1 :][:2] == list(
-            ADDED_TO_DETAIL
-        )
+        after = list(detail)[list(detail).index("sanitized_fields") + 1 :]
+        assert after[: len(ADDED_TO_DETAIL)] == list(ADDED_TO_DETAIL)
         texts["detail"] = json.dumps({k: v for k, v in detail.items() if k not in ADDED_TO_DETAIL})
         served[backtest_id] = texts
     return served
@@ -122,7 +121,14 @@ def test_a_database_recorded_before_0010_serves_the_same_documents_after_it(
     assert _served(engine) == _expected()
     # daily rows a day apart, "1d" as their interval says, with 365 periods for their
     # weekends, a final equity and no null pnl: nothing to warn of
-    assert _added(engine) == {backtest_id: ("1d", []) for backtest_id in FIXTURE["served"]}
+    added = _added(engine)
+    assert {backtest_id: (bar, warnings) for backtest_id, (bar, warnings, _) in added.items()} == {
+        backtest_id: ("1d", []) for backtest_id in FIXTURE["served"]
+    }
+    # quantstats' Sharpe is the ledger's own convention: the old detail's figure
+    for backtest_id, (_, _, conventions) in added.items():
+        old = json.loads(FIXTURE["served"][backtest_id]["detail"])["metrics"]["sharpe"]
+        assert conventions["quantstats"]["sharpe"] == pytest.approx(old, rel=1e-12)
     with engine.connect() as conn:
         listed = documents.list_json(conn, queries.ListQuery(FIXTURE["owner"]))
     assert listed.decode() == FIXTURE["list"]

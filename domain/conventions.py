@@ -1,0 +1,205 @@
+"""The headline figures as two libraries users compare the ledger with compute them:
+backtesting.py (``Backtest.run()``'s stats, version 0.6) and quantstats
+(``quantstats.stats``, version 0.0.86). The ledger's own definitions (``metrics``)
+stay the primary ones; these sit beside them so that a gap between the ledger and a
+library's report reads as a difference of convention, not as a bug.
+
+All figures are fractions, as the ledger's are (backtesting.py prints percent), and
+null where undefined or not finite (a library may print 0, inf or NaN there).
+
+backtesting.py works on the equity at each bar, from the first bar's equity (not the
+initial capital): its "daily" returns are those of the last equity of each day (of
+each week or month for weekly or monthly bars), it annualises them geometrically,
+P = 252 or 365 by whether weekends trade (52, 12 or 1 for weekly, monthly or yearly
+bars), with a compounded volatility; its CAGR counts calendar years of 365.25 days;
+its profit factor sums trade returns, not pnl.
+
+quantstats works on the return series, here the ledger's effective returns (nulls
+skipped) with ``periods=periods_per_year``: its Sharpe, Sortino, volatility and CAGR
+are then the ledger's; its drawdown starts from the equity before the first return
+(a first-day loss is a drawdown), and its win rate and profit factor count periods,
+not trades.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+import msgspec
+import numpy as np
+
+from domain.metrics import finite
+from domain.results import BacktestSubmission, Trade, given
+
+
+class BacktestingPyFigures(msgspec.Struct, frozen=True):
+    total_return: float | None
+    annual_return: float | None
+    cagr: float | None
+    volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float | None
+    calmar: float | None
+    win_rate: float | None
+    profit_factor: float | None
+
+
+class QuantstatsFigures(msgspec.Struct, frozen=True):
+    cagr: float | None
+    volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float | None
+    calmar: float | None
+    win_rate: float | None
+    profit_factor: float | None
+
+
+class Conventions(msgspec.Struct, frozen=True):
+    backtesting_py: BacktestingPyFigures
+    quantstats: QuantstatsFigures
+
+
+def conventions(submission: BacktestSubmission, returns: Sequence[float | None]) -> Conventions:
+    """Both libraries' figures for one submission; ``returns`` its effective returns."""
+    with np.errstate(all="ignore"):
+        return Conventions(
+            backtesting_py=backtesting_py(submission),
+            quantstats=quantstats([r for r in returns if r is not None], submission.periods),
+        )
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return finite(numerator / denominator) if denominator else None
+
+
+# backtesting.py ---------------------------------------------------------------------
+
+
+def _bar_groups(stamps: Sequence[dt.date], days_apart: int) -> list[tuple[int, ...]]:
+    """The bin of each bar in backtesting.py's resampling: the day ("D"), the week to
+    Sunday ("W"), the calendar month ("ME") or the year ("YE")."""
+    if days_apart == 7:
+        return [(s.toordinal() + (6 - s.weekday()),) for s in stamps]
+    if days_apart == 31:
+        return [(s.year, s.month) for s in stamps]
+    if days_apart == 365:
+        return [(s.year,) for s in stamps]
+    return [(s.year, s.month, s.day) for s in stamps]
+
+
+def _seconds(stamp: dt.date) -> float:
+    if isinstance(stamp, dt.datetime):
+        return stamp.timestamp()
+    return float(dt.datetime(stamp.year, stamp.month, stamp.day, tzinfo=dt.UTC).timestamp())
+
+
+def _trade_return(trade: Trade) -> float | None:
+    """The trade's return as given, or as backtesting.py's ``pl_pct`` makes it: the
+    price move in the trade's direction, less the fees as a share of its entry value."""
+    if given(trade.return_) is not None:
+        return given(trade.return_)
+    entry, exit_, size = trade.entry_price, trade.exit_price, trade.quantity
+    if entry is None or exit_ is None or not entry or not size:
+        return None
+    move = exit_ / entry - 1.0
+    fees = given(trade.fees) or 0.0
+    return (move if trade.side == "long" else -move) - fees / (size * entry)
+
+
+def backtesting_py(submission: BacktestSubmission) -> BacktestingPyFigures:
+    """``compute_stats`` of backtesting.py 0.6 on the equity of the bars that have one."""
+    known = [(day.at, day.equity) for day in submission.daily_results if day.equity is not None]
+    stamps = [stamp for stamp, _ in known]
+    equity = np.array([value for _, value in known], dtype=np.float64)
+    trades = _trade_figures(submission.trades)
+    if len(equity) == 0:
+        return BacktestingPyFigures(None, None, None, None, None, None, None, None, *trades)
+    seconds = np.array([_seconds(s) for s in stamps[-100:]])
+    period = float(np.median(np.diff(seconds))) if len(seconds) > 1 else math.nan
+    days_apart = int(period // 86_400) if math.isfinite(period) else 0
+    weekends = np.mean([s.weekday() >= 5 for s in stamps]) > 2 / 7 * 0.6
+    periods = {7: 52, 31: 12, 365: 1}.get(days_apart, 365 if weekends else 252)
+
+    last_of_bin: dict[tuple[int, ...], float] = {}
+    for group, value in zip(_bar_groups(stamps, days_apart), equity, strict=True):
+        last_of_bin[group] = float(value)
+    binned = np.array(list(last_of_bin.values()))
+    day_returns = binned[1:] / binned[:-1] - 1.0
+    day_returns = day_returns[~np.isnan(day_returns)]
+    growth = 1.0 + day_returns
+    gmean = (0.0 if (growth <= 0).any()
+             else math.exp(np.log(growth).sum() / len(growth)) - 1.0 if len(growth)
+             else math.nan)  # fmt: skip
+    annual = (1.0 + gmean) ** periods - 1.0
+    # pandas' var(ddof=int(bool(series.shape))): a Series' shape is never empty, so 1
+    variance = float(np.var(day_returns, ddof=1)) if len(day_returns) > 1 else math.nan
+    volatility = math.sqrt(
+        (variance + (1.0 + gmean) ** 2) ** periods - (1.0 + gmean) ** (2 * periods)
+    )
+    span = _seconds(stamps[-1]) - _seconds(stamps[0])
+    years = span / 86_400 / 365.25
+    cagr = (equity[-1] / equity[0]) ** (1.0 / years) - 1.0 if years else math.nan
+    downside = math.sqrt(float(np.mean(np.minimum(day_returns, 0.0) ** 2))) if len(
+        day_returns) else math.nan  # fmt: skip
+    drawdown = 1.0 - equity / np.maximum.accumulate(equity)
+    max_dd = -float(np.nan_to_num(np.nanmax(drawdown)))
+    return BacktestingPyFigures(
+        total_return=_ratio(equity[-1] - equity[0], equity[0]),
+        annual_return=finite(annual),
+        cagr=finite(cagr),
+        volatility=finite(volatility),
+        sharpe=_ratio(annual, volatility),
+        sortino=_ratio(annual, downside * math.sqrt(periods)),
+        max_drawdown=finite(max_dd),
+        calmar=_ratio(annual, -max_dd),
+        win_rate=trades[0],
+        profit_factor=trades[1],
+    )
+
+
+def _trade_figures(trades: Sequence[Trade]) -> tuple[float | None, float | None]:
+    """backtesting.py's win rate (pnl > 0, of the trades with a pnl) and profit factor
+    (Σ positive trade returns / |Σ negative ones|)."""
+    pnls = [t.pnl for t in trades if t.pnl is not None]
+    win_rate = sum(1 for p in pnls if p > 0) / len(pnls) if pnls else None
+    returns = [r for r in map(_trade_return, trades) if r is not None]
+    gains = sum(r for r in returns if r > 0)
+    losses = abs(sum(r for r in returns if r < 0))
+    return win_rate, _ratio(gains, losses)
+
+
+# quantstats -------------------------------------------------------------------------
+
+
+def _annualised(ratio: float | None, periods: int) -> float | None:
+    return None if ratio is None else finite(ratio * math.sqrt(periods))
+
+
+def quantstats(returns: Sequence[float], periods: int) -> QuantstatsFigures:
+    """``quantstats.stats`` 0.0.86 on ``returns`` with ``periods=periods``."""
+    r = np.asarray(returns, dtype=np.float64)
+    if len(r) == 0:
+        return QuantstatsFigures(None, None, None, None, None, None, None, None)
+    std = float(np.std(r, ddof=1)) if len(r) > 1 else math.nan
+    mean = float(np.mean(r))
+    wealth = float(np.prod(1.0 + r))
+    cagr = math.nan if wealth < 0 else abs(wealth) ** (1.0 / (len(r) / periods)) - 1.0
+    downside = math.sqrt(float(np.sum(r[r < 0] ** 2)) / len(r))
+    prices = np.concatenate(([1.0], np.cumprod(1.0 + r)))  # from the equity before
+    max_dd = float(np.min(prices / np.maximum.accumulate(prices))) - 1.0
+    moved = r[r != 0]
+    losses = abs(float(np.sum(r[r < 0])))
+    return QuantstatsFigures(
+        cagr=finite(cagr),
+        volatility=finite(std * math.sqrt(periods)),
+        sharpe=_annualised(_ratio(mean, std), periods),
+        sortino=_annualised(_ratio(mean, downside), periods),
+        max_drawdown=finite(max_dd),
+        calmar=_ratio(cagr, abs(max_dd)),
+        win_rate=float(np.count_nonzero(r > 0)) / len(moved) if len(moved) else None,
+        profit_factor=_ratio(float(np.sum(r[r >= 0])), losses),
+    )
