@@ -192,3 +192,18 @@ def test_the_report_page_of_an_intraday_backtest_names_its_bars_and_warnings(api
     assert "<code>/interval</code>: interval &#39;4h&#39; means bars 4h apart" in page.text
     assert 'data-convention="backtesting_py.sharpe"' in page.text
     assert "2024-01-29T18:00:00+00:00" in page.text  # the chart's span, in UTC
+
+
+def test_walk_forward_on_hourly_bars_counts_a_year_as_8760_bars(api: Api) -> None:
+    doc = hourly(13_140)  # a year and a half of hours
+    backtest_id = api.record(document=doc).json()["backtest_id"]
+    report = api.get(f"/api/v1/backtests/{backtest_id}/significance", samples=100).json()
+    # one year in (8760 bars), a quarter out (2190), stepping a quarter: 2 windows
+    equity = _frame(doc).to_numpy()
+    returns = np.diff(np.r_[CAPITAL, equity]) / np.r_[CAPITAL, equity[:-1]]
+    windows = [returns[s + 8760 : s + 8760 + 2190] for s in (0, 2190)]
+    sharpes = [w.mean() / w.std(ddof=1) * math.sqrt(8760) for w in windows]
+    walk = report["walk_forward"]
+    assert walk["windows"] == 2
+    assert walk["positive_share"] == sum(np.prod(1 + w) > 1 for w in windows) / 2
+    assert walk["mean_oos_sharpe"] == pytest.approx(np.mean(sharpes), rel=1e-9)
