@@ -207,3 +207,16 @@ def test_walk_forward_on_hourly_bars_counts_a_year_as_8760_bars(api: Api) -> Non
     assert walk["windows"] == 2
     assert walk["positive_share"] == sum(np.prod(1 + w) > 1 for w in windows) / 2
     assert walk["mean_oos_sharpe"] == pytest.approx(np.mean(sharpes), rel=1e-9)
+
+
+def test_the_compare_page_draws_an_intraday_curve_beside_a_daily_one(api: Api) -> None:
+    from tests.api.test_pages_http import sign_in
+
+    intraday = api.record(document=hourly(24 * 9)).json()["backtest_id"]
+    daily = api.record(document=backtest_document(days=30)).json()["backtest_id"]
+    sign_in(api, "alice")
+    page = api.client.get("/compare", params={"ids": [intraday, daily]})
+    assert page.status_code == 200, page.text[:300]
+    # one UTC axis from the daily curve's first midnight to the hourly curve's last bar
+    assert "2024-01-01T00:00:00+00:00" in page.text
+    assert "2024-02-07T17:00:00+00:00" in page.text
