@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from backtest_ledger import Ledger
+from tests.client.strategies import sma_cross
 
 
 def _same(values: Any, expected: Any) -> None:
@@ -27,26 +28,9 @@ def _utc(times: Any) -> list[pd.Timestamp]:
 # backtesting.py's own call, deprecated by pandas 3
 @pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofweek is deprecated")
 def test_backtesting_py(ledger: Ledger, sp500: pd.DataFrame) -> None:
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-    from backtesting.test import SMA
+    from backtesting import Backtest
 
-    class SmaCross(Strategy):
-        n1 = 10
-        n2 = 30
-
-        def init(self) -> None:
-            self.sma1 = self.I(SMA, self.data.Close, self.n1)
-            self.sma2 = self.I(SMA, self.data.Close, self.n2)
-
-        def next(self) -> None:
-            if crossover(self.sma1, self.sma2):
-                self.position.close()
-                self.buy()
-            elif crossover(self.sma2, self.sma1):
-                self.position.close()
-                self.sell()
-
+    SmaCross = sma_cross()
     ohlc = sp500[["Open", "High", "Low", "Close", "Volume"]]
     backtest = Backtest(ohlc, SmaCross, cash=10_000, commission=0.002, finalize_trades=True)
     stats = backtest.run(n1=12)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from backtest_ledger import Ledger
+from tests.client.strategies import sma_cross
 
 # figure in the block: backtesting.py's stats key, and its scale (it prints percent)
 BACKTESTING_KEYS = {
@@ -31,26 +32,9 @@ BACKTESTING_KEYS = {
 
 
 def _sma_cross_run(ohlc: pd.DataFrame) -> pd.Series:
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-    from backtesting.test import SMA
+    from backtesting import Backtest
 
-    class SmaCross(Strategy):
-        n1 = 10
-        n2 = 30
-
-        def init(self) -> None:
-            self.sma1 = self.I(SMA, self.data.Close, self.n1)
-            self.sma2 = self.I(SMA, self.data.Close, self.n2)
-
-        def next(self) -> None:
-            if crossover(self.sma1, self.sma2):
-                self.position.close()
-                self.buy()
-            elif crossover(self.sma2, self.sma1):
-                self.position.close()
-                self.sell()
-
+    SmaCross = sma_cross()
     backtest = Backtest(ohlc, SmaCross, cash=10_000, commission=0.002, finalize_trades=True)
     stats: pd.Series = backtest.run()
     return stats
