@@ -47,6 +47,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             f"ok: {report.events} events in {report.streams} streams verify; "
             f"head position {report.head_position}; digest {report.digest}\n"
         )
+        if report.held_back:
+            out(
+                f"and {report.held_back} newer events verify, held back from the digest "
+                "while an older transaction is open (verify again once it ends)\n"
+            )
     else:
         out(f"MISMATCH at {chain_break(report)}\n")
     return 0 if report.ok else 1

@@ -26,6 +26,9 @@ class Verification(msgspec.Struct, frozen=True):
 
     ``digest`` is sha256 over every event's hash, one per line, in feed order: two
     copies of the log hold the same events in the same order exactly when it matches.
+    ``held_back`` counts the newer events the feed does not release yet, because a
+    transaction older than theirs is still open: they are checked too, but are not in
+    ``events`` or the digest until their place in the feed order is final.
     """
 
     ok: bool
@@ -34,6 +37,7 @@ class Verification(msgspec.Struct, frozen=True):
     head_position: int | None
     digest: str
     first_mismatch: ChainBreakOut | None
+    held_back: int
 
 
 @get(

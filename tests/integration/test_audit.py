@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +24,8 @@ from infrastructure.database import as_utc
 from infrastructure.tables import LIVE, events
 from projections.rebuild import LogNotEmpty, rebuild_from_log, verify
 from tests.factories import backtest_document, make_user, record
+
+CLI = str(Path(sys.executable).parent / "backtest-ledger")
 
 
 @contextmanager
@@ -70,6 +76,40 @@ def test_an_untouched_log_verifies_with_an_independent_digest(engine: sa.Engine)
     assert (report.events, report.streams) == (5, 4)
     assert report.head_position == rows[-1][0]
     assert report.digest == expected
+
+
+def test_an_idle_older_transaction_holds_events_back_but_hides_no_edit(
+    pg_engine: sa.Engine, postgres_schema_url: str
+) -> None:
+    """An idle transaction that took a transaction id before the events were written
+    keeps the feed from releasing them: they are not in the digest yet, but their chains
+    are checked, so an edit to one of them is caught while the transaction stays open."""
+    cli_env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=postgres_schema_url)
+    with pg_engine.connect() as idle:
+        idle.execute(sa.text("SELECT pg_current_xact_id()"))  # an id older than the events'
+        populated(pg_engine)
+        report = verify_log(pg_engine)
+        assert report.ok and (report.events, report.streams, report.held_back) == (0, 0, 5)
+        assert report.head_position is None
+        assert report.digest == hashlib.sha256(b"").hexdigest()
+        said = subprocess.run([CLI, "audit", "verify"], env=cli_env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert said.returncode == 0 and "ok: 0 events" in said.stdout, said
+        assert "and 5 newer events verify, held back" in said.stdout, said.stdout
+        with triggers_bypassed(pg_engine) as conn:
+            row = conn.execute(sa.select(events).where(events.c.position == 2)).one()
+            conn.execute(events.update().where(events.c.position == 2)
+                         .values(data=_one_byte(bytes(row.data))))  # fmt: skip
+        report = verify_log(pg_engine)
+        assert not report.ok and report.held_back == 5
+        assert report.first_mismatch is not None and report.first_mismatch.position == 2
+        said = subprocess.run([CLI, "audit", "verify", "--json"], env=cli_env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert said.returncode == 1 and json.loads(said.stdout)["held_back"] == 5, said
+        idle.rollback()
+    report = verify_log(pg_engine)  # the idle transaction ended: all five are released
+    assert (report.events, report.streams, report.held_back) == (5, 4, 0)
+    assert report.first_mismatch is not None and report.first_mismatch.position == 2
 
 
 def _one_byte(data: bytes) -> bytes:
