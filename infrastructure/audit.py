@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from infrastructure.event_store import StoredEvent, events_from_frontier, feed_frontier, read_feed
+from infrastructure.event_store import StoredEvent, held_back, read_feed
 from infrastructure.hash_chain import GENESIS, event_hash
 
 
@@ -105,15 +105,12 @@ def feed(conn: sa.Connection, after: int = 0, page: int = 1000) -> Iterator[Stor
 
 def verify_log(engine: sa.Engine) -> ChainReport:
     """Verify the database's whole log, read in one consistent snapshot: what the feed
-    releases, then what it still holds back (PostgreSQL; nothing on SQLite)."""
+    releases, then what it still holds back."""
     with engine.connect() as conn:
-        if conn.dialect.name != "postgresql":
-            with conn.begin():
-                return verify_chain(feed(conn))
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            # one snapshot, so its xmin is the frontier at which every page of the feed stops
-            return verify_chain(feed(conn), events_from_frontier(conn, feed_frontier(conn)))
+            return verify_chain(feed(conn), held_back(conn))
 
 
 def export_log(engine: sa.Engine, after: int = 0) -> Iterator[StoredEvent]:

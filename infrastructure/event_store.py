@@ -250,6 +250,14 @@ def read_feed(conn: sa.Connection, after: int = 0, limit: int = 1000) -> list[St
     return [StoredEvent.from_row(row) for row in rows]
 
 
+def held_back(conn: sa.Connection) -> Iterator[StoredEvent]:
+    """The visible events the feed does not release yet, in feed order: on PostgreSQL
+    those of transactions at or past the snapshot's xmin (an older one is still open);
+    on SQLite none. With ``read_feed`` in one snapshot, every visible event once."""
+    if conn.dialect.name == "postgresql":
+        yield from events_from_frontier(conn, feed_frontier(conn))
+
+
 def count_events(conn: sa.Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
 

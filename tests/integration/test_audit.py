@@ -8,7 +8,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +23,7 @@ from infrastructure.database import as_utc
 from infrastructure.tables import LIVE, events
 from projections.rebuild import LogNotEmpty, rebuild_from_log, verify
 from tests.factories import backtest_document, make_user, record
-
-CLI = str(Path(sys.executable).parent / "backtest-ledger")
+from tests.server_process import CLI
 
 
 @contextmanager

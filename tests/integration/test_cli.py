@@ -6,7 +6,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import msgspec
@@ -19,8 +18,7 @@ from infrastructure.tables import backtests
 from infrastructure.users import Role, create_user, user_by_name
 from projections import queries
 from tests.factories import backtest_document, body
-
-CLI = str(Path(sys.executable).parent / "backtest-ledger")
+from tests.server_process import CLI
 
 
 class Ledger:
