@@ -15,6 +15,7 @@ from api.cancellation import OutOfTime
 from api.handlers import NotPermitted
 from api.schemas import FieldProblem, Problem
 from domain.errors import AlreadyExcluded, BacktestNotFound, InvalidBacktest, MalformedBody
+from domain.events import UnreadableEvent
 from domain.search import BadExpression
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
@@ -55,6 +56,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     UnknownPosition: 400,
     BadToken: 400,  # a Ledger-Consistency this service did not give
     MissingDocument: 503,  # the read models need `projections rebuild`
+    UnreadableEvent: 500,  # the log holds an event this version cannot read: named
     ReportAbandoned: 503,  # its client has gone: nobody reads the answer
 }
 
@@ -102,6 +104,8 @@ def _bad_expression(request: Request[Any, Any, Any], exc: BadExpression) -> Resp
 
 def _domain(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status = next(s for kind, s in DOMAIN_STATUS.items() if isinstance(exc, kind))
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
     return problem(status, str(exc), request=request)
 
 

@@ -8,6 +8,7 @@ spacing is the median step between rows, so weekends and holidays do not change 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 
@@ -22,7 +23,7 @@ _UNITS = (("d", DAY), ("h", 3_600), ("m", 60), ("s", 1))
 
 def _seconds(stamp: dt.date) -> int:
     if isinstance(stamp, dt.datetime):
-        return int(stamp.timestamp())
+        return math.floor(stamp.timestamp())  # before 1970 too: floored, not truncated
     return stamp.toordinal() * DAY
 
 
@@ -45,8 +46,19 @@ def bar_size(step: int | None) -> str | None:
 
 
 def has_weekend(stamps: Sequence[dt.date]) -> bool:
-    """Whether any row falls on a Saturday or Sunday (UTC for times)."""
-    return any(stamp.weekday() >= 5 for stamp in stamps)
+    """Whether any row falls on a Saturday or Sunday: in UTC for times, whatever offset
+    they were sent with (a bar at 00:00+00:01 on a Saturday is a Friday's)."""
+    if not stamps:
+        return False
+    if isinstance(stamps[0], dt.datetime):
+        seconds = np.fromiter(map(_seconds, stamps), np.int64, len(stamps))
+        # 1970-01-01 was a Thursday (weekday 3)
+        weekdays = (np.floor_divide(seconds, DAY) + 3) % 7
+    else:
+        # day 1 of the proleptic calendar was a Monday (weekday 0)
+        ordinals = np.fromiter((stamp.toordinal() for stamp in stamps), np.int64, len(stamps))
+        weekdays = (ordinals - 1) % 7
+    return bool((weekdays >= 5).any())
 
 
 def inferred_periods(stamps: Sequence[dt.date]) -> int | None:

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from domain.metrics import finite
-from domain.results import BacktestSubmission, Trade, given
+from domain.metrics import finite, power
+from domain.results import RecordedSubmission, Trade, given
 
 
 class BacktestingPyFigures(msgspec.Struct, frozen=True):
@@ -63,7 +63,7 @@ class Conventions(msgspec.Struct, frozen=True):
     quantstats: QuantstatsFigures
 
 
-def conventions(submission: BacktestSubmission, returns: Sequence[float | None]) -> Conventions:
+def conventions(submission: RecordedSubmission, returns: Sequence[float | None]) -> Conventions:
     """Both libraries' figures for one submission; ``returns`` its effective returns."""
     with np.errstate(all="ignore"):
         return Conventions(
@@ -106,11 +106,13 @@ def _trade_return(trade: Trade) -> float | None:
     if entry is None or exit_ is None or not entry or not size:
         return None
     move = exit_ / entry - 1.0
-    fees = given(trade.fees) or 0.0
-    return (move if trade.side == "long" else -move) - fees / (size * entry)
+    fees, value = given(trade.fees) or 0.0, size * entry
+    if fees and not value:  # the entry's value underflows to 0: no share of it
+        return None
+    return finite((move if trade.side == "long" else -move) - (fees / value if fees else 0.0))
 
 
-def backtesting_py(submission: BacktestSubmission) -> BacktestingPyFigures:
+def backtesting_py(submission: RecordedSubmission) -> BacktestingPyFigures:
     """``compute_stats`` of backtesting.py 0.6 on the equity of the bars that have one."""
     known = [(day.at, day.equity) for day in submission.daily_results if day.equity is not None]
     stamps = [stamp for stamp, _ in known]
@@ -134,15 +136,16 @@ def backtesting_py(submission: BacktestSubmission) -> BacktestingPyFigures:
     gmean = (0.0 if (growth <= 0).any()
              else math.exp(np.log(growth).sum() / len(growth)) - 1.0 if len(growth)
              else math.nan)  # fmt: skip
-    annual = (1.0 + gmean) ** periods - 1.0
+    annual = power(1.0 + gmean, periods) - 1.0
     # pandas' var(ddof=int(bool(series.shape))): a Series' shape is never empty, so 1
     variance = float(np.var(day_returns, ddof=1)) if len(day_returns) > 1 else math.nan
-    volatility = math.sqrt(
-        (variance + (1.0 + gmean) ** 2) ** periods - (1.0 + gmean) ** (2 * periods)
-    )
+    # numpy's sqrt: nan, not a ValueError, where the two overflow or round below 0
+    volatility = float(np.sqrt(
+        power(variance + power(1.0 + gmean, 2), periods) - power(1.0 + gmean, 2 * periods)
+    ))  # fmt: skip
     span = _seconds(stamps[-1]) - _seconds(stamps[0])
     years = span / 86_400 / 365.25
-    cagr = (equity[-1] / equity[0]) ** (1.0 / years) - 1.0 if years else math.nan
+    cagr = power(equity[-1] / equity[0], 1.0 / years) - 1.0 if years else math.nan
     downside = math.sqrt(float(np.mean(np.minimum(day_returns, 0.0) ** 2))) if len(
         day_returns) else math.nan  # fmt: skip
     drawdown = 1.0 - equity / np.maximum.accumulate(equity)
@@ -187,7 +190,7 @@ def quantstats(returns: Sequence[float], periods: int) -> QuantstatsFigures:
     std = float(np.std(r, ddof=1)) if len(r) > 1 else math.nan
     mean = float(np.mean(r))
     wealth = float(np.prod(1.0 + r))
-    cagr = math.nan if wealth < 0 else abs(wealth) ** (1.0 / (len(r) / periods)) - 1.0
+    cagr = math.nan if wealth < 0 else power(abs(wealth), 1.0 / (len(r) / periods)) - 1.0
     downside = math.sqrt(float(np.sum(r[r < 0] ** 2)) / len(r))
     prices = np.concatenate(([1.0], np.cumprod(1.0 + r)))  # from the equity before
     max_dd = float(np.min(prices / np.maximum.accumulate(prices))) - 1.0

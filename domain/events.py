@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from domain.results import BacktestSubmission
+from domain.results import RecordedSubmission
 
 
 class BacktestRecorded(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
@@ -23,7 +23,7 @@ class BacktestRecorded(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
 
     backtest_id: str
     owner_id: str
-    submission: BacktestSubmission
+    submission: RecordedSubmission
 
 
 class BacktestDeleted(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
@@ -85,6 +85,26 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
 class UnknownSchemaVersion(Exception):
     def __init__(self, event_type: str, version: int) -> None:
         super().__init__(f"no way to read {event_type} version {version}")
+
+
+class UnreadableEvent(Exception):
+    """A stored event this version cannot read. The log is never edited: the repair is
+    a release whose upcaster reads it (``UPCASTERS``), or a corrective event."""
+
+    def __init__(self, position: int, stream_id: str, event_type: str, reason: str) -> None:
+        super().__init__(
+            f"event at position {position} ({event_type} in stream {stream_id}) "
+            f"cannot be read: {reason}"
+        )
+        self.position = position
+        self.stream_id = stream_id
+        self.event_type = event_type
+        self.reason = reason
+
+
+# What decoding an event can raise besides a bug: bytes or a version it cannot read.
+DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnknownSchemaVersion, KeyError,
+                 TypeError)  # fmt: skip
 
 
 class EventMetadata(msgspec.Struct, frozen=True, omit_defaults=True):

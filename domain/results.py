@@ -65,26 +65,31 @@ class Trade(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     fees: OptionalNumber = UNSET
 
 
-class BacktestSubmission(msgspec.Struct, forbid_unknown_fields=True):
-    """The body of a RecordBacktest command, as the client sent it (sanitised)."""
+class RecordedSubmission(msgspec.Struct, forbid_unknown_fields=True):
+    """A backtest as its ``BacktestRecorded`` event holds it, and as the log is read.
 
-    symbol: ShortText
-    interval: ShortText
-    strategy: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    test_mode: ShortText
-    market_type: ShortText
+    It carries no limits (lengths, ranges, caps): those belong to the command
+    (``BacktestSubmission``), so an event stays readable whatever limits a later
+    version sets, and a value the write path derives cannot store an event its own
+    reader refuses."""
+
+    symbol: str
+    interval: str
+    strategy: str
+    test_mode: str
+    market_type: str
     initial_capital: Number
     daily_results: list[DailyResult]
     parameters: dict[str, Any] = msgspec.field(default_factory=dict)
     # Absent: inferred from the bars' spacing when recorded (domain.bars), so every
     # recorded event holds the figure its metrics were annualised with.
-    periods_per_year: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | UnsetType = UNSET
+    periods_per_year: int | UnsetType = UNSET
     monthly_results: list[MonthlyResult] | UnsetType = UNSET
     trades: list[Trade] = msgspec.field(default_factory=list)
     metrics: dict[str, Number] | UnsetType = UNSET
     # The sweep this backtest belongs to. Absent from the bytes when not sent, so a
     # backtest without one is stored exactly as before experiments existed.
-    experiment: ExperimentName | UnsetType | None = UNSET
+    experiment: str | UnsetType | None = UNSET
 
     @property
     def periods(self) -> int:
@@ -95,6 +100,24 @@ class BacktestSubmission(msgspec.Struct, forbid_unknown_fields=True):
     @property
     def experiment_name(self) -> str | None:
         return None if isinstance(self.experiment, UnsetType) else self.experiment
+
+
+# One-second bars on a market that never closes: 365 × 86,400 a year.
+MAX_PERIODS_PER_YEAR = 31_536_000
+PeriodsPerYear = Annotated[int, msgspec.Meta(ge=1, le=MAX_PERIODS_PER_YEAR)]
+
+
+class BacktestSubmission(RecordedSubmission):
+    """The body of a RecordBacktest command, as the client sent it (sanitised), with
+    the limits a new submission must keep: what the API documents and enforces."""
+
+    symbol: ShortText
+    interval: ShortText
+    strategy: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    test_mode: ShortText
+    market_type: ShortText
+    periods_per_year: PeriodsPerYear | UnsetType = UNSET
+    experiment: ExperimentName | UnsetType | None = UNSET
 
 
 def given(value: OptionalNumber) -> Number:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from msgspec import UNSET
 
-from domain.results import BacktestSubmission, DailyResult, MonthlyResult, given
+from domain.results import DailyResult, MonthlyResult, RecordedSubmission, given
 
 
 def _finite(value: float | None) -> float | None:
@@ -85,7 +85,7 @@ def _listed(values: np.ndarray) -> list[float | None]:
 
 
 def derived_monthly(
-    submission: BacktestSubmission, returns: list[float | None] | None = None
+    submission: RecordedSubmission, returns: list[float | None] | None = None
 ) -> list[MonthlyResult]:
     """Calendar months from the daily rows: compounded returns within each month, the
     start equity being the previous month's end (the initial capital at first)."""
@@ -118,7 +118,7 @@ def derived_monthly(
 
 
 def monthly_results(
-    submission: BacktestSubmission, returns: list[float | None] | None = None
+    submission: RecordedSubmission, returns: list[float | None] | None = None
 ) -> list[MonthlyResult]:
     """The months the client gave, or the ones derived from the daily rows."""
     if submission.monthly_results is UNSET:
@@ -135,7 +135,7 @@ class Derived:
     months: list[MonthlyResult]
 
 
-def derive(submission: BacktestSubmission) -> Derived:
+def derive(submission: RecordedSubmission) -> Derived:
     days = submission.daily_results
     returns = effective_returns(submission.initial_capital or 0.0, days)
     return Derived(

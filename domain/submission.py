@@ -16,7 +16,7 @@ from msgspec import UNSET
 
 from domain import bars
 from domain.errors import FieldError, InvalidBacktest, MalformedBody
-from domain.results import BacktestSubmission
+from domain.results import BacktestSubmission, PeriodsPerYear
 from domain.sanitize import pointer_token, sanitize
 
 _PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(.*?)\]")
@@ -146,7 +146,7 @@ def _semantic_errors(sub: BacktestSubmission) -> list[FieldError]:
         errors.append(FieldError("/initial_capital", "must be a number greater than 0"))
     if not sub.daily_results:
         errors.append(FieldError("/daily_results", "must hold at least one day"))
-    keying = _keying_error(sub)
+    keying = _keying_error(sub) or _outside_utc_calendar(sub)
     if keying is not None:
         errors.append(keying)
     else:
@@ -231,11 +231,42 @@ def _normalised(sub: BacktestSubmission) -> BacktestSubmission:
     if sub.periods_per_year is UNSET:
         inferred = bars.inferred_periods([day.at for day in sub.daily_results])
         assert inferred is not None, "refused by _semantic_errors"
-        sub.periods_per_year = inferred
+        sub.periods_per_year = _derived("/periods_per_year", inferred, PeriodsPerYear,
+                                        "inferred from the bars' spacing")  # fmt: skip
     for trade in sub.trades:
         trade.entry_time = trade.entry_time.astimezone(dt.UTC)
         trade.exit_time = trade.exit_time.astimezone(dt.UTC)
     return sub
+
+
+def _outside_utc_calendar(sub: BacktestSubmission) -> FieldError | None:
+    """The first time whose offset takes it, in UTC, before year 1 or after 9999
+    (which Python's datetime cannot hold). Only years 1 and 9999 can: the others are
+    not converted here, so a million rows cost nothing."""
+    edges = (dt.MINYEAR, dt.MAXYEAR)
+    moments = [(f"/daily_results/{i}/time", day.time) for i, day in enumerate(sub.daily_results)
+               if isinstance(day.time, dt.datetime) and day.time.year in edges]  # fmt: skip
+    for i, trade in enumerate(sub.trades):
+        moments += [(f"/trades/{i}/{name}", moment)
+                    for name, moment in (("entry_time", trade.entry_time),
+                                         ("exit_time", trade.exit_time))
+                    if moment.year in edges]  # fmt: skip
+    for pointer, moment in moments:
+        try:
+            moment.astimezone(dt.UTC)
+        except OverflowError:
+            return FieldError(pointer, "in UTC this time falls outside years 1 to 9999")
+    return None
+
+
+def _derived(pointer: str, value: Any, kind: Any, how: str) -> Any:
+    """A value the write path derived, checked against the limits a submitted one must
+    keep, so a recorded event never holds what its command would refuse."""
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        reason = str(exc).partition(" - at `")[0]
+        raise InvalidBacktest([FieldError(pointer, f"{value!r} {how}: {reason}; send it")]) from exc
 
 
 MAX_REASON = 500

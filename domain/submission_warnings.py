@@ -7,7 +7,7 @@ from __future__ import annotations
 import msgspec
 
 from domain import bars
-from domain.results import BacktestSubmission
+from domain.results import RecordedSubmission
 
 
 class SubmissionWarning(msgspec.Struct, frozen=True):
@@ -19,7 +19,7 @@ def _seconds_text(seconds: int) -> str:
     return bars.bar_size(seconds) or f"{seconds}s"
 
 
-def submission_warnings(sub: BacktestSubmission) -> list[SubmissionWarning]:
+def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
     """The warnings of one recorded submission, in the order of its fields."""
     warnings: list[SubmissionWarning] = []
     stamps = [day.at for day in sub.daily_results]

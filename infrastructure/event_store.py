@@ -23,9 +23,11 @@ import msgspec
 import sqlalchemy as sa
 
 from domain.events import (
+    DECODE_ERRORS,
     SCHEMA_VERSIONS,
     Event,
     EventMetadata,
+    UnreadableEvent,
     decode_event,
     decode_metadata,
     encode_event,
@@ -103,8 +105,12 @@ class StoredEvent(msgspec.Struct, frozen=True):
         )
 
     def event(self) -> Event:
-        """The event in its current schema version (older ones are upcast)."""
-        return decode_event(self.data, self.event_type, self.schema_version)
+        """The event in its current schema version (older ones are upcast); an
+        ``UnreadableEvent`` naming it when this version cannot read it."""
+        try:
+            return decode_event(self.data, self.event_type, self.schema_version)
+        except DECODE_ERRORS as exc:
+            raise UnreadableEvent(self.position, self.stream_id, self.event_type, str(exc)) from exc
 
     def meta(self) -> EventMetadata:
         return decode_metadata(self.metadata)

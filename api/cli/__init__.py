@@ -8,13 +8,14 @@ could not complete (database unreachable, unexpected failure).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from api.cli.common import UsageError, err
+from api.cli.common import OPENED, UsageError, err
 from api.cli.parser import build_parser
 from api.handlers import NotPermitted
 from domain.errors import DomainError
@@ -60,6 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_descending_sorts(sys.argv[1:] if argv is None else argv))
     if not hasattr(args, "database_url"):
         args.database_url = Settings().database_url
+    try:
+        return _run(args)
+    finally:
+        while OPENED:
+            OPENED.pop().dispose()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args))
     except USAGE_ERRORS as exc:

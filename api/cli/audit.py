@@ -19,14 +19,21 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             err(f"error: {args.from_file} fails verification: {chain_break(report)}")
             return 1
         with progress_bar(report.events, "replay") as bar:
-            replayed = rebuild.rebuild_from_log(
+            rebuilt = rebuild.rebuild_from_log(
                 engine, log_file.read_file(args.from_file), bar.update
             )
     else:
         with progress_bar(rebuild.total_events(engine), "rebuild") as bar:
-            replayed = rebuild.rebuild(engine, bar.update)
-    err(f"rebuilt the read models from {replayed} events")
-    return 0
+            rebuilt = rebuild.rebuild(engine, bar.update)
+    for skipped in rebuilt.skipped:
+        err(f"SKIPPED {skipped_line(skipped)}")
+    kept = f"; {len(rebuilt.skipped)} streams skipped, kept as they were" if rebuilt.skipped else ""
+    err(f"rebuilt the read models from {rebuilt.replayed} events{kept}")
+    return 0 if rebuilt.ok else 1
+
+
+def skipped_line(skipped: rebuild.Skipped) -> str:
+    return f"stream {skipped.stream_id} at position {skipped.position}: {skipped.error}"
 
 
 def chain_break(report: ChainReport) -> str:
@@ -75,6 +82,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         for m in report.mismatches:
             out(f"MISMATCH backtest {m.backtest_id} in {m.table}: {m.detail}\n")
+        for skipped in report.skipped:
+            out(f"SKIPPED {skipped_line(skipped)}\n")
         verdict = "match" if report.ok else "do NOT match"
         out(f"{report.backtests} backtests checked: read models {verdict} the log\n")
     return 0 if report.ok else 1

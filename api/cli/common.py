@@ -43,8 +43,14 @@ def position(text: str) -> int:
     return int(text)
 
 
+# Engines a command opened, disposed by ``main`` when it returns: a command run
+# in-process (by a test, or a script importing the CLI) leaves no connection open.
+OPENED: list[sa.Engine] = []
+
+
 def engine_of(args: argparse.Namespace) -> sa.Engine:
     engine = create_engine(args.database_url)
+    OPENED.append(engine)
     if upgrade(engine):
         filled = rebuild.fill_missing_documents(engine)
         if filled:

@@ -101,7 +101,7 @@ def test_the_full_lifecycle_from_the_command_line(ledger: Ledger) -> None:
     assert out_file.read_bytes().startswith(b"trade_no,side,")
 
     verified = json.loads(ledger.ok("projections", "verify", "--json"))
-    assert verified == {"ok": True, "backtests": 1, "mismatches": []}
+    assert verified == {"ok": True, "backtests": 1, "mismatches": [], "skipped": []}
     rebuilt = ledger.run("projections", "rebuild")
     assert rebuilt.returncode == 0 and "1 events" in rebuilt.stderr
 

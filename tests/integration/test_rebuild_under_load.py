@@ -46,7 +46,7 @@ def test_rebuild_while_writing_and_reading_loses_nothing(pg_engine: sa.Engine) -
     for t in threads:
         t.start()
     time.sleep(0.3)
-    replayed = rebuild(pg_engine)
+    replayed = rebuild(pg_engine).replayed
     time.sleep(0.3)
     stop.set()
     for t in threads:
