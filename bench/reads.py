@@ -13,7 +13,7 @@ import subprocess
 import httpx
 import psycopg
 
-from bench.harness import Result, at_most, libpq, limit, result, served
+from bench.harness import Result, at_most, libpq, limit, result, scaled, served
 from tests.factories import backtest_document, body
 
 SECONDS = 5
@@ -44,7 +44,9 @@ def analyze(url: str) -> None:
 def wrk(
     url: str, api_key: str, seconds: int = SECONDS, connections: int = 32
 ) -> tuple[float, float, float]:
-    """Requests/s, p50 and p99 in ms."""
+    """Requests/s, p50 and p99 in ms, over ``seconds`` scaled by BENCH_SCALE (at least
+    one: a smoke run still drives every route)."""
+    seconds = scaled(seconds)
     threads = min(2, connections)
     done = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",

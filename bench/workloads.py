@@ -38,4 +38,5 @@ def big_submission(n_trades: int) -> BacktestSubmission:
     return BacktestSubmission(
         symbol="ES", interval="1m", strategy="scalper", test_mode="backtest",
         market_type="futures", initial_capital=1e6, daily_results=days, trades=trades,
+        periods_per_year=365,
     )  # fmt: skip

@@ -17,7 +17,7 @@ from msgspec import UNSET
 from domain import bars
 from domain.errors import FieldError, InvalidBacktest, MalformedBody
 from domain.results import BacktestSubmission, PeriodsPerYear
-from domain.sanitize import pointer_token, sanitize
+from domain.sanitize import MAX_DEPTH, pointer_token, sanitize
 
 _PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(.*?)\]")
 
@@ -82,11 +82,15 @@ def decode_json(body: bytes | bytearray) -> Any:
     try:
         return json.loads(text)
     except RecursionError as exc:
-        raise MalformedBody([FieldError("", "JSON nested too deeply")]) from exc
+        raise _too_deep() from exc
     except json.JSONDecodeError as exc:
         raise MalformedBody(
             [FieldError("", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]
         ) from exc
+
+
+def _too_deep() -> MalformedBody:
+    return MalformedBody([FieldError("", f"JSON nested deeper than {MAX_DEPTH} levels")])
 
 
 _fast = msgspec.json.Decoder(BacktestSubmission)
@@ -112,6 +116,8 @@ def parse_submission(body: bytes | bytearray) -> tuple[BacktestSubmission, list[
         try:
             submission = _fast.decode(body)
             sanitize(submission.parameters)  # depth limit, as the careful path applies
+        except RecursionError as exc:  # msgspec's own stack: far deeper than MAX_DEPTH
+            raise _too_deep() from exc
         except (msgspec.DecodeError, msgspec.ValidationError, FieldError, UnicodeDecodeError):
             pass
         else:

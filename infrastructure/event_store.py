@@ -264,6 +264,37 @@ def held_back(conn: sa.Connection) -> Iterator[StoredEvent]:
         yield from events_from_frontier(conn, feed_frontier(conn))
 
 
+class FeedHold(msgspec.Struct, frozen=True):
+    """How far the feed is held back: the committed events it does not release yet, and
+    the oldest transaction open on the server (any database) that holds them."""
+
+    held_back_events: int
+    oldest_transaction_seconds: float | None
+    oldest_transaction_database: str | None
+
+
+def feed_hold(conn: sa.Connection) -> FeedHold:
+    """The feed's hold now (PostgreSQL; on SQLite nothing is ever held back). A long
+    transaction anywhere on the server delays the feed, never makes it skip."""
+    if conn.dialect.name != "postgresql":
+        return FeedHold(0, None, None)
+    held = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM events WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())"
+        )
+    ).scalar_one()
+    oldest = conn.execute(
+        sa.text(
+            "SELECT extract(epoch FROM now() - xact_start), datname FROM pg_stat_activity "
+            "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() "
+            "ORDER BY xact_start LIMIT 1"
+        )
+    ).first()
+    if oldest is None:
+        return FeedHold(int(held), None, None)
+    return FeedHold(int(held), round(float(oldest[0]), 3), oldest[1])
+
+
 def count_events(conn: sa.Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
 

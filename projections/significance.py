@@ -125,6 +125,14 @@ class SignificanceReport(msgspec.Struct, frozen=True):
     ]
     dsr: Deflated
     walk_forward: WalkForwardOut
+    notes: Annotated[list[str], _doc("why a figure is null, where it is")] = msgspec.field(
+        default_factory=list
+    )
+
+
+# arch's optimal_block_length (Politis & White) needs this many returns; with fewer,
+# the bootstrap needs a block_length given.
+AUTOMATIC_BLOCK_MINIMUM = 8
 
 
 @dataclass(frozen=True)
@@ -375,7 +383,19 @@ def build_report(
         psr=probabilistic_sharpe_ratio(m) if m else None,
         dsr=_deflated(m, trial_sharpes, trials, trials_rule, excluded),
         walk_forward=WalkForwardOut(wf.windows, wf.positive_share, wf.mean_oos_sharpe),
+        notes=_bootstrap_notes(returns, params),
     )
+
+
+def _bootstrap_notes(returns: np.ndarray, params: SignificanceParams) -> list[str]:
+    if len(returns) < 3:
+        return [f"the bootstrap needs at least 3 returns ({len(returns)} here)"]
+    if params.block_length is None and len(returns) < AUTOMATIC_BLOCK_MINIMUM:
+        return [
+            f"choosing the block length needs at least {AUTOMATIC_BLOCK_MINIMUM} returns "
+            f"({len(returns)} here): give block_length to bootstrap fewer"
+        ]
+    return []
 
 
 def _resample(sampler: Any, samples: int, stop: Stop) -> np.ndarray:
@@ -413,11 +433,16 @@ def bootstrap(
     # CLI's other commands start quickly.
     from arch.bootstrap import StationaryBootstrap, optimal_block_length
 
-    if len(returns) < 3 or float(np.std(returns)) == 0:
+    automatic = params.block_length is None
+    if (len(returns) < 3 or float(np.std(returns)) == 0
+            or (automatic and len(returns) < AUTOMATIC_BLOCK_MINIMUM)):  # fmt: skip
         return None, MeanReturn(None, None, None, None), SharpeInterval(None, None, None)
     block = params.block_length
     if block is None:
-        block = float(optimal_block_length(returns)["stationary"].iloc[0])
+        # short series give a lag with no variance: arch divides by zero in numpy and
+        # skips that lag, which is its documented answer, not a fault of the report
+        with np.errstate(divide="ignore", invalid="ignore"):
+            block = float(optimal_block_length(returns)["stationary"].iloc[0])
     block = max(1.0, block)
     sampler = StationaryBootstrap(block, returns, seed=params.seed)  # type: ignore[arg-type]
     draws = _resample(sampler, params.samples, stop)

@@ -38,13 +38,57 @@ def postgres_url() -> Iterator[str]:
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def private_postgres_url() -> Iterator[str]:
+    """A throwaway cluster of this test process's own, for the tests marked ``feed``:
+    the feed rightly holds back every event newer than the oldest transaction open
+    anywhere on a server, so a test of its exact release cannot share a busy one (another
+    suite, another xdist worker, or ``a_busy_neighbour``)."""
+    try:
+        cluster = ThrowawayCluster()
+        url = cluster.start()
+    except Exception as exc:
+        pytest.fail(f"the feed's tests need a PostgreSQL cluster of their own: {exc}")
+    try:
+        yield url
+    finally:
+        cluster.stop()
+
+
+NEIGHBOUR_DATABASE = "postgres"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def a_busy_neighbour() -> Iterator[None]:
+    """A transaction held open on another database of the shared server for the whole
+    run, as on a server that also serves other work: the suite must stay green under it
+    (the feed holds back everything newer, which the tests marked ``feed`` avoid by
+    running on a cluster of their own)."""
+    url = configured_url()
+    if not answers(url):
+        yield  # the suite's own throwaway cluster has no neighbours
+        return
+    neighbour = libpq_dsn(url).rsplit("/", 1)[0] + "/" + NEIGHBOUR_DATABASE
+    with psycopg.connect(neighbour) as conn:
+        conn.execute("SELECT pg_current_xact_id()")  # an xid: it holds back the feed
+        yield
+        conn.rollback()
+
+
+def _server_url(request: pytest.FixtureRequest) -> str:
+    feed = request.node.get_closest_marker("feed") is not None
+    return str(request.getfixturevalue("private_postgres_url" if feed else "postgres_url"))
+
+
 def _schema_url(server_url: str, schema: str) -> str:
     return f"{server_url}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture
-def postgres_schema_url(request: pytest.FixtureRequest, postgres_url: str) -> Iterator[str]:
-    """A URL whose connections work in a fresh schema of their own, dropped afterwards."""
+def postgres_schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL whose connections work in a fresh schema of their own, dropped afterwards:
+    on the shared server, or for a test marked ``feed`` on a cluster of its own."""
+    postgres_url = _server_url(request)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(libpq_dsn(postgres_url), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -90,7 +134,7 @@ def another_engine(
         url = f"sqlite:///{tmp_path / 'another.sqlite3'}"
         schema = None
     else:
-        server = request.getfixturevalue("postgres_url")
+        server = _server_url(request)
         schema = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(libpq_dsn(server), autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
@@ -100,6 +144,5 @@ def another_engine(
     yield engine
     engine.dispose()
     if schema is not None:
-        with psycopg.connect(libpq_dsn(request.getfixturevalue("postgres_url")),
-                             autocommit=True) as conn:  # fmt: skip
+        with psycopg.connect(libpq_dsn(_server_url(request)), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

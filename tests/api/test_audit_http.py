@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import Api
 
 
+@pytest.mark.feed
 def test_auditors_verify_the_log_and_others_may_not(api: Api) -> None:
     api.record()
     response = api.get("/api/v1/audit/verify", who="carol")

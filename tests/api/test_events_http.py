@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from tests.api.conftest import Api
 from tests.factories import backtest_document
 
 
+@pytest.mark.feed
 def test_the_feed_pages_in_order_with_the_exact_stored_bytes(api: Api) -> None:
     ids = [api.record(document=backtest_document(seed=i)).json()["backtest_id"] for i in range(5)]
     page = api.get("/api/v1/events", who="carol", limit=2).json()

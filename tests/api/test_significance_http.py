@@ -110,3 +110,28 @@ def test_a_report_past_the_time_budget_is_a_503_and_stores_nothing(api: Api) -> 
     assert page.status_code == 200 and 'id="sig-unavailable"' in page.text
     assert "Max drawdown" in page.text  # the rest of the report is there
     assert _stored_reports(api, backtest_id) == []
+
+
+@pytest.mark.parametrize("days", [4, 8])
+def test_three_to_seven_returns_give_a_report_with_null_bootstrap_figures_and_a_note(
+    api: Api, days: int
+) -> None:
+    # ``days`` equities give ``days`` returns (the first from the initial capital);
+    # arch's optimal_block_length raises below 8, and the report was a 500
+    backtest_id = api.record(document=backtest_document(days=days, seed=3)).json()["backtest_id"]
+    url = f"/api/v1/backtests/{backtest_id}/significance"
+    report = api.get(url, samples=100).json()
+    assert report["observations"] == days
+    if days < 8:
+        assert report["block_length"] is None and report["mean_return"]["ci_low"] is None
+        assert report["notes"] == [
+            f"choosing the block length needs at least 8 returns ({days} here): "
+            "give block_length to bootstrap fewer"
+        ]
+        given = api.get(url, samples=100, block_length=2).json()
+        assert given["block_length"] == 2 and given["mean_return"]["ci_low"] is not None
+        assert given["notes"] == []
+    else:
+        assert report["block_length"] >= 1 and report["notes"] == []
+    page = api.client.get(f"/backtests/{backtest_id}", headers={**api.auth("alice")})
+    assert page.status_code in (200, 303, 401)  # the page never 500s on it

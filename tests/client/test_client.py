@@ -132,6 +132,7 @@ def test_search_and_the_experiment_table_have_parameter_columns(ledger: Ledger) 
     assert len(ledger.experiment("grid")) == 3
 
 
+@pytest.mark.feed
 def test_reading_back_and_deleting(ledger: Ledger, api: Api) -> None:
     first = ledger.record(symbol="SPX", strategy="a", equity=_equity(200, seed=1))
     second = ledger.record(symbol="SPX", strategy="b", equity=_equity(200, seed=2))

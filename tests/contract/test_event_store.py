@@ -110,6 +110,7 @@ def test_truncate_is_refused_on_postgresql(pg_engine: sa.Engine) -> None:
     assert event_count(pg_engine) == 1
 
 
+@pytest.mark.feed
 def test_the_feed_continues_right_after_the_given_position(engine: sa.Engine) -> None:
     streams = [str(uuid.uuid4()) for _ in range(5)]
     for stream in streams:

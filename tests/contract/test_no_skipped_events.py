@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
 from domain.events import BacktestDeleted, Event, EventMetadata
@@ -21,6 +22,7 @@ def _quiet(_conn: sa.Connection, _stored: StoredEvent, _event: Event) -> None:
     _conn.execute(sa.text("SELECT pg_sleep(0.0005)"))
 
 
+@pytest.mark.feed
 def test_a_catch_up_reader_sees_every_event_once_in_feed_order(pg_engine: sa.Engine) -> None:
     readers_see_every_event_once(pg_engine, pg_engine)
 

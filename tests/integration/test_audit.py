@@ -65,6 +65,7 @@ def positions_and_hashes(engine: sa.Engine) -> list[tuple[int, str]]:
         return [(p, h) for p, h in rows]
 
 
+@pytest.mark.feed
 def test_an_untouched_log_verifies_with_an_independent_digest(engine: sa.Engine) -> None:
     populated(engine)
     report = verify_log(engine)
@@ -76,6 +77,7 @@ def test_an_untouched_log_verifies_with_an_independent_digest(engine: sa.Engine)
     assert report.digest == expected
 
 
+@pytest.mark.feed
 def test_an_idle_older_transaction_holds_events_back_but_hides_no_edit(
     pg_engine: sa.Engine, postgres_schema_url: str
 ) -> None:
@@ -154,6 +156,7 @@ def exported(engine: sa.Engine) -> bytes:
     return sink.getvalue()
 
 
+@pytest.mark.feed
 def test_an_exported_log_verifies_alone_and_catches_an_edited_byte(engine: sa.Engine) -> None:
     populated(engine)
     raw = exported(engine)
@@ -182,6 +185,7 @@ def read_models(engine: sa.Engine) -> dict[str, list[Any]]:
         }
 
 
+@pytest.mark.feed
 def test_replaying_an_export_into_an_empty_database_gives_the_same_read_models(
     engine: sa.Engine, another_engine: sa.Engine, tmp_path: Path
 ) -> None:

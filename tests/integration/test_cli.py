@@ -228,6 +228,7 @@ def test_auditors_cannot_record(ledger: Ledger) -> None:
     engine.dispose()
 
 
+@pytest.mark.feed
 def test_an_auditor_exports_verifies_offline_and_replays(ledger: Ledger, tmp_path: Path) -> None:
     ledger.user("alice")
     for seed in range(3):

@@ -8,6 +8,7 @@ import io
 import uuid
 
 import msgspec
+import pytest
 import sqlalchemy as sa
 
 from domain.events import SCHEMA_VERSIONS, BacktestRecorded, EventMetadata, encode_metadata
@@ -54,6 +55,7 @@ def store_old(engine: sa.Engine, owner_id: str, submission: dict[str, object], v
     return backtest_id
 
 
+@pytest.mark.feed
 def test_a_version_1_event_replays_verifies_and_exports_like_version_2(
     engine: sa.Engine,
 ) -> None:
