@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import re
 import typing
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import msgspec
@@ -247,22 +248,25 @@ def _normalised(sub: BacktestSubmission) -> BacktestSubmission:
 
 def _outside_utc_calendar(sub: BacktestSubmission) -> FieldError | None:
     """The first time whose offset takes it, in UTC, before year 1 or after 9999
-    (which Python's datetime cannot hold). Only years 1 and 9999 can: the others are
-    not converted here, so a million rows cost nothing."""
-    edges = (dt.MINYEAR, dt.MAXYEAR)
-    moments = [(f"/daily_results/{i}/time", day.time) for i, day in enumerate(sub.daily_results)
-               if isinstance(day.time, dt.datetime) and day.time.year in edges]  # fmt: skip
-    for i, trade in enumerate(sub.trades):
-        moments += [(f"/trades/{i}/{name}", moment)
-                    for name, moment in (("entry_time", trade.entry_time),
-                                         ("exit_time", trade.exit_time))
-                    if moment.year in edges]  # fmt: skip
-    for pointer, moment in moments:
-        try:
-            moment.astimezone(dt.UTC)
-        except OverflowError:
-            return FieldError(pointer, "in UTC this time falls outside years 1 to 9999")
+    (which Python's datetime cannot hold). Only years 1 and 9999 can, so only those
+    are converted."""
+    for pointer, moment in _times(sub):
+        if moment.year in (dt.MINYEAR, dt.MAXYEAR):
+            try:
+                moment.astimezone(dt.UTC)
+            except OverflowError:
+                return FieldError(pointer, "in UTC this time falls outside years 1 to 9999")
     return None
+
+
+def _times(sub: BacktestSubmission) -> Iterator[tuple[str, dt.datetime]]:
+    """Every time in a submission, with its JSON pointer."""
+    for i, day in enumerate(sub.daily_results):
+        if isinstance(day.time, dt.datetime):
+            yield f"/daily_results/{i}/time", day.time
+    for i, trade in enumerate(sub.trades):
+        yield f"/trades/{i}/entry_time", trade.entry_time
+        yield f"/trades/{i}/exit_time", trade.exit_time
 
 
 def _derived(pointer: str, value: Any, kind: Any, how: str) -> Any:

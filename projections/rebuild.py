@@ -55,6 +55,19 @@ class Skipped:
     error: str
 
 
+class StreamNotProjected(Exception):
+    """This version cannot read or project one of the stream's events."""
+
+    def __init__(self, skipped: Skipped) -> None:
+        super().__init__(f"stream {skipped.stream_id} at position {skipped.position}")
+        self.skipped = skipped
+
+
+def _skipped(stored: StoredEvent, exc: Exception) -> Skipped:
+    reason = exc.reason if isinstance(exc, UnreadableEvent) else f"{type(exc).__name__}: {exc}"
+    return Skipped(stored.position, stored.stream_id, reason)
+
+
 @dataclass
 class RebuildReport:
     replayed: int = 0
@@ -119,14 +132,10 @@ def _project_all(
         except sa.exc.SQLAlchemyError:
             raise  # the database's fault, not the stream's: the rebuild stops
         except Exception as exc:  # one stream's event must not stop the whole log's rebuild
-            skipped[event.stream_id] = Skipped(event.position, event.stream_id, _described(exc))
+            skipped[event.stream_id] = _skipped(event, exc)
             projection.pending.pop(event.stream_id, None)
     projection.flush(conn)
     return count
-
-
-def _described(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, UnreadableEvent) else f"{type(exc).__name__}: {exc}"
 
 
 def _keep_as_they_were(conn: sa.Connection, stream_ids: list[str], fresh: ReadModels) -> None:
@@ -136,9 +145,8 @@ def _keep_as_they_were(conn: sa.Connection, stream_ids: list[str], fresh: ReadMo
         return
     for live, new in zip(LIVE.tables(), fresh.tables(), strict=True):
         conn.execute(new.delete().where(new.c.backtest_id.in_(stream_ids)))
-        names = [c.name for c in live.columns]
-        rows = sa.select(*(live.c[n] for n in names)).where(live.c.backtest_id.in_(stream_ids))
-        conn.execute(new.insert().from_select(names, rows))
+        rows = sa.select(live).where(live.c.backtest_id.in_(stream_ids))
+        conn.execute(new.insert().from_select(list(live.columns.keys()), rows))
 
 
 def rebuild_from_log(
@@ -178,7 +186,7 @@ def fill_missing_documents(engine: sa.Engine) -> int:
         for backtest_id, with_series in missing:
             try:
                 want = expected_rows(conn, backtest_id)
-            except UnreadableEvent:
+            except StreamNotProjected:
                 continue  # `projections verify` names it; the rest are filled
             if want is None:
                 continue
@@ -236,14 +244,20 @@ class VerifyReport:
 
 
 def expected_rows(conn: sa.Connection, stream_id: str) -> BacktestRows | None:
-    """What the projector makes of one stream's events."""
+    """What the projector makes of one stream's events; ``StreamNotProjected`` naming
+    the first event this version cannot read or project."""
     rows: BacktestRows | None = None
     for stored in load_stream(conn, stream_id):
-        event = stored.event()
-        if isinstance(event, BacktestRecorded):
-            rows = recorded_rows(stored, event)
-        elif rows is not None:
-            rows.summary.update(later_values(stored, event))
+        try:
+            event = stored.event()
+            if isinstance(event, BacktestRecorded):
+                rows = recorded_rows(stored, event)
+            elif rows is not None:
+                rows.summary.update(later_values(stored, event))
+        except sa.exc.SQLAlchemyError:
+            raise  # the database's fault, not the stream's
+        except Exception as exc:
+            raise StreamNotProjected(_skipped(stored, exc)) from exc
     return rows
 
 
@@ -332,12 +346,8 @@ def _stored_ids(conn: sa.Connection) -> Iterator[str]:
 def _verify_one(conn: sa.Connection, report: VerifyReport, backtest_id: str) -> None:
     try:
         want = expected_rows(conn, backtest_id)
-    except UnreadableEvent as exc:
-        report.skipped.append(Skipped(exc.position, backtest_id, str(exc)))
-        return
-    except Exception as exc:  # a projection's bug on one stream: named, the rest verified
-        position = max((e.position for e in load_stream(conn, backtest_id)), default=0)
-        report.skipped.append(Skipped(position, backtest_id, _described(exc)))
+    except StreamNotProjected as exc:  # named; the rest are verified
+        report.skipped.append(exc.skipped)
         return
     if want is None:
         return

@@ -383,19 +383,22 @@ def build_report(
         psr=probabilistic_sharpe_ratio(m) if m else None,
         dsr=_deflated(m, trial_sharpes, trials, trials_rule, excluded),
         walk_forward=WalkForwardOut(wf.windows, wf.positive_share, wf.mean_oos_sharpe),
-        notes=_bootstrap_notes(returns, params),
+        notes=[note] if (note := _no_bootstrap(returns, params)) else [],
     )
 
 
-def _bootstrap_notes(returns: np.ndarray, params: SignificanceParams) -> list[str]:
+def _no_bootstrap(returns: np.ndarray, params: SignificanceParams) -> str | None:
+    """Why the bootstrap cannot run on these returns, or None when it can."""
     if len(returns) < 3:
-        return [f"the bootstrap needs at least 3 returns ({len(returns)} here)"]
+        return f"the bootstrap needs at least 3 returns ({len(returns)} here)"
     if params.block_length is None and len(returns) < AUTOMATIC_BLOCK_MINIMUM:
-        return [
+        return (
             f"choosing the block length needs at least {AUTOMATIC_BLOCK_MINIMUM} returns "
             f"({len(returns)} here): give block_length to bootstrap fewer"
-        ]
-    return []
+        )
+    if float(np.std(returns)) == 0:
+        return "the returns do not vary: there is nothing to resample"
+    return None
 
 
 def _resample(sampler: Any, samples: int, stop: Stop) -> np.ndarray:
@@ -433,9 +436,7 @@ def bootstrap(
     # CLI's other commands start quickly.
     from arch.bootstrap import StationaryBootstrap, optimal_block_length
 
-    automatic = params.block_length is None
-    if (len(returns) < 3 or float(np.std(returns)) == 0
-            or (automatic and len(returns) < AUTOMATIC_BLOCK_MINIMUM)):  # fmt: skip
+    if _no_bootstrap(returns, params) is not None:
         return None, MeanReturn(None, None, None, None), SharpeInterval(None, None, None)
     block = params.block_length
     if block is None:
