@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from infrastructure.database import create_engine
-from infrastructure.migrate import upgrade
+from tests.migrated import migrate
 from tests.postgres_server import ThrowawayCluster, answers, configured_url, libpq_dsn
 
 STORES = ["sqlite", "postgresql"]
@@ -111,7 +111,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def engine(database_url: str) -> Iterator[sa.Engine]:
     """A migrated database on each store in turn."""
     engine = create_engine(database_url)
-    upgrade(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
@@ -120,29 +120,34 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 def pg_engine(postgres_schema_url: str) -> Iterator[sa.Engine]:
     """A migrated PostgreSQL database, for PostgreSQL-only behaviour."""
     engine = create_engine(postgres_schema_url, pool_size=12)
-    upgrade(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def another_engine(
+def another_database_url(
     request: pytest.FixtureRequest, database_url: str, tmp_path: Path
-) -> Iterator[sa.Engine]:
-    """A second, empty, migrated database on the same store as ``engine``."""
+) -> Iterator[str]:
+    """A second, empty database on the same store as ``database_url``."""
     if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'another.sqlite3'}"
-        schema = None
-    else:
-        server = _server_url(request)
-        schema = f"t_{uuid.uuid4().hex[:12]}"
+        yield f"sqlite:///{tmp_path / 'another.sqlite3'}"
+        return
+    server = _server_url(request)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(libpq_dsn(server), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _schema_url(server, schema)
+    finally:
         with psycopg.connect(libpq_dsn(server), autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        url = _schema_url(server, schema)
-    engine = create_engine(url)
-    upgrade(engine)
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def another_engine(another_database_url: str) -> Iterator[sa.Engine]:
+    """A second, empty, migrated database on the same store as ``engine``."""
+    engine = create_engine(another_database_url)
+    migrate(engine)
     yield engine
     engine.dispose()
-    if schema is not None:
-        with psycopg.connect(libpq_dsn(_server_url(request)), autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")

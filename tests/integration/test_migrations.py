@@ -18,6 +18,7 @@ from infrastructure.migrate import (
     upgrade,
 )
 from infrastructure.tables import metadata
+from tests.migrated import replay, upgrade_recording
 
 
 def _only_ours(obj: Any, name: str | None, type_: str, reflected: bool, _other: Any) -> bool:
@@ -115,3 +116,52 @@ def test_upgrading_from_0005_gives_older_backtests_a_null_experiment_and_their_p
     assert rebuild.fill_missing_documents(engine) == 0
     assert rebuild.verify(engine).ok
     assert b"".join(documents.read_document(engine, ids[0], "detail").parts()) == shown
+
+
+def test_the_suites_replayed_migration_builds_alembics_schema(
+    database_url: str, another_database_url: str
+) -> None:
+    """The suite migrates most test databases by replaying what Alembic sent the first
+    time (tests/migrated.py): the replay must build the schema Alembic builds, down to
+    triggers, storage settings and the stored revision."""
+    by_alembic, by_replay = create_engine(database_url), create_engine(another_database_url)
+    try:
+        replay(by_replay, upgrade_recording(by_alembic))
+        assert _schema_of(by_replay) == _schema_of(by_alembic)
+        assert current_revision(by_replay) == HEAD_REVISION
+    finally:
+        by_alembic.dispose()
+        by_replay.dispose()
+
+
+_PG_SCHEMA = {
+    "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default"
+    " FROM information_schema.columns WHERE table_schema = current_schema()",
+    "indexes": "SELECT indexname, replace(indexdef, current_schema() || '.', '')"
+    " FROM pg_indexes WHERE schemaname = current_schema()",
+    "constraints": "SELECT conname, contype, pg_get_constraintdef(c.oid) FROM pg_constraint c"
+    " JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = current_schema()",
+    "triggers": "SELECT trigger_name, event_manipulation, action_statement"
+    " FROM information_schema.triggers WHERE trigger_schema = current_schema()",
+    "functions": "SELECT p.proname, p.prosrc FROM pg_proc p"
+    " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()",
+    "storage": "SELECT c.relname, c.relpersistence, a.attname, a.attstorage"
+    " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema() AND a.attnum > 0",
+}
+
+
+def _schema_of(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    queries = (
+        {"master": "SELECT type, name, tbl_name, sql FROM sqlite_master"}
+        if engine.dialect.name == "sqlite"
+        else _PG_SCHEMA
+    )
+    with engine.connect() as conn:
+        found = {
+            name: sorted(tuple(row) for row in conn.exec_driver_sql(query))
+            for name, query in queries.items()
+        }
+    assert all(found.values()), found  # every query saw the schema it describes
+    return found
