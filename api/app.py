@@ -28,16 +28,19 @@ from api.security_headers import security_headers
 from api.throttle import FailureThrottle
 from api.web.experiment_pages import ExperimentPages
 from api.web.pages import Pages, template_filters
-from api.web.session import session_config, session_secret
+from api.web.session import session_config
 from infrastructure.database import create_engine
 from infrastructure.rate_windows import SharedWindows
 from infrastructure.replicas import ReadRouting
+from infrastructure.service_secret import service_secret
 from infrastructure.settings import Settings
+from projections import cursors
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """The backtest-ledger app for ``settings`` (read from the environment by default)."""
     settings = settings or Settings()
+    cursors.use_key(service_secret(settings))
     engine = create_engine(
         settings.database_url, pool_size=settings.pool_size, max_overflow=settings.pool_size
     )
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             same_origin_only,
             session_config(settings).middleware,
         ],
-        csrf_config=csrf_config(session_secret(settings)),
+        csrf_config=csrf_config(service_secret(settings)),
         template_config=TemplateConfig(
             directory=here / "templates", engine=JinjaTemplateEngine, engine_callback=filters
         ),

@@ -20,9 +20,10 @@ from domain.search import BadExpression
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
 from infrastructure.replicas import BadToken
+from projections.cursors import BadCursor
 from projections.documents import MissingDocument
 from projections.experiments import ExperimentNotFound
-from projections.queries import BadAsOf, BadCursor
+from projections.queries import BadAsOf
 from projections.significance import ReportAbandoned, TooManyDraws
 
 log = logging.getLogger("backtest_ledger")

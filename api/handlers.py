@@ -13,8 +13,9 @@ import sqlalchemy as sa
 
 from domain.commands import Command, DeleteBacktest, ExcludeFromTrials, RecordBacktest
 from domain.decider import decide, fold
-from domain.errors import BacktestNotFound, DomainError
+from domain.errors import DomainError
 from domain.events import EventMetadata
+from domain.ids import canonical_id
 from domain.results import BacktestSubmission
 from infrastructure import idempotency
 from infrastructure.database import write_transaction
@@ -137,10 +138,7 @@ def _owner_command(
     """Issue a command only the owner of a live backtest may; the appended position."""
     if actor.role is not Role.USER:
         raise NotPermitted(f"a {actor.role} cannot {what}")
-    try:
-        backtest_id = str(uuid.UUID(backtest_id))
-    except ValueError as exc:
-        raise BacktestNotFound(backtest_id) from exc
+    backtest_id = canonical_id(backtest_id)
     with write_transaction(engine) as conn:
         [stored] = _decide_and_append(
             conn, backtest_id, command(backtest_id), _metadata(actor, context or RequestContext())

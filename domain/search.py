@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from domain.metrics import METRIC_NAMES
+from domain.sanitize import MAX_DEPTH as MAX_DEPTH_OF_PARAMETERS
 
 MAX_LENGTH = 2048
 MAX_DEPTH = 32
@@ -153,7 +154,7 @@ _TOKEN = re.compile(
       | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
       | (?P<op><=|>=|!=|<>|=|<|>)
       | (?P<punct>[(),])""",
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,  # full-width digits and NBSP are not digits and spaces here
 )
 KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "true", "false"})
 
@@ -291,6 +292,12 @@ class _Parser:
         self.take()
         name, *path = token.text.split(".")
         if name == PARAMETERS and path:
+            if len(path) > MAX_DEPTH_OF_PARAMETERS:
+                raise self.fail(
+                    f"parameter path of more than {MAX_DEPTH_OF_PARAMETERS} names"
+                    " (no recorded parameter is nested deeper)",
+                    token,
+                )
             return Field(name, tuple(path))
         if name in FIELDS and not path:
             return Field(name)

@@ -17,6 +17,8 @@ from msgspec import UNSET
 
 from domain import bars
 from domain.errors import FieldError, InvalidBacktest, MalformedBody
+from domain.names import lookalike_reason
+from domain.parameters import parameter_errors
 from domain.results import BacktestSubmission, PeriodsPerYear
 from domain.sanitize import MAX_DEPTH, pointer_token, sanitize
 
@@ -186,6 +188,11 @@ def _semantic_errors(sub: BacktestSubmission) -> list[FieldError]:
         errors.append(FieldError(f"/daily_results/{ruined}/equity",
                                  "equity at or below 0 followed by positive equity: a warm-up "
                                  "or a gap sent as 0 instead of null (NaN)"))  # fmt: skip
+    errors.extend(parameter_errors(sub.parameters))
+    experiment = sub.experiment_name
+    reason = None if experiment is None else lookalike_reason(experiment)
+    if reason is not None:
+        errors.append(FieldError("/experiment", reason))
     for i, trade in enumerate(sub.trades):
         if trade.exit_time < trade.entry_time:
             errors.append(FieldError(f"/trades/{i}/exit_time", "must not be before entry_time"))

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from domain.downsampling import extreme_indices
 from domain.errors import FieldError, InvalidBacktest
+from domain.ids import canonical_id
 from infrastructure.database import snapshot
 from projections.queries import find_summary
 from projections.series_reads import daily_columns, monthly_columns, row_key
@@ -51,7 +52,7 @@ class Comparison(msgspec.Struct, frozen=True):
 
 
 def parse_ids(text: str) -> list[str]:
-    ids = [part.strip() for part in text.split(",") if part.strip()]
+    ids = [canonical_id(part.strip()) for part in text.split(",") if part.strip()]
     if not MIN_COMPARED <= len(ids) <= MAX_COMPARED or len(set(ids)) != len(ids):
         raise InvalidBacktest(
             [FieldError("/ids", f"give {MIN_COMPARED} to {MAX_COMPARED} distinct backtest ids")]

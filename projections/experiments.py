@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql
 
 from domain.conventions import BacktestingPyFigures, Conventions, QuantstatsFigures
 from domain.metrics import METRIC_NAMES
+from domain.parameters import flatten
 from infrastructure.database import as_utc
 from infrastructure.tables import backtest_details, backtests
 from projections.csv_export import csv_cell, csv_text
@@ -99,19 +100,6 @@ def experiment_exists(conn: sa.Connection, name: str, owner_id: str | None) -> b
 
 
 # --- flattening parameters ---------------------------------------------------------
-
-
-def flatten(parameters: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}, "c": [1, 2]}`` → ``{"a.b": 1, "c": [1, 2]}``: nested objects
-    become dotted paths; an empty object stays a value."""
-    flat: dict[str, Any] = {}
-    for key, value in parameters.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, path + "."))
-        else:
-            flat[path] = value
-    return flat
 
 
 def _kind_of(value: Any) -> ParamKind | None:

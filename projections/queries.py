@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import functools
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc, fetch_rows
 from infrastructure.event_store import MAX_POSITION, feed_key, in_feed_up_to
 from infrastructure.tables import backtest_details, backtests
+from projections.cursors import BadCursor, seal, unseal
 from projections.series_reads import (
     daily_results,
     details_row,
@@ -40,10 +39,6 @@ SUMMARY_COLUMNS = tuple(
     if column.name not in ("list_item", "parameters", "sweep_row", "sweep_params")
 )
 _SUMMARY_NAMES = tuple(column.name for column in SUMMARY_COLUMNS)
-
-
-class BadCursor(ValueError):
-    """A list cursor that this service did not hand out."""
 
 
 class BadAsOf(ValueError):
@@ -104,17 +99,14 @@ def visible(conn: sa.Connection, as_of: AsOf | None) -> Any:
 
 
 def encode_cursor(created_at: dt.datetime, backtest_id: str) -> str:
-    raw = msgspec.json.encode([as_utc(created_at).isoformat(), backtest_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return seal([as_utc(created_at).isoformat(), backtest_id])
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, backtest_id = msgspec.json.decode(raw, type=tuple[dt.datetime, str])
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise BadCursor("cursor is not one this service issued") from exc
-    return created, backtest_id
+        return msgspec.convert(unseal(cursor), type=tuple[dt.datetime, str], strict=False)
+    except msgspec.ValidationError as exc:
+        raise BadCursor("cursor is not one of the list's") from exc
 
 
 def check_visible(

@@ -13,8 +13,6 @@ once those run out, the rows without one. The cursor names the sort it belongs t
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import functools
 from collections.abc import Sequence
@@ -42,8 +40,9 @@ from domain.search import (
 )
 from infrastructure.database import as_utc, fetch_rows
 from infrastructure.tables import backtests
+from projections.cursors import BadCursor, seal, unseal
 from projections.documents import MissingDocument
-from projections.queries import MAX_PAGE, AsOf, BadCursor, parse_as_of, visible, visible_now
+from projections.queries import MAX_PAGE, AsOf, parse_as_of, visible, visible_now
 
 b = backtests.c
 
@@ -184,8 +183,7 @@ def encode_cursor(sort: SortKey, key: Any, backtest_id: str) -> str:
         key = as_utc(key).isoformat()
     elif isinstance(key, dt.date):
         key = key.isoformat()
-    raw = msgspec.json.encode([str(sort), key, backtest_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return seal([str(sort), key, backtest_id])
 
 
 _KEY_TYPES: dict[str, Any] = {"number": float | None, "text": str | None,
@@ -194,12 +192,12 @@ _KEY_TYPES: dict[str, Any] = {"number": float | None, "text": str | None,
 
 def decode_cursor(cursor: str, sort: SortKey) -> tuple[Any, str]:
     """The (sort key, backtest id) a cursor continues after; it must be of this sort."""
+    values = unseal(cursor)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        name, key, backtest_id = msgspec.json.decode(raw, type=tuple[str, Any, str])
+        name, key, backtest_id = msgspec.convert(values, type=tuple[str, Any, str])
         key = msgspec.convert(key, _KEY_TYPES[FIELDS[sort.field]], strict=False)
-    except (binascii.Error, ValueError, TypeError, msgspec.DecodeError) as exc:
-        raise BadCursor("cursor is not one this service issued") from exc
+    except msgspec.ValidationError as exc:
+        raise BadCursor("cursor is not one of a search's") from exc
     if name != str(sort):
         raise BadCursor(f"cursor belongs to sort={name}, not sort={sort}")
     return key, backtest_id

@@ -24,14 +24,14 @@ from infrastructure import log_file
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.settings import Settings
 from infrastructure.users import UserExists, UserNotFound
-from projections import documents, experiments, queries, rebuild
+from projections import cursors, documents, experiments, queries, rebuild
 from projections.significance import TooManyDraws
 
 USAGE_ERRORS = (
     DomainError,
     UserExists,
     UserNotFound,
-    queries.BadCursor,
+    cursors.BadCursor,
     queries.BadAsOf,
     OSError,
     NotPermitted,

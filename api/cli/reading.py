@@ -10,8 +10,10 @@ import msgspec
 
 from api.cli.common import emit_json, engine_of, err, fmt, out, owner_of
 from domain.metrics import METRIC_NAMES
+from infrastructure.service_secret import service_secret
+from infrastructure.settings import Settings
 from infrastructure.users import user_by_name
-from projections import documents, queries
+from projections import cursors, documents, queries
 from projections.search import search_json, search_query
 from projections.significance import SignificanceParams, report_for
 from projections.sweep_export import stream_sweep
@@ -34,8 +36,14 @@ def summary_line(item: BacktestSummary) -> str:
     )
 
 
+def _service_cursors() -> None:
+    """Cursors that the service's pages accept and that it handed out are accepted."""
+    cursors.use_key(service_secret(Settings()))
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     engine = engine_of(args)
+    _service_cursors()
     with engine.connect() as conn:
         owner = user_by_name(conn, args.user)
         query = queries.ListQuery(
@@ -59,6 +67,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     engine = engine_of(args)
+    _service_cursors()
     query = search_query(
         owner_of(engine, args.user), limit=args.limit, cursor=args.cursor, sort=args.sort,
         where=args.where, symbol=args.symbol, strategy=args.strategy,

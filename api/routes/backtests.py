@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import urllib.parse
 import uuid
@@ -30,8 +29,10 @@ from api.handlers import (
 )
 from api.reads import read_engine, written
 from api.schemas import EventOut, StreamHistory
+from api.streams import started_stream
 from domain.errors import BacktestNotFound
 from domain.events import BacktestRecorded
+from domain.ids import canonical_id
 from domain.submission import parse_exclusion_reason, parse_submission
 from infrastructure.database import read_connection
 from infrastructure.event_store import load_stream
@@ -161,6 +162,7 @@ def sent(document: documents.Document, media_type: str, **headers: str) -> Respo
 
 def csv_download(engine: sa.Engine, user: User, backtest_id: str, kind: str) -> Response[Any]:
     """A CSV download of a backtest the user may read (404 before any byte)."""
+    backtest_id = canonical_id(backtest_id)
     document = documents.read_document(engine, backtest_id, kind, owner_scope(user))  # type: ignore[arg-type]
     disposition = attachment(document.symbol, backtest_id, kind)
     return sent(document, "text/csv", **{"Content-Disposition": disposition})
@@ -290,9 +292,8 @@ class BacktestController(Controller):
         if points is not None:
             document = msgspec.json.encode(compare(engine, wanted, viewer, points))
             return Response(document, media_type=MediaType.JSON)
-        chunks = stream_comparison(engine, wanted, viewer)
-        opening = next(chunks)  # every backtest found (or 404) before a byte is sent
-        return Stream(itertools.chain([opening], chunks), media_type=MediaType.JSON)
+        # every backtest found (or 404) before a byte is sent
+        return started_stream(stream_comparison(engine, wanted, viewer), MediaType.JSON)
 
     @get(
         "/{backtest_id:str}",
@@ -315,7 +316,11 @@ class BacktestController(Controller):
         (with ``as_of``: as it was then, if it was live then)."""
         moment = queries.parse_as_of(as_of) if as_of else None
         document = documents.read_document(
-            read_engine(request), backtest_id, "detail", owner_scope(request.user), moment
+            read_engine(request),
+            canonical_id(backtest_id),
+            "detail",
+            owner_scope(request.user),
+            moment,
         )
         return sent(document, MediaType.JSON)
 
@@ -346,6 +351,7 @@ class BacktestController(Controller):
         (``{"reason": "..."}``): it stays listed, but significance reports no longer
         count it as a trial (they count it as excluded). Appends
         ``BacktestExcludedFromTrials``; a second exclusion is 409."""
+        backtest_id = canonical_id(backtest_id)
         body = await request.body()
         reason = parse_exclusion_reason(body)
         context = _context(request, None, body)
@@ -432,6 +438,7 @@ class BacktestController(Controller):
         read back; the computation stops when the client goes away, and past the
         service's time budget answers 503."""
         params = SignificanceParams(seed, samples, level, block_length)
+        backtest_id = canonical_id(backtest_id)
         viewer, primary = owner_scope(request.user), request.app.state.engine
         engine = await sync_to_thread(read_engine, request)
         return await run_while_awaited(
@@ -449,6 +456,7 @@ class BacktestController(Controller):
     )
     def history(self, request: Request[User, Any, State], backtest_id: BacktestId) -> StreamHistory:
         """The backtest's events in stream order, deletions included (owner or auditor)."""
+        backtest_id = canonical_id(backtest_id)
         with read_connection(read_engine(request)) as conn:
             stream = load_stream(conn, backtest_id)
         owner = owner_scope(request.user)

@@ -19,6 +19,7 @@ from api.routes.backtests import (
     WhereParameter,
     attachment_named,
 )
+from api.streams import started_stream
 from infrastructure.database import read_connection
 from infrastructure.users import User
 from projections.experiments import ExperimentNotFound, ExperimentRow, experiment_exists
@@ -59,10 +60,10 @@ def sweep_download(
     with read_connection(engine) as conn:
         if not experiment_exists(conn, name, owner):
             raise ExperimentNotFound(name)
-    return Stream(
+    return started_stream(
         stream_sweep(engine, query, form, conventions=conventions),
-        media_type=MEDIA_TYPES[form],
-        headers={"Content-Disposition": attachment_named(f"{name}_backtests.{form}")},
+        MEDIA_TYPES[form],
+        {"Content-Disposition": attachment_named(f"{name}_backtests.{form}")},
     )
 
 

@@ -26,18 +26,18 @@ from api.web.pages import (
     sign_in_first,
 )
 from domain.metrics import METRIC_NAMES
+from domain.parameters import flatten
 from domain.search import BadExpression
 from infrastructure.database import read_connection, snapshot
 from infrastructure.tables import backtests
+from projections.cursors import BadCursor
 from projections.experiments import (
     ExperimentNotFound,
     experiment_exists,
-    flatten,
     list_experiments,
     parameter_grid,
     sweep_columns,
 )
-from projections.queries import BadCursor
 from projections.search import search_query, search_rows
 from projections.significance import deflated
 from projections.views import BacktestSummary

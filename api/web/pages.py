@@ -28,6 +28,7 @@ from api.routes.backtests import csv_download
 from api.throttle import FailureThrottle
 from api.web.charts import COLUMNS, PALETTE, heat_colour, line_chart
 from api.web.session import begin_session, signed_in_user
+from domain.ids import canonical_id
 from domain.metrics import METRIC_NAMES
 from domain.series import drawdowns
 from infrastructure.database import read_connection, write_transaction
@@ -177,7 +178,7 @@ class Pages(Controller):
         user = reader_of(request)
         if user is None:
             return sign_in_first(request)
-        scope = owner_scope(user)
+        scope, backtest_id = owner_scope(user), canonical_id(backtest_id)
         engine = read_engine(request)
         with read_connection(engine) as conn:
             detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
@@ -229,7 +230,7 @@ class Pages(Controller):
         if user is None:
             return sign_in_first(request)
         with read_connection(read_engine(request)) as conn:
-            summary = queries.find_summary(conn, backtest_id, user.user_id)
+            summary = queries.find_summary(conn, canonical_id(backtest_id), user.user_id)
         return Template("confirm_delete.html.j2", context={"user": user, "b": summary})
 
     @post("/backtests/{backtest_id:str}/delete", sync_to_thread=True, status_code=303)

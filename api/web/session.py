@@ -5,12 +5,8 @@ included) and when it began (so it ends after an absolute lifetime however busy)
 
 from __future__ import annotations
 
-import hashlib
-import os
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from litestar import Request
@@ -18,31 +14,11 @@ from litestar.connection import ASGIConnection
 from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
 
 from api.reads import on_users_database
+from infrastructure.service_secret import service_secret
 from infrastructure.settings import Settings
 from infrastructure.users import User, session_user
 
 SESSION_HOURS = 8  # idle: every response renews the cookie for this long
-
-
-def session_secret(settings: Settings) -> bytes:
-    """The key that seals session cookies: from the settings, or a random one kept in
-    the state folder so that every worker process uses the same."""
-    if settings.session_secret:
-        return hashlib.sha256(settings.session_secret.encode()).digest()
-    path = Path(settings.state_dir) / "session-secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    for _ in range(50):  # another worker may be half-way through writing it
-        text = path.read_text().strip()
-        if len(text) == 64:
-            return bytes.fromhex(text)
-    raise RuntimeError(f"unreadable session secret in {path}")
 
 
 class TolerantCookieBackend(ClientSideSessionBackend):
@@ -66,7 +42,7 @@ class TolerantCookieConfig(CookieBackendConfig):
 
 def session_config(settings: Settings) -> CookieBackendConfig:
     return TolerantCookieConfig(
-        secret=session_secret(settings),
+        secret=service_secret(settings),
         key="btl_session",  # over HTTPS "__Host-btl_session", Secure: see https_cookies
         max_age=SESSION_HOURS * 3600,
         httponly=True,

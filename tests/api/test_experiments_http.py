@@ -178,6 +178,29 @@ def test_a_sweep_export_takes_where_and_sort_and_refuses_what_it_cannot_use(api:
     assert audited.status_code == 200 and audited.text.count("\r\n") == 7
 
 
+def test_a_parameter_path_deeper_than_any_recorded_one_is_a_400_before_any_byte(
+    api: Api,
+) -> None:
+    """A path of 99 names was one argument past PostgreSQL's 100 of jsonb_extract_path:
+    the list answered 503 and the exports a 200 that broke mid-stream."""
+    doc = variant(0)
+    node: dict[str, Any] = {"b": 1}
+    for _ in range(63):  # as deep as a body may nest: reachable
+        node = {"a": node}
+    doc["parameters"] = node
+    assert api.record(document=doc).status_code == 201
+    deepest = "parameters." + "a." * 63 + "b = 1"
+    found = api.get("/api/v1/backtests", where=deepest).json()["items"]
+    assert len(found) == 1
+    too_deep = "parameters." + "a." * 99 + "b = 1"
+    for path in ("/api/v1/backtests", "/api/v1/experiments/sma-grid/backtests.csv",
+                 "/api/v1/experiments/sma-grid/backtests.parquet"):  # fmt: skip
+        answer = api.get(path, where=too_deep)
+        assert answer.status_code == 400, (path, answer.status_code)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert "more than 64 names" in answer.json()["detail"]
+
+
 def _psr(returns: np.ndarray, sr_star: float) -> float:
     sr = returns.mean() / returns.std(ddof=1)
     g3, g4 = skew(returns), kurtosis(returns, fisher=False)

@@ -78,6 +78,15 @@ CARELESS: dict[str, tuple[Callable[[Doc], object], str]] = {
             "2024-01-06T10:00:00Z", "2024-01-06T12:00:00+01:00", "2024-01-06T10:30:00Z",
             "2024-01-06T12:00:00Z", "2024-01-06T13:00:00Z"], strict=True)],
         "/daily_results/2/time"),  # 12:00+01:00 is 11:00Z, after which 10:30Z goes back
+    # Issue 29: two parameters flattened into one column (one value lost), a sweep of
+    # 1,000-parameter backtests made 100,000-column exports, and lookalike names were
+    # two experiments that look like one.
+    "parameters-flatten-to-one-path": (
+        lambda d: d.update(parameters={"a.b": 3, "a": {"b": 4}}), "/parameters/a/b"),
+    "parameters-too-many": (
+        lambda d: d.update(parameters={f"p{i}": {"x": i} for i in range(1001)}), "/parameters"),
+    "experiment-mixed-scripts": (lambda d: d.update(experiment="\u0430lpha"), "/experiment"),
+    "experiment-full-width": (lambda d: d.update(experiment="\uff41lpha"), "/experiment"),
 }  # fmt: skip
 BODIES: dict[str, bytes] = {
     "malformed": b"{",
@@ -203,6 +212,23 @@ REQUESTS: dict[str, tuple[str, str, dict[str, str], bytes | None]] = {
                         {}, None),
     "experiment-bad-type": ("POST", "/api/v1/backtests", {"Content-Type": "application/json"},
                             edit(lambda d: d.update(experiment=["a"]))),
+    # Issue 29: a parameter path past PostgreSQL's 100 function arguments was a 503 on
+    # the list and a 200 broken mid-stream on the exports; lookalike digits and spaces
+    # were read as digits and spaces; forged cursors reached the store.
+    **{f"where-parameter-path-99-{where}": ("GET", f"{path}?where=parameters.{'a.' * 99}b%3D1",
+                                            {}, None)
+       for where, path in {"list": "/api/v1/backtests",
+                           "csv": "/api/v1/experiments/grid/backtests.csv",
+                           "parquet": "/api/v1/experiments/grid/backtests.parquet"}.items()},
+    "where-full-width-digit": ("GET", "/api/v1/backtests?where=sharpe%20%3E%20%EF%BC%91", {},
+                               None),
+    "where-nbsp": ("GET", "/api/v1/backtests?where=sharpe%C2%A0%3E%C2%A01", {}, None),
+    "cursor-position-2^70": ("GET", "/api/v1/backtests?sort=position&cursor="
+                             + base64.urlsafe_b64encode(b'["position",1180591620717411303424,'
+                                                        b'"x"]').decode(), {}, None),
+    "cursor-experiment-nul": ("GET", "/api/v1/backtests?sort=experiment&cursor="
+                              + base64.urlsafe_b64encode(b'["experiment","a\\u0000b","x"]')
+                              .decode(), {}, None),
 }  # fmt: skip
 
 
