@@ -13,15 +13,20 @@ import sqlalchemy as sa
 
 from domain.commands import Command, DeleteBacktest, ExcludeFromTrials, RecordBacktest
 from domain.decider import decide, fold
-from domain.errors import DomainError
+from domain.errors import BacktestNotFound, DomainError
 from domain.events import EventMetadata
 from domain.ids import canonical_id
 from domain.results import BacktestSubmission
 from infrastructure import idempotency
 from infrastructure.database import write_transaction
-from infrastructure.event_store import StoredEvent, append, load_stream
+from infrastructure.event_store import ConcurrencyConflict, StoredEvent, append, load_stream
 from infrastructure.users import Role, User
+from projections import queries
 from projections.projector import project
+
+# How many times a command on an existing stream is decided before a conflict is
+# answered 409: each retry follows another writer's commit on the same stream.
+DECISIONS_PER_COMMAND = 5
 
 
 class NotPermitted(DomainError):
@@ -135,12 +140,24 @@ def _owner_command(
     context: RequestContext | None,
     command: Callable[[str], Command],
 ) -> int:
-    """Issue a command only the owner of a live backtest may; the appended position."""
+    """Issue a command only the owner of a live backtest may; the appended position.
+
+    Whose it is comes from the read model first: someone else's backtest is refused
+    without its stream being read (a stream can be a million rows). A command that
+    lost a race to another one on the same stream is decided again on the new
+    version, a bounded number of times: it succeeds if it is still valid there."""
     if actor.role is not Role.USER:
         raise NotPermitted(f"a {actor.role} cannot {what}")
     backtest_id = canonical_id(backtest_id)
-    with write_transaction(engine) as conn:
-        [stored] = _decide_and_append(
-            conn, backtest_id, command(backtest_id), _metadata(actor, context or RequestContext())
-        )
-    return stored.position
+    metadata = _metadata(actor, context or RequestContext())
+    for attempt in range(1, DECISIONS_PER_COMMAND + 1):
+        try:
+            with write_transaction(engine) as conn:
+                if queries.owner_of(conn, backtest_id) != actor.user_id:
+                    raise BacktestNotFound(backtest_id)
+                [stored] = _decide_and_append(conn, backtest_id, command(backtest_id), metadata)
+            return stored.position
+        except ConcurrencyConflict:
+            if attempt == DECISIONS_PER_COMMAND:
+                raise
+    raise AssertionError("unreachable")

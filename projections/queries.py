@@ -109,6 +109,15 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         raise BadCursor("cursor is not one of the list's") from exc
 
 
+def owner_of(conn: sa.Connection, backtest_id: str) -> str | None:
+    """The owner of a backtest ever recorded (deleted ones too), or None: from the read
+    model, for a check that must not read the stream."""
+    found = conn.execute(
+        sa.select(backtests.c.owner_id).where(backtests.c.backtest_id == backtest_id)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
 def check_visible(
     conn: sa.Connection, backtest_id: str, owner_id: str | None, as_of: AsOf | None = None
 ) -> str:

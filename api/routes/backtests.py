@@ -31,7 +31,6 @@ from api.reads import read_engine, written
 from api.schemas import EventOut, StreamHistory
 from api.streams import started_stream
 from domain.errors import BacktestNotFound
-from domain.events import BacktestRecorded
 from domain.ids import canonical_id
 from domain.submission import parse_exclusion_reason, parse_submission
 from infrastructure.database import read_connection
@@ -456,11 +455,10 @@ class BacktestController(Controller):
     )
     def history(self, request: Request[User, Any, State], backtest_id: BacktestId) -> StreamHistory:
         """The backtest's events in stream order, deletions included (owner or auditor)."""
-        backtest_id = canonical_id(backtest_id)
+        backtest_id, viewer = canonical_id(backtest_id), owner_scope(request.user)
         with read_connection(read_engine(request)) as conn:
+            owner = queries.owner_of(conn, backtest_id)  # before reading a stream
+            if owner is None or viewer not in (None, owner):
+                raise BacktestNotFound(backtest_id)
             stream = load_stream(conn, backtest_id)
-        owner = owner_scope(request.user)
-        first = stream[0].event() if stream else None
-        if not isinstance(first, BacktestRecorded) or owner not in (None, first.owner_id):
-            raise BacktestNotFound(backtest_id)
         return StreamHistory(backtest_id, [EventOut.of(e) for e in stream])
