@@ -53,6 +53,14 @@ class Recorded(msgspec.Struct, frozen=True):
 
 
 @dataclass(frozen=True)
+class Decided:
+    """The position of a command's event; ``replayed``: a retry's, of the first one."""
+
+    position: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
 class RecordOutcome:
     recorded: Recorded
     replayed: bool
@@ -124,8 +132,9 @@ def exclude_from_trials(
     backtest_id: str,
     reason: str,
     context: RequestContext | None = None,
-) -> int:
-    """Mark one of the actor's backtests as a mistake, not a trial; its event's position."""
+) -> Decided:
+    """Mark one of the actor's backtests as a mistake, not a trial; its event's position
+    (or, with an idempotency key seen before for the same request, the first one's)."""
     return _owner_command(
         engine, actor, backtest_id, "exclude backtests from trials", context,
         lambda checked: ExcludeFromTrials(checked, actor.user_id, reason),
@@ -139,7 +148,7 @@ def _owner_command(
     what: str,
     context: RequestContext | None,
     command: Callable[[str], Command],
-) -> int:
+) -> Decided:
     """Issue a command only the owner of a live backtest may; the appended position.
 
     Whose it is comes from the read model first: someone else's backtest is refused
@@ -149,14 +158,21 @@ def _owner_command(
     if actor.role is not Role.USER:
         raise NotPermitted(f"a {actor.role} cannot {what}")
     backtest_id = canonical_id(backtest_id)
-    metadata = _metadata(actor, context or RequestContext())
+    context = context or RequestContext()
+    key, metadata = context.idempotency_key, _metadata(actor, context)
     for attempt in range(1, DECISIONS_PER_COMMAND + 1):
         try:
             with write_transaction(engine) as conn:
+                if key is not None:
+                    prior = idempotency.claim(conn, actor.user_id, key, context.body_hash or "")
+                    if prior is not None:
+                        return Decided(msgspec.json.decode(prior.response, type=int), True)
                 if queries.owner_of(conn, backtest_id) != actor.user_id:
                     raise BacktestNotFound(backtest_id)
                 [stored] = _decide_and_append(conn, backtest_id, command(backtest_id), metadata)
-            return stored.position
+                if key is not None:
+                    idempotency.remember(conn, actor.user_id, key, b"%d" % stored.position)
+            return Decided(stored.position, False)
         except ConcurrencyConflict:
             if attempt == DECISIONS_PER_COMMAND:
                 raise

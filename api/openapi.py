@@ -28,6 +28,7 @@ from litestar.static_files import create_static_files_router
 
 from api.schemas import Problem
 from domain.results import BacktestSubmission
+from domain.submission import ExclusionRequest
 
 ASSETS = "/schema/assets"
 PREFIX = "Submitted"
@@ -91,7 +92,7 @@ ERRORS = {
 def finish_document(app: Litestar) -> None:
     """Complete what Litestar cannot infer: the record body's schema, and the RFC 9457
     problem responses every API operation can give."""
-    document_record_body(app)
+    document_request_bodies(app)
     document_problems(app)
 
 
@@ -127,11 +128,24 @@ def document_problems(app: Litestar) -> None:
             operation.responses = responses
 
 
-def document_record_body(app: Litestar) -> None:
-    """Describe the POST body of recordBacktest with the submission's JSON Schema."""
+# The POST bodies the routes read themselves (to stream, sanitise and name every bad
+# field), with what the document says of them.
+REQUEST_BODIES: dict[str, tuple[type, str]] = {
+    "recordBacktest": (
+        BacktestSubmission,
+        "The backtest. Python's NaN/Infinity/-Infinity tokens are accepted and stored as "
+        "null (never 0.0).",
+    ),
+    "excludeBacktestFromTrials": (ExclusionRequest, "Why it is not a variant tried."),
+}
+
+
+def document_request_bodies(app: Litestar) -> None:
+    """Describe the POST bodies the routes read themselves with their JSON Schemas."""
     openapi = app.openapi_schema
     _, components = msgspec.json.schema_components(
-        [BacktestSubmission], ref_template=f"#/components/schemas/{PREFIX}{{name}}"
+        [body for body, _ in REQUEST_BODIES.values()],
+        ref_template=f"#/components/schemas/{PREFIX}{{name}}",
     )
     schemas = openapi.components.schemas if openapi.components else None
     if schemas is None:
@@ -140,16 +154,14 @@ def document_record_body(app: Litestar) -> None:
         schemas[f"{PREFIX}{name}"] = _as_schema(schema)
     for path_item in (openapi.paths or {}).values():
         operation = getattr(path_item, "post", None)
-        if operation is not None and operation.operation_id == "recordBacktest":
+        if operation is not None and operation.operation_id in REQUEST_BODIES:
+            body, description = REQUEST_BODIES[operation.operation_id]
             operation.request_body = RequestBody(
                 required=True,
-                description=(
-                    "The backtest. Python's NaN/Infinity/-Infinity tokens are accepted and "
-                    "stored as null (never 0.0)."
-                ),
+                description=description,
                 content={
                     "application/json": OpenAPIMediaType(
-                        schema=Reference(f"#/components/schemas/{PREFIX}BacktestSubmission")
+                        schema=Reference(f"#/components/schemas/{PREFIX}{body.__name__}")
                     )
                 },
             )

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import re
 import typing
+import unicodedata
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -289,7 +290,11 @@ def _derived(pointer: str, value: Any, kind: Any, how: str) -> Any:
 MAX_REASON = 500
 
 
-class _Exclusion(msgspec.Struct, forbid_unknown_fields=True):
+class ExclusionRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Why a backtest is a mistake or a test rather than a variant tried: 1 to 500
+    characters, at least one of them visible, with no control or direction-changing
+    characters."""
+
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON)]
 
 
@@ -299,7 +304,7 @@ def parse_exclusion_reason(body: bytes | bytearray) -> str:
     document = decode_json(body)
     try:
         clean, _ = sanitize(document)
-        reason = msgspec.convert(clean, _Exclusion).reason
+        reason = msgspec.convert(clean, ExclusionRequest).reason
     except FieldError as exc:
         raise InvalidBacktest([exc]) from exc
     except msgspec.ValidationError as exc:
@@ -319,4 +324,23 @@ def clean_reason(reason: str) -> str:
         raise InvalidBacktest(
             [FieldError("/reason", f"say why in 1 to {MAX_REASON} characters (not blank)")]
         )
+    hidden = next((c for c in reason if _hides_text(c)), None)
+    if hidden is not None:
+        raise InvalidBacktest([FieldError(
+            "/reason", f"U+{ord(hidden):04X} is a control or direction-changing character"
+        )])  # fmt: skip
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in reason):
+        raise InvalidBacktest([FieldError("/reason", "say why with at least one visible "
+                                          "character")])  # fmt: skip
     return reason
+
+
+# Joiners build emoji and scripts' ligatures: the only format characters a reason keeps.
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def _hides_text(c: str) -> bool:
+    """A control character (ESC, NUL...) or an invisible format one (a direction
+    override such as U+202E, which makes a reason read other than it is stored)."""
+    category = unicodedata.category(c)
+    return (category == "Cc" and c not in "\t\n") or (category == "Cf" and c not in _JOINERS)

@@ -31,8 +31,12 @@ class PriorAnswer:
     response: bytes
 
 
-def request_hash(body: bytes | bytearray) -> str:
-    return hashlib.sha256(body).hexdigest()
+def request_hash(body: bytes | bytearray, target: str = "") -> str:
+    """What a key's request is held to: its body, and for a route that acts on one
+    resource (an exclusion of one backtest) which one."""
+    if not target:
+        return hashlib.sha256(body).hexdigest()
+    return hashlib.sha256(target.encode() + b"\0" + body).hexdigest()
 
 
 def claim(conn: sa.Connection, user_id: str, key: str, body_hash: str) -> PriorAnswer | None:

@@ -92,6 +92,6 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_exclude(args: argparse.Namespace) -> int:
     reason = clean_reason(args.reason)
     engine = engine_of(args)
-    position = exclude_from_trials(engine, user_of(engine, args.user), args.id, reason)
+    position = exclude_from_trials(engine, user_of(engine, args.user), args.id, reason).position
     err(f"excluded {args.id} from the trials (event at position {position}): {reason}")
     return 0

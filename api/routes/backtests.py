@@ -20,6 +20,7 @@ from litestar.response import Response, Stream
 from api.auth import AUTHENTICATES_ON_READ, authenticated_read, owner_scope, requires
 from api.cancellation import run_while_awaited
 from api.handlers import (
+    Decided,
     Recorded,
     RecordOutcome,
     RequestContext,
@@ -60,7 +61,8 @@ READERS = requires(*READER_ROLES)
 WRITERS = requires(Role.USER)
 BacktestId = Annotated[str, PathParameter(description="The backtest's id (a UUID).")]
 # An exclusion's body is a reason of at most 500 characters: 4 bytes each, and room.
-EXCLUSION_BODY_BYTES = 4 * 1024
+# 500 characters of reason, each escaped as a surrogate pair (12 bytes) at worst
+EXCLUSION_BODY_BYTES = 8 * 1024
 
 
 class Excluded(msgspec.Struct, frozen=True):
@@ -127,15 +129,25 @@ def trace_id(header: str | None) -> str | None:
     return header if header is not None and TRACE_ID.fullmatch(header) else None
 
 
+def json_only(request: Request[Any, Any, Any], what: str) -> None:
+    """A 415 unless the body is declared JSON (or not declared)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/json", ""):
+        raise HTTPException(status_code=415, detail=f"send {what} as application/json")
+
+
 def _context(
-    request: Request[Any, Any, Any], key: str | None, body: bytes | bytearray
+    request: Request[Any, Any, Any],
+    key: str | None,
+    body: bytes | bytearray,
+    target: str = "",
 ) -> RequestContext:
     return RequestContext(
         request_id=trace_id(request.headers.get("x-request-id")) or str(uuid.uuid4()),
         correlation_id=trace_id(request.headers.get("x-correlation-id")),
         causation_id=trace_id(request.headers.get("x-causation-id")),
         idempotency_key=key,
-        body_hash=request_hash(body) if key is not None else None,
+        body_hash=request_hash(body, target) if key is not None else None,
     )
 
 
@@ -183,9 +195,7 @@ class BacktestController(Controller):
     ) -> Response[Recorded]:
         """Record a backtest's results. ``NaN``/``Infinity`` tokens are accepted and stored
         as null; their JSON pointers are kept as ``sanitized_fields``."""
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media not in ("application/json", ""):
-            raise HTTPException(status_code=415, detail="send the backtest as application/json")
+        json_only(request, "the backtest")
         body = bytearray()
         async for chunk in request.stream():  # within the body limit, and not kept
             body += chunk
@@ -344,25 +354,33 @@ class BacktestController(Controller):
         request_max_body_size=EXCLUSION_BODY_BYTES,
     )
     async def exclude(
-        self, request: Request[User, Any, State], backtest_id: BacktestId
+        self,
+        request: Request[User, Any, State],
+        backtest_id: BacktestId,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Excluded]:
         """Mark a backtest as a mistake or a test, not a variant tried, with a reason
         (``{"reason": "..."}``): it stays listed, but significance reports no longer
         count it as a trial (they count it as excluded). Appends
-        ``BacktestExcludedFromTrials``; a second exclusion is 409."""
+        ``BacktestExcludedFromTrials``; a second exclusion is 409 (a retry with the
+        first one's ``Idempotency-Key`` gets the first answer)."""
         backtest_id = canonical_id(backtest_id)
+        json_only(request, "the reason")
         body = await request.body()
         reason = parse_exclusion_reason(body)
-        context = _context(request, None, body)
+        context = _context(request, idempotency_key, body, target=backtest_id)
 
-        def work() -> int:
+        def work() -> Decided:
             return exclude_from_trials(
                 request.app.state.engine, request.user, backtest_id, reason, context
             )
 
-        position = await sync_to_thread(work)
-        return Response(Excluded(backtest_id, position, reason), status_code=201,
-                        headers=written(request))  # fmt: skip
+        decided = await sync_to_thread(work)
+        headers = written(request)
+        if decided.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(Excluded(backtest_id, decided.position, reason), status_code=201,
+                        headers=headers)  # fmt: skip
 
     def _csv(
         self, request: Request[User, Any, State], backtest_id: str, kind: str

@@ -130,3 +130,71 @@ def test_only_the_owner_excludes_and_only_once(api: Api) -> None:
     removed = api.client.delete(f"/api/v1/backtests/{deleted}", headers=api.auth("alice"))
     assert removed.status_code == 204
     assert _exclude(api, deleted, reason).status_code == 404
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer(api: Api) -> None:
+    first_id, second_id, _ = _three(api)
+    url = f"/api/v1/backtests/{first_id}/exclusion"
+
+    def send(reason: str, path: str = url) -> Any:
+        return api.client.post(path, json={"reason": reason},
+                               headers={**api.auth("alice"), "Idempotency-Key": "k-1"})  # fmt: skip
+
+    first = send("a test run")
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    again = send("a test run")  # the 201 was lost: the client retries
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert send("another reason").status_code == 409  # the key, for another request
+    assert send("a test run", f"/api/v1/backtests/{second_id}/exclusion").status_code == 409
+    history = api.get(f"/api/v1/backtests/{first_id}/history").json()["events"]
+    assert [e["event_type"] for e in history].count("BacktestExcludedFromTrials") == 1
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_an_exclusion_is_json_only(api: Api, content_type: str) -> None:
+    backtest_id = _three(api)[0]
+    headers = {**api.auth("alice"), "Content-Type": content_type}
+    answer = api.client.post(f"/api/v1/backtests/{backtest_id}/exclusion",
+                             content=b'{"reason": "a test run"}', headers=headers)  # fmt: skip
+    assert answer.status_code == 415, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_five_hundred_emoji_escaped_by_json_dumps_are_a_reason(api: Api) -> None:
+    backtest_id = _three(api)[0]
+    reason = "\U0001f600" * 500
+    body = json.dumps({"reason": reason}).encode()  # ASCII: each emoji is 12 bytes
+    assert len(body) > 6000
+    answer = _exclude(api, backtest_id, body)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    "reason", ["\x1b[31mred", "ok \u202egnp.exe", "\u200b", "\u2066x\u2069", "a\x00b"]
+)
+def test_control_and_direction_characters_are_no_reason(api: Api, reason: str) -> None:
+    backtest_id = _three(api)[0]
+    answer = _exclude(api, backtest_id, {"reason": reason})
+    assert answer.status_code == 422, answer.text
+    assert [e["pointer"] for e in answer.json()["errors"]] == ["/reason"]
+
+
+def test_joiners_and_any_script_are_a_reason(api: Api) -> None:
+    backtest_id = _three(api)[0]
+    reason = "家族 \U0001f468\u200d\U0001f469\u200d\U0001f467 — données erronées\n(2e ligne)"
+    answer = _exclude(api, backtest_id, {"reason": reason})
+    assert answer.status_code == 201 and answer.json()["reason"] == reason
+
+
+def test_the_openapi_document_describes_the_exclusion_body(api: Api) -> None:
+    spec = api.client.get("/schema/openapi.json").json()
+    operation = spec["paths"]["/api/v1/backtests/{backtest_id}/exclusion"]["post"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert schema["required"] == ["reason"]
+    assert schema["properties"]["reason"]["maxLength"] == 500
+    assert {p["name"] for p in operation["parameters"]} >= {"backtest_id", "Idempotency-Key"}

@@ -222,6 +222,9 @@ REQUESTS: dict[str, tuple[str, str, dict[str, str], bytes | None]] = {
                            "parquet": "/api/v1/experiments/grid/backtests.parquet"}.items()},
     "where-full-width-digit": ("GET", "/api/v1/backtests?where=sharpe%20%3E%20%EF%BC%91", {},
                                None),
+    **{f"exclusion-as-{kind}": ("POST", "/api/v1/backtests/{}/exclusion".format(
+        "7f0c2a4e-0c1b-4d6e-9a51-3f1e2d4c5b6a"), {"Content-Type": kind}, b'{"reason": "x"}')
+       for kind in ("text/plain", "application/x-www-form-urlencoded")},
     "where-nbsp": ("GET", "/api/v1/backtests?where=sharpe%C2%A0%3E%C2%A01", {}, None),
     "cursor-position-2^70": ("GET", "/api/v1/backtests?sort=position&cursor="
                              + base64.urlsafe_b64encode(b'["position",1180591620717411303424,'
