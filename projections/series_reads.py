@@ -50,6 +50,19 @@ def parts(
         yield decode_part(kind, body)
 
 
+def row_count(conn: sa.Connection, backtest_id: str, kind: SeriesKind) -> int:
+    """How many rows of one kind a backtest holds, from the number of its parts and
+    its last part alone."""
+    s = backtest_series.c
+    last = conn.execute(
+        sa.select(sa.func.max(s.part_no)).where(s.backtest_id == backtest_id, s.kind == kind)
+    ).scalar()
+    if last is None:
+        raise MissingDocument(backtest_id, kind)
+    [tail] = parts(conn, backtest_id, kind, last, last)
+    return int(last) * series_parts.PART_ROWS + len(next(iter(tail.values())))
+
+
 def details_row(conn: sa.Connection, backtest_id: str) -> sa.RowMapping:
     """A backtest's ``backtest_details`` row."""
     query = sa.select(backtest_details).where(backtest_details.c.backtest_id == backtest_id)

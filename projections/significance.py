@@ -35,7 +35,7 @@ from domain.significance import (
 from infrastructure.database import read_connection, write_transaction
 from infrastructure.tables import backtest_details, backtests, significance_reports
 from projections.queries import find_summary
-from projections.series_reads import daily_columns
+from projections.series_reads import daily_columns, row_count
 from projections.views import BacktestSummary
 
 Figure = float | None
@@ -212,12 +212,13 @@ def _subject(conn: sa.Connection, backtest_id: str, viewer: str | None) -> _Subj
 def _compute(
     conn: sa.Connection, subject: _Subject, params: SignificanceParams, fit: bool, stop: Stop
 ) -> SignificanceReport:
-    returns = _returns(conn, subject.backtest_id)
-    draws = len(returns) * params.samples
-    if draws > MAX_DRAWS:
+    rows = row_count(conn, subject.backtest_id, "daily")  # refused before the series is read
+    most = most_samples(rows)
+    if params.samples > most:
         if not fit:
-            raise TooManyDraws(len(returns), params.samples)
-        params = dataclasses.replace(params, samples=max(1, MAX_DRAWS // len(returns)))
+            raise TooManyDraws(rows, params.samples)
+        params = dataclasses.replace(params, samples=most)
+    returns = _returns(conn, subject.backtest_id)
     return build_report(
         subject.backtest_id,
         returns,
@@ -335,17 +336,25 @@ def inputs_hash(subject: _Subject, params: SignificanceParams, fit: bool) -> str
 # 10,000 samples is 2.5e7 (about a second here). Past this cap one request would hold a
 # worker for minutes (1,000,000 days at 100,000 samples: about 55 minutes).
 MAX_DRAWS = 50_000_000
+MIN_SAMPLES = 100  # fewer resamples give no usable interval
+
+
+def most_samples(rows: int) -> int:
+    """The most bootstrap samples a report of a backtest of ``rows`` days may take:
+    ``MAX_DRAWS`` days drawn in all, and ``MIN_SAMPLES`` whatever its length, so that
+    every backtest has a report it can ask for (a million days at 100 samples is a
+    few seconds of work)."""
+    return max(MIN_SAMPLES, MAX_DRAWS // max(rows, 1))
 
 
 class TooManyDraws(ValueError):
-    """A bootstrap larger than ``MAX_DRAWS``: the caller should ask for fewer samples."""
+    """More samples than ``most_samples`` allows: the caller should ask for fewer."""
 
-    def __init__(self, observations: int, samples: int) -> None:
-        most = max(0, MAX_DRAWS // max(observations, 1))
+    def __init__(self, rows: int, samples: int) -> None:
         super().__init__(
-            f"{observations:,} returns x {samples:,} samples is more than the "
-            f"{MAX_DRAWS:,} bootstrap draws one report may take: ask for at most "
-            f"{most:,} samples for this backtest"
+            f"{rows:,} days x {samples:,} samples is more than the {MAX_DRAWS:,} bootstrap "
+            f"draws one report may take: ask for at most {most_samples(rows):,} samples "
+            "for this backtest"
         )
 
 

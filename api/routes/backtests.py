@@ -49,6 +49,7 @@ from projections.compare import (
 )
 from projections.search import search_json, search_query
 from projections.significance import (
+    MIN_SAMPLES,
     ReportAbandoned,
     SignificanceParams,
     SignificanceReport,
@@ -437,7 +438,8 @@ class BacktestController(Controller):
         backtest_id: BacktestId,
         seed: Annotated[int, QueryParameter(ge=0, le=2**32 - 1, description="bootstrap seed")] = 0,
         samples: Annotated[
-            int, QueryParameter(ge=100, le=100_000, description="bootstrap resamples")
+            int,
+            QueryParameter(ge=MIN_SAMPLES, le=100_000, description="bootstrap resamples"),
         ] = 10_000,
         level: Annotated[
             float, QueryParameter(gt=0.5, lt=1.0, description="confidence level")

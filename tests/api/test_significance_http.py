@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -39,23 +40,52 @@ def test_the_report_is_reproducible_documented_and_private(api: Api) -> None:
     assert "deleted" in str(schemas["Deflated"])
 
 
-def test_a_bootstrap_past_the_cap_is_a_400_naming_it_and_the_page_fits_under_it(
+def test_a_bootstrap_past_the_cap_is_a_400_whose_advice_can_be_followed(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The cap is on days x samples, and any backtest may ask for the minimum of 100
+    samples: the advice once said "at most 81" of a backtest that 100 reaches, and the
+    minimum is 100."""
     from projections import significance
     from tests.api.test_pages_http import HTML, sign_in
 
-    # a small cap so a small backtest reaches it: 61 returns (the first against the
-    # initial capital) x 100 samples = 6,100 draws
+    # a small cap so that small backtests reach it: 61 days x 100 samples = 6,100 draws
     monkeypatch.setattr(significance, "MAX_DRAWS", 5_000)
-    backtest_id = api.record(document=backtest_document(days=61)).json()["backtest_id"]
-    refused = api.get(f"/api/v1/backtests/{backtest_id}/significance", samples=100)
+    small = api.record(document=backtest_document(days=30)).json()["backtest_id"]
+    long = api.record(document=backtest_document(days=61)).json()["backtest_id"]
+    refused = api.get(f"/api/v1/backtests/{small}/significance", samples=200)
     assert refused.status_code == 400
-    assert "5,000 bootstrap draws" in refused.json()["detail"]
-    assert "at most 81 samples" in refused.json()["detail"]  # 5,000 // 61
+    detail = refused.json()["detail"]
+    assert "5,000 bootstrap draws" in detail and "at most 166 samples" in detail  # 5,000 // 30
+    assert api.get(f"/api/v1/backtests/{small}/significance", samples=166).status_code == 200
+    refused = api.get(f"/api/v1/backtests/{long}/significance", samples=101)
+    assert refused.status_code == 400 and "at most 100 samples" in refused.json()["detail"]
+    followed = api.get(f"/api/v1/backtests/{long}/significance", samples=100)
+    assert followed.status_code == 200 and followed.json()["samples"] == 100
     sign_in(api, "alice")
-    page = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
-    assert page.status_code == 200 and "81 resamples" in page.text
+    page = api.client.get(f"/backtests/{long}", headers=HTML)
+    assert page.status_code == 200 and "100 resamples" in page.text
+
+
+def test_a_refusal_reads_the_last_part_of_the_series_alone(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from projections import series_parts, series_reads, significance
+
+    monkeypatch.setattr(series_parts, "PART_ROWS", 10)  # 61 days: seven parts
+    backtest_id = api.record(document=backtest_document(days=61)).json()["backtest_id"]
+    monkeypatch.setattr(significance, "MAX_DRAWS", 5_000)
+    decoded: list[str] = []
+    decode = series_reads.decode_part
+
+    def counted(kind: Any, body: bytes) -> Any:
+        decoded.append(kind)
+        return decode(kind, body)
+
+    monkeypatch.setattr(series_reads, "decode_part", counted)
+    refused = api.get(f"/api/v1/backtests/{backtest_id}/significance", samples=1000)
+    assert refused.status_code == 400 and "61 days" in refused.json()["detail"]
+    assert decoded.count("daily") == 1
 
 
 def _stored_reports(api: Api, backtest_id: str) -> list[bytes]:
