@@ -10,7 +10,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # Both cores: the suite's tests each work in a database of their own.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint bench bench-smoke clean
+.PHONY: run test lint contract bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ lint: $(DEV_STAMP)
 
 test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+# Schemathesis with every check against a served ledger: the OpenAPI document states
+# what the service enforces (schemathesis.toml: the rules it cannot state).
+contract: $(DEV_STAMP)
+	$(BIN)/python -m tests.schema_contract
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench

@@ -12,6 +12,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api.allow_header import allow_header, record_allowed_methods
 from api.auth import ApiKeyAuthentication
 from api.csrf import csrf_config, same_origin_only
 from api.errors import EXCEPTION_HANDLERS
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             https_cookies(settings.secure_cookies),
             security_headers,
+            allow_header,
             same_origin_only,
             session_config(settings).middleware,
         ],
@@ -103,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(version("backtest-ledger")),
-        on_startup=[finish_document],
+        on_startup=[finish_document, record_allowed_methods],
         on_shutdown=[dispose],
         request_max_body_size=settings.max_body_bytes,
     )

@@ -117,6 +117,8 @@ def document_problems(app: Litestar) -> None:
             if operation is None:
                 continue
             responses = operation.responses if operation.responses is not None else {}
+            if "204" in responses:  # sent with no body, so with no Content-Type
+                responses["204"] = OpenAPIResponse(description=responses["204"].description)
             if path.startswith("/api/"):
                 for status, description in ERRORS.items():
                     responses[status] = OpenAPIResponse(description=description, content=problem)

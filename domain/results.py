@@ -118,6 +118,8 @@ class BacktestSubmission(RecordedSubmission):
     market_type: ShortText
     periods_per_year: PeriodsPerYear | UnsetType = UNSET
     experiment: ExperimentName | UnsetType | None = UNSET
+    initial_capital: Annotated[float, msgspec.Meta(gt=0)]
+    daily_results: Annotated[list[DailyResult], msgspec.Meta(min_length=1)]
 
 
 def given(value: OptionalNumber) -> Number:

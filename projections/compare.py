@@ -51,8 +51,15 @@ class Comparison(msgspec.Struct, frozen=True):
     months: list[MonthRow]
 
 
+# What ``parse_ids`` takes, for the OpenAPI document: 2 to 8 non-empty ids.
+COMPARED_IDS = r"^ *[^, ][^,]*(, *[^, ][^,]*){1,7}$"
+
+
 def parse_ids(text: str) -> list[str]:
-    ids = [canonical_id(part.strip()) for part in text.split(",") if part.strip()]
+    parts = [part.strip(" ") for part in text.split(",")] if text.strip(" ") else []
+    if "" in parts:
+        raise InvalidBacktest([FieldError("/ids", "an empty id between commas")])
+    ids = [canonical_id(part) for part in parts]
     if not MIN_COMPARED <= len(ids) <= MAX_COMPARED or len(set(ids)) != len(ids):
         raise InvalidBacktest(
             [FieldError("/ids", f"give {MIN_COMPARED} to {MAX_COMPARED} distinct backtest ids")]

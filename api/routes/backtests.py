@@ -40,6 +40,7 @@ from infrastructure.idempotency import request_hash
 from infrastructure.users import Role, User
 from projections import documents, queries
 from projections.compare import (
+    COMPARED_IDS,
     MAX_POINTS,
     MIN_POINTS,
     Comparison,
@@ -283,7 +284,12 @@ class BacktestController(Controller):
     def compare(
         self,
         request: Request[User, Any, State],
-        ids: Annotated[str, QueryParameter(description="2 to 8 backtest ids, comma-separated")],
+        ids: Annotated[
+            str,
+            QueryParameter(
+                pattern=COMPARED_IDS, description="2 to 8 backtest ids, comma-separated"
+            ),
+        ],
         points: Annotated[
             int | None,
             QueryParameter(
@@ -446,7 +452,12 @@ class BacktestController(Controller):
         ] = 0.95,
         block_length: Annotated[
             float | None,
-            QueryParameter(gt=0, le=10_000, description="expected block length (default: optimal)"),
+            QueryParameter(
+                ge=1,
+                le=10_000,
+                description="expected block length, in returns (default: optimal); "
+                "1 resamples single returns",
+            ),
         ] = None,
     ) -> SignificanceReport:
         """Is it luck? Bootstrap intervals of the mean return and Sharpe, the bootstrap

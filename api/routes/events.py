@@ -12,8 +12,13 @@ from api.auth import requires
 from api.reads import read_engine
 from api.schemas import EventOut, EventPage
 from infrastructure.database import read_connection
-from infrastructure.event_store import MAX_POSITION, read_feed
+from infrastructure.event_store import read_feed
 from infrastructure.users import Role, User
+
+# The largest position a JSON number carries exactly (2^53 - 1; no log will reach it):
+# a bound the OpenAPI document states must read back as written, and 2^63 - 1 reads
+# as 2^63 in a double.
+MAX_EXACT_POSITION = 2**53 - 1
 
 
 @get(
@@ -27,7 +32,9 @@ def event_feed(
     request: Request[User, Any, State],
     after: Annotated[
         int,
-        QueryParameter(ge=0, le=MAX_POSITION, description="position of the last event seen"),
+        QueryParameter(
+            ge=0, le=MAX_EXACT_POSITION, description="position of the last event seen"
+        ),
     ] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1000,
 ) -> EventPage:
