@@ -32,9 +32,7 @@ def event_feed(
     request: Request[User, Any, State],
     after: Annotated[
         int,
-        QueryParameter(
-            ge=0, le=MAX_EXACT_POSITION, description="position of the last event seen"
-        ),
+        QueryParameter(ge=0, le=MAX_EXACT_POSITION, description="position of the last event seen"),
     ] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1000,
 ) -> EventPage:
