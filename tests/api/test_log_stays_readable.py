@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from api.cli import main as cli
 from infrastructure.audit import verify_log
 from infrastructure.event_store import load_stream
+from infrastructure.tables import backtests
 from projections.rebuild import rebuild, verify
 from tests.api.conftest import Api
 from tests.factories import backtest_document
@@ -82,6 +83,14 @@ def plant_unreadable(api: Api) -> tuple[str, int]:
     return stream, stored.position
 
 
+def projected_as_when_written(api: Api, stream: str, like: str) -> None:
+    """The list row the version that wrote ``stream`` projected (a copy of ``like``'s):
+    reads check whose a backtest is in the read model before they read its stream."""
+    with api.engine.begin() as conn:
+        row = conn.execute(sa.select(backtests).where(backtests.c.backtest_id == like)).one()
+        conn.execute(backtests.insert().values({**row._asdict(), "backtest_id": stream}))
+
+
 def test_a_rebuild_skips_an_unreadable_stream_names_it_and_rebuilds_the_rest(api: Api) -> None:
     good = api.record().json()["backtest_id"]
     bad, position = plant_unreadable(api)
@@ -121,11 +130,19 @@ def test_the_cli_rebuild_and_verify_exit_1_naming_the_stream(
 
 
 def test_reading_an_unreadable_stream_is_a_problem_naming_the_event(api: Api) -> None:
+    """A command on the stream must decode it: a problem naming the event. Its history
+    shows the stored events as they are, which is what an operator needs to repair it."""
     bad, position = plant_unreadable(api)
+    projected_as_when_written(api, bad, like=api.record().json()["backtest_id"])
+    history = api.get(f"/api/v1/backtests/{bad}/history")
+    assert history.status_code == 200
+    [event] = history.json()["events"]
+    assert event["position"] == position and "daily_results" not in event["data"]["submission"]
     for response in (
-        api.get(f"/api/v1/backtests/{bad}/history"),
         api.client.delete(f"/api/v1/backtests/{bad}", headers=api.auth("alice")),
-    ):
+        api.client.post(f"/api/v1/backtests/{bad}/exclusion", json={"reason": "x"},
+                        headers=api.auth("alice")),
+    ):  # fmt: skip
         assert response.status_code == 500
         assert response.headers["content-type"].startswith("application/problem+json")
         problem = response.json()
