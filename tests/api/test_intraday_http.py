@@ -220,3 +220,28 @@ def test_the_compare_page_draws_an_intraday_curve_beside_a_daily_one(api: Api) -
     # one UTC axis from the daily curve's first midnight to the hourly curve's last bar
     assert "2024-01-01T00:00:00+00:00" in page.text
     assert "2024-02-07T17:00:00+00:00" in page.text
+
+
+@pytest.mark.parametrize(
+    ("bars", "growth", "periods"), [(3, 1.02**3, 1_000_000), (1_000, 4.0, 525_600)]
+)
+def test_an_annualisation_past_the_largest_double_is_a_null_figure(
+    api: Api, bars: int, growth: float, periods: int
+) -> None:
+    """Issue 29, item 1: these were 500s (OverflowError in the conventions). +2 % a
+    minute at 1,000,000 bars a year compounds to e^(1,000,000 x ln 1.02) and +300 % over
+    1,000 minutes at 525,600 to e^(525.6 x ln 4) ≈ e^728.6: both past the largest
+    double, e^709.78."""
+    first = dt.datetime(2024, 3, 4, 14, 30, tzinfo=dt.UTC)
+    doc = backtest_document(days=1, trades=0)
+    doc.update(
+        interval="1m", periods_per_year=periods,
+        daily_results=[{"time": (first + dt.timedelta(minutes=i)).isoformat(),
+                        "equity": CAPITAL * growth ** ((i + 1) / bars)} for i in range(bars)],
+    )  # fmt: skip
+    assert math.log(growth) * periods / bars > math.log(np.finfo(float).max)  # overflows
+    detail = _recorded(api, doc)
+    assert detail["metrics"]["cagr"] is None
+    assert detail["conventions"]["backtesting_py"]["cagr"] is None
+    assert detail["conventions"]["quantstats"]["cagr"] is None
+    assert detail["metrics"]["total_return"] == pytest.approx(growth - 1)
