@@ -114,7 +114,8 @@ BODIES: dict[str, bytes] = {
     "deep-parameters": edit(lambda d: d.update(parameters=nested(150))),
     # Issue 29 item 4: 1,000 levels in 4.4 KB were a RecursionError (500) in msgspec
     "deep-parameters-1000": edit(lambda d: d.update(parameters={"x": 1})).replace(
-        b'{"x": 1}', b'{"n": ' * 1000 + b"{}" + b"}" * 1000),
+        b'{"x": 1}', b'{"n": ' * 1000 + b"{}" + b"}" * 1000
+    ),
     "megabyte-symbol": edit(lambda d: d.update(symbol="S" * 1_000_000)),
     "megabyte-strategy": edit(lambda d: d.update(strategy="x" * 1_000_000)),
     "nul-symbol": edit(lambda d: d.update(symbol="BTC\x00USD")),
