@@ -1,5 +1,6 @@
 """How ``backtest-ledger serve`` runs the app under uvicorn: the HTTP protocol it
-speaks, with Nagle's algorithm turned off on every connection.
+speaks, guarded against slow clients, with Nagle's algorithm turned off on every
+connection.
 
 With ``--workers N`` uvicorn binds the listening socket itself without naming the
 protocol, so accepted sockets report ``proto == 0`` and asyncio skips ``TCP_NODELAY``
@@ -21,9 +22,9 @@ import socket
 
 import uvicorn
 from litestar import Litestar
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.app import create_app
+from api.slow_clients import GuardedHttpProtocol
 from infrastructure.settings import Settings
 
 
@@ -34,8 +35,9 @@ def no_delay(transport: asyncio.BaseTransport) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class NoDelayHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with ``TCP_NODELAY`` set on every connection."""
+class ServedHttpProtocol(GuardedHttpProtocol):
+    """uvicorn's httptools protocol, guarded against slow clients (``slow_clients``),
+    with ``TCP_NODELAY`` set on every connection."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         no_delay(transport)
@@ -66,7 +68,7 @@ def serve(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        http=NoDelayHttpProtocol,
+        http=ServedHttpProtocol,
         log_level="info",
         # the scheme and client address a proxy forwards, from trusted proxies only
         # (uvicorn's default would believe any local process)

@@ -59,3 +59,14 @@ class Settings:
     # SQLAlchemy open and close a connection (a new PostgreSQL backend) per request,
     # which cost the list a third of its throughput at 32 concurrent clients.
     pool_size: int = field(default_factory=lambda: int(_env("POOL_SIZE", "20")))
+    # slow clients (``serve``): a request's headers must arrive within this many
+    # seconds, and its body at least BODY_MIN_BYTES_PER_S over every such span
+    read_timeout_s: float = field(default_factory=lambda: float(_env("READ_TIMEOUT_S", "10")))
+    body_min_bytes_per_s: int = field(
+        default_factory=lambda: int(_env("BODY_MIN_BYTES_PER_S", "1024"))
+    )
+    # open connections per client address and worker process (not counted for the
+    # trusted proxies); 0 turns the cap off
+    connections_per_address: int = field(
+        default_factory=lambda: int(_env("CONNECTIONS_PER_ADDRESS", "64"))
+    )

@@ -17,7 +17,7 @@ import uvicorn
 from litestar.testing import TestClient
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.serving import NoDelayHttpProtocol, create_served_app
+from api.serving import ServedHttpProtocol, create_served_app
 
 
 async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -72,7 +72,7 @@ def test_asyncio_leaves_nagle_on_for_a_supervisor_bound_socket() -> None:
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_serve_protocol_turns_nagle_off(loop: str) -> None:
-    flags = server_side_nodelay(NoDelayHttpProtocol, loop)
+    flags = server_side_nodelay(ServedHttpProtocol, loop)
     assert len(flags) == 1 and flags[0] != 0
 
 
