@@ -8,9 +8,10 @@ primary: a client holding a token never sees state older than its write. A read
 without one goes to a standby that answers and lags by at most ``max_lag_s``.
 
 A standby that does not answer is out of rotation for ``RETRY_S`` and tried again
-then. Each check runs on a connection of the standby's pool, which hands the same
-connection to the read right after (LIFO), so a standby that stopped is found out by
-the check, not by the read.
+then, or sooner when the primary does not answer either: a read then tries a standby
+in its penalty before it fails. Each check runs on a connection of the standby's
+pool, which hands the same connection to the read right after (LIFO), so a standby
+that stopped is found out by the check, not by the read.
 """
 
 from __future__ import annotations
@@ -89,6 +90,15 @@ class ReplicaState:
         return True
 
 
+def _answers(engine: sa.Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True
+
+
 class ReadRouting:
     """Where each read goes: the primary, or a standby that is fresh enough."""
 
@@ -127,22 +137,33 @@ class ReadRouting:
     def reader(self, token: int | None = None) -> sa.Engine:
         """The engine a read goes to (the primary when no standby will do)."""
         for replica in self._in_turn():
-            if token is None:
-                if (
-                    replica.check()
-                    and replica.lag_s is not None
-                    and replica.lag_s <= self.max_lag_s
-                ):
+            if self._will_do(replica, token):
+                return replica.engine
+        # Every standby out of rotation: the primary, unless it too is down, when a
+        # standby still in its penalty (restarted a moment ago) is tried before a
+        # read fails.
+        resting = [r for r in self.replicas if r.down_until > time.monotonic()]
+        if resting and not _answers(self.primary):
+            for replica in resting:
+                if self._will_do(replica, token):
                     return replica.engine
-                continue
-            deadline = time.monotonic() + self.wait_s
-            while replica.check():
-                if replica.replayed >= token:
-                    return replica.engine
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(POLL_S)
         return self.primary
+
+    def _will_do(self, replica: ReplicaState, token: int | None) -> bool:
+        """Whether the standby answers and is fresh enough: lagging at most
+        ``max_lag_s``, or replayed past ``token`` within ``wait_s``."""
+        if token is None:
+            return (
+                replica.check() and replica.lag_s is not None and replica.lag_s <= self.max_lag_s
+            )
+        deadline = time.monotonic() + self.wait_s
+        while replica.check():
+            if replica.replayed >= token:
+                return True
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_S)
+        return False
 
     def token_after_commit(self) -> str | None:
         """The token of every write committed so far (None without standbys)."""

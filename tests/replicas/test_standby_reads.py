@@ -275,3 +275,25 @@ def test_the_feed_read_on_the_standby_skips_nothing(site: Site) -> None:
     finally:
         writing.dispose()
         reading.dispose()
+
+
+def test_with_the_primary_stopped_a_standby_in_its_penalty_is_tried(site: Site) -> None:
+    """The only standby was restarted a moment ago (out of rotation for RETRY_S after
+    its stop was seen), then the primary stopped: reads were all 503 until the penalty
+    ended. A read now tries the standby before it fails."""
+    auth = {"Authorization": f"Bearer {site.keys['alice']}"}
+    with _client(site) as client:
+        path = _record(client, site.keys["alice"]).headers["location"]
+        site.pair.caught_up()
+        site.pair.stop_standby()
+        try:
+            assert client.get(path, headers=auth).status_code == 200  # the stop is seen
+        finally:
+            site.pair.start_standby()
+        started = time.monotonic()
+        site.pair.primary.pause()
+        try:
+            assert client.get(path, headers=auth).status_code == 200  # from the standby
+            assert time.monotonic() - started < RETRY_S  # still within its penalty
+        finally:
+            site.pair.primary.resume()
