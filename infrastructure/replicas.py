@@ -153,9 +153,7 @@ class ReadRouting:
         """Whether the standby answers and is fresh enough: lagging at most
         ``max_lag_s``, or replayed past ``token`` within ``wait_s``."""
         if token is None:
-            return (
-                replica.check() and replica.lag_s is not None and replica.lag_s <= self.max_lag_s
-            )
+            return replica.check() and replica.lag_s is not None and replica.lag_s <= self.max_lag_s
         deadline = time.monotonic() + self.wait_s
         while replica.check():
             if replica.replayed >= token:
