@@ -12,6 +12,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api.admission import BodyBudget
 from api.allow_header import allow_header, record_allowed_methods
 from api.auth import ApiKeyAuthentication
 from api.csrf import csrf_config, same_origin_only
@@ -43,7 +44,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     cursors.use_key(service_secret(settings))
     engine = create_engine(
-        settings.database_url, pool_size=settings.pool_size, max_overflow=settings.pool_size
+        settings.database_url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        busy_timeout_s=settings.busy_timeout_s,
     )
     routing = ReadRouting(
         engine, settings.replica_urls, settings.replica_wait_ms / 1000,
@@ -51,7 +55,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         max_overflow=settings.pool_size,
     )  # fmt: skip
     # counts on a small pool of their own: a request's connections are not theirs
-    windows = SharedWindows(create_engine(settings.database_url, pool_size=2, max_overflow=2))
+    windows = SharedWindows(create_engine(settings.database_url, pool_size=2, max_overflow=2,
+                                          busy_timeout_s=settings.busy_timeout_s))  # fmt: skip
     per_minute = settings.rate_limit_per_minute
     api = Router(
         path="/api/v1",
@@ -68,6 +73,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         security=[{"BearerAuth": []}],
     )
+
+    def budget_bodies(app: Litestar) -> None:
+        budget = settings.record_budget_bytes or 2 * settings.max_body_bytes
+        app.state.body_budget = BodyBudget(budget, settings.admission_wait_s)
 
     def dispose() -> None:
         windows.close()
@@ -105,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(version("backtest-ledger")),
-        on_startup=[finish_document, record_allowed_methods],
+        on_startup=[finish_document, record_allowed_methods, budget_bodies],
         on_shutdown=[dispose],
         request_max_body_size=settings.max_body_bytes,
     )

@@ -17,6 +17,7 @@ from api.schemas import FieldProblem, Problem
 from domain.errors import AlreadyExcluded, BacktestNotFound, InvalidBacktest, MalformedBody
 from domain.events import UnreadableEvent
 from domain.search import BadExpression
+from infrastructure.database import is_lock_wait
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
 from infrastructure.replicas import BadToken
@@ -125,7 +126,9 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="backtest-ledger"')
     if exc.status_code == 429:
         headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
-    detail = exc.detail if exc.status_code < 500 else TITLES.get(exc.status_code, "error")
+    # a 503 says why the service is busy; other 5xx details are not for clients
+    shown = exc.status_code < 500 or exc.status_code == 503
+    detail = exc.detail if shown else TITLES.get(exc.status_code, "error")
     return problem(exc.status_code, detail, headers=headers, request=request)
 
 
@@ -135,6 +138,13 @@ def _out_of_time(request: Request[Any, Any, Any], exc: OutOfTime) -> Response[An
 
 
 def _database(_request: Request[Any, Any, Any], exc: sa.exc.DBAPIError) -> Response[Problem]:
+    if is_lock_wait(exc):
+        log.info("database busy: %s", exc.orig)
+        return problem(
+            503,
+            "the database is busy: another write held the lock this one waited for; retry shortly",
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
         exc.connection_invalidated
     ):

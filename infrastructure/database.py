@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +27,11 @@ def is_sqlite(engine: sa.Engine | sa.Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str, connect_timeout: float = 5, **kwargs: Any) -> sa.Engine:
-    """An engine for ``url``, with the SQLite file's folder created when needed.
+def create_engine(
+    url: str, connect_timeout: float = 5, busy_timeout_s: float = 30, **kwargs: Any
+) -> sa.Engine:
+    """An engine for ``url``, with the SQLite file's folder created when needed; on
+    SQLite a write waits up to ``busy_timeout_s`` for another's lock.
 
     On PostgreSQL connecting gives up after ``connect_timeout`` s. Connections are
     not pinged before each use (a round trip per request): a connection found dead
@@ -46,10 +50,19 @@ def create_engine(url: str, connect_timeout: float = 5, **kwargs: Any) -> sa.Eng
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s}, **kwargs)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def is_lock_wait(exc: BaseException) -> bool:
+    """Whether a database error is a wait for another transaction's lock given up
+    (SQLite's busy timeout; PostgreSQL's lock_timeout), not an outage."""
+    orig = getattr(exc, "orig", exc)
+    if isinstance(orig, sqlite3.OperationalError):
+        return "locked" in str(orig)
+    return getattr(orig, "sqlstate", None) == "55P03"  # lock_not_available
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -57,7 +70,6 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -59,6 +59,12 @@ class Settings:
     # SQLAlchemy open and close a connection (a new PostgreSQL backend) per request,
     # which cost the list a third of its throughput at 32 concurrent clients.
     pool_size: int = field(default_factory=lambda: int(_env("POOL_SIZE", "20")))
+    # bytes of request bodies one worker records at once (0: twice max_body_bytes),
+    # and how long a record waits for its share before a 503
+    record_budget_bytes: int = field(default_factory=lambda: int(_env("RECORD_BUDGET_BYTES", "0")))
+    admission_wait_s: float = field(default_factory=lambda: float(_env("ADMISSION_WAIT_S", "10")))
+    # how long a write on SQLite waits for another's lock before it is answered busy
+    busy_timeout_s: float = field(default_factory=lambda: float(_env("BUSY_TIMEOUT_S", "30")))
     # slow clients (``serve``): a request's headers must arrive within this many
     # seconds, and its body at least BODY_MIN_BYTES_PER_S over every such span
     read_timeout_s: float = field(default_factory=lambda: float(_env("READ_TIMEOUT_S", "10")))

@@ -131,6 +131,27 @@ def trace_id(header: str | None) -> str | None:
     return header if header is not None and TRACE_ID.fullmatch(header) else None
 
 
+async def _record(
+    request: Request[User, Any, State], idempotency_key: str | None
+) -> tuple[RecordOutcome, dict[str, str]]:
+    body = bytearray()
+    async for chunk in request.stream():  # within the body limit, and not kept
+        body += chunk
+    engine: sa.Engine = request.app.state.engine
+    context = _context(request, idempotency_key, body)
+    # The body is let go once parsed (Litestar's request.body() would keep it to the
+    # end): a long backtest's body then does not sit beside its read-model rows.
+    unparsed = [body]
+    del body
+
+    def work() -> tuple[RecordOutcome, dict[str, str]]:
+        submission, sanitized = parse_submission(unparsed.pop())
+        outcome = record_backtest(engine, request.user, submission, sanitized, context)
+        return outcome, written(request)
+
+    return await sync_to_thread(work)
+
+
 def json_only(request: Request[Any, Any, Any], what: str) -> None:
     """A 415 unless the body is declared JSON (or not declared)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -198,22 +219,10 @@ class BacktestController(Controller):
         """Record a backtest's results. ``NaN``/``Infinity`` tokens are accepted and stored
         as null; their JSON pointers are kept as ``sanitized_fields``."""
         json_only(request, "the backtest")
-        body = bytearray()
-        async for chunk in request.stream():  # within the body limit, and not kept
-            body += chunk
-        engine: sa.Engine = request.app.state.engine
-        context = _context(request, idempotency_key, body)
-        # The body is let go once parsed (Litestar's request.body() would keep it to the
-        # end): a long backtest's body then does not sit beside its read-model rows.
-        unparsed = [body]
-        del body
-
-        def work() -> tuple[RecordOutcome, dict[str, str]]:
-            submission, sanitized = parse_submission(unparsed.pop())
-            outcome = record_backtest(engine, request.user, submission, sanitized, context)
-            return outcome, written(request)
-
-        outcome, consistency = await sync_to_thread(work)
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() else request.app.state.settings.max_body_bytes
+        async with request.app.state.body_budget.holding(size):
+            outcome, consistency = await _record(request, idempotency_key)
         headers = {"Location": f"/api/v1/backtests/{outcome.recorded.backtest_id}"}
         headers.update(consistency)
         if outcome.replayed:
