@@ -23,7 +23,7 @@ from infrastructure.idempotency import IdempotencyKeyReused
 from infrastructure.replicas import BadToken
 from projections.cursors import BadCursor
 from projections.documents import MissingDocument
-from projections.experiments import ExperimentNotFound
+from projections.experiments import ExperimentNotFound, TooManyColumns
 from projections.queries import BadAsOf
 from projections.significance import ReportAbandoned, TooManyDraws
 
@@ -55,6 +55,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     BadCursor: 400,
     BadAsOf: 400,
     TooManyDraws: 400,
+    TooManyColumns: 400,
     UnknownPosition: 400,
     BadToken: 400,  # a Ledger-Consistency this service did not give
     MissingDocument: 503,  # the read models need `projections rebuild`

@@ -11,7 +11,7 @@ non-text values) when they mix.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -47,26 +47,33 @@ def stream_sweep(
     form: SweepFormat,
     limit: int | None = None,
     conventions: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[bytes]:
-    """The sweep table's bytes (its first ``limit`` rows, if given), with the figures
-    in backtesting.py's and quantstats' conventions after the metrics if asked, read
+    """The sweep table's bytes (its first ``limit`` rows, if given; the parameters
+    ``columns`` names, if given), with the figures in backtesting.py's and quantstats'
+    conventions after the metrics if asked, read
     on a connection held only while they are sent, in one snapshot: the rows are
     those the parameter columns were found in."""
     with snapshot(engine) as conn:
         if form == "csv":
-            yield from (part.encode() for part in _csv(conn, query, limit, conventions))
+            parts = _csv(conn, query, limit, conventions, columns)
+            yield from (part.encode() for part in parts)
         else:
-            table = sweep_columns(conn, query, limit)
+            table = sweep_columns(conn, query, limit, columns)
             batches = sweep_batches(conn, query, table, limit, conventions)
             yield from _parquet(parquet_schema(table, conventions), batches)
 
 
 def _csv(
-    conn: sa.Connection, query: SearchQuery, limit: int | None, conventions: bool = False
+    conn: sa.Connection,
+    query: SearchQuery,
+    limit: int | None,
+    conventions: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[str]:
     """The stored rows joined: each row's fixed cells, its conventions' cells if asked,
     then its cell (or an empty one) for every parameter any row of the sweep has."""
-    paths = sweep_paths(conn, query, limit)
+    paths = sweep_paths(conn, query, limit, columns)
     extra = CONVENTION_COLUMNS if conventions else ()
     header = [*FIXED_COLUMNS, *extra, *(PARAM_PREFIX + path for path in paths)]
 

@@ -22,7 +22,13 @@ from api.routes.backtests import (
 from api.streams import started_stream
 from infrastructure.database import read_connection
 from infrastructure.users import User
-from projections.experiments import ExperimentNotFound, ExperimentRow, experiment_exists
+from projections.experiments import (
+    MAX_SWEEP_COLUMNS,
+    ExperimentNotFound,
+    ExperimentRow,
+    experiment_exists,
+    parse_columns,
+)
 from projections.experiments import list_experiments as experiments_of
 from projections.search import search_query
 from projections.sweep_export import MEDIA_TYPES, SweepFormat, stream_sweep
@@ -45,6 +51,17 @@ ConventionsParameter = Annotated[
 ]
 
 
+ColumnsParameter = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=200_000,
+        description="only these parameters as columns (dotted paths, comma-separated; "
+        f"at most {MAX_SWEEP_COLUMNS:,}). Needed when the sweep has more than "
+        f"{MAX_SWEEP_COLUMNS:,} distinct parameters",
+    ),
+]
+
+
 def sweep_download(
     engine: sa.Engine,
     user: User,
@@ -53,15 +70,17 @@ def sweep_download(
     sort: str | None,
     where: str | None,
     conventions: bool = False,
+    columns: str | None = None,
 ) -> Stream:
     """The sweep's table, streamed, or 404 (before any byte) for an unknown experiment."""
     owner = owner_scope(user)
     query = search_query(owner, sort=sort or "created_at", where=where, experiment=name)
+    chosen = parse_columns(columns)
     with read_connection(engine) as conn:
         if not experiment_exists(conn, name, owner):
             raise ExperimentNotFound(name)
     return started_stream(
-        stream_sweep(engine, query, form, conventions=conventions),
+        stream_sweep(engine, query, form, conventions=conventions, columns=chosen),
         MEDIA_TYPES[form],
         {"Content-Disposition": attachment_named(f"{name}_backtests.{form}")},
     )
@@ -93,13 +112,14 @@ class ExperimentController(Controller):
         sort: SortParameter = None,
         where: WhereParameter = None,
         conventions: ConventionsParameter = False,
+        columns: ColumnsParameter = None,
     ) -> Stream:
         """One row per live backtest of the experiment: backtest_id, created_at, the list
         fields, every metric, with ``conventions`` the same figures as backtesting.py and
         quantstats compute them (``backtesting_py.sharpe``...), then param.<dotted path>
         columns (oldest first unless ``sort``; filtered by ``where``)."""
         return sweep_download(read_engine(request), request.user, name, "csv", sort, where,
-                              conventions)  # fmt: skip
+                              conventions, columns)  # fmt: skip
 
     @get(
         "/{name:str}/backtests.parquet",
@@ -115,7 +135,9 @@ class ExperimentController(Controller):
         sort: SortParameter = None,
         where: WhereParameter = None,
         conventions: ConventionsParameter = False,
+        columns: ColumnsParameter = None,
     ) -> Stream:
         """The same table as backtests.csv, typed, as Parquet."""
         engine = read_engine(request)
-        return sweep_download(engine, request.user, name, "parquet", sort, where, conventions)
+        return sweep_download(engine, request.user, name, "parquet", sort, where, conventions,
+                              columns)  # fmt: skip

@@ -36,6 +36,7 @@ from projections.experiments import (
     experiment_exists,
     list_experiments,
     parameter_grid,
+    parse_columns,
     sweep_columns,
 )
 from projections.search import search_query, search_rows
@@ -82,6 +83,7 @@ class ExperimentPages(Controller):
         metric: FromQuery[str] = "sharpe",
         x: FromQuery[str | None] = None,
         y: FromQuery[str | None] = None,
+        columns: FromQuery[str] = "",
     ) -> Page:
         user = reader_of(request)
         if user is None:
@@ -92,16 +94,16 @@ class ExperimentPages(Controller):
             if not experiment_exists(conn, name, scope):
                 raise ExperimentNotFound(name)
             whole = search_query(scope, limit=PER_PAGE, sort="-sharpe", experiment=name)
-            table = sweep_columns(conn, whole)
+            table = sweep_columns(conn, whole, columns=parse_columns(columns))
             paths = list(table.parameters)
-            columns = (backtests.c.list_item, backtests.c.parameters)
+            read = (backtests.c.list_item, backtests.c.parameters)
             try:
                 query = search_query(scope, limit=PER_PAGE, cursor=cursor, sort=sort,
                                      where=where or None, experiment=name)  # fmt: skip
-                rows, next_cursor = search_rows(conn, columns, query)
+                rows, next_cursor = search_rows(conn, read, query)
             except (BadExpression, BadCursor) as exc:  # shown beside the form, kept as typed
                 error, query = str(exc), whole
-                rows, next_cursor = search_rows(conn, columns, whole)
+                rows, next_cursor = search_rows(conn, read, whole)
             metric = metric if metric in METRIC_NAMES else "sharpe"
             axes = [*table.varying, *(p for p in paths if p not in table.varying)]
             x = x if x in paths else (axes[0] if axes else None)
@@ -117,7 +119,8 @@ class ExperimentPages(Controller):
             [(c.x, c.y, c.mean, c.count) for c in cells], x_name=x or "", y_name=y or "",
             title=f"Mean {LABELS[metric]} by {x} and {y}",
         )  # fmt: skip
-        keep = {"sort": sort, "where": where, "metric": metric, "x": x or "", "y": y or ""}
+        keep = {"sort": sort, "where": where, "metric": metric, "x": x or "", "y": y or "",
+                "columns": columns}  # fmt: skip
         return Template(
             "experiment.html.j2",
             context={
@@ -138,12 +141,14 @@ class ExperimentPages(Controller):
         name: ExperimentName,
         sort: FromQuery[str] = "created_at",
         where: FromQuery[str] = "",
+        columns: FromQuery[str] = "",
     ) -> Any:
         """The whole sweep as CSV, for the signed-in user (the API's table)."""
         user = reader_of(request)
         if user is None:
             return sign_in_first(request)
-        return sweep_download(read_engine(request), user, name, "csv", sort, where or None)
+        return sweep_download(read_engine(request), user, name, "csv", sort, where or None,
+                              columns=columns)  # fmt: skip
 
     @get("/experiments/{name:str}/compare", sync_to_thread=True)
     def compare_top(

@@ -201,6 +201,35 @@ def test_a_parameter_path_deeper_than_any_recorded_one_is_a_400_before_any_byte(
         assert "more than 64 names" in answer.json()["detail"]
 
 
+def test_a_sweep_wider_than_the_column_cap_is_shown_only_as_chosen(api: Api) -> None:
+    """Three backtests of 400 parameters each, all different: 1,200 columns, past the
+    1,000 an export or a page shows (wide sweeps once made 100,000-column tables)."""
+    from tests.api.test_pages_http import HTML, sign_in
+
+    for i in range(3):
+        doc = variant(i)
+        doc["parameters"] = {f"v{i}_{k}": k for k in range(400)}
+        assert api.record(document=doc).status_code == 201
+    url = "/api/v1/experiments/sma-grid/backtests"
+    for form in ("csv", "parquet"):
+        refused = api.get(f"{url}.{form}")
+        assert refused.status_code == 400
+        assert "1,200 distinct parameters" in refused.json()["detail"]
+        assert "columns=" in refused.json()["detail"]
+    chosen = api.get(f"{url}.csv", columns="v0_7,v2_399, v1_0")
+    frame = pd.read_csv(io.BytesIO(chosen.content))
+    assert [c for c in frame.columns if c.startswith("param.")] == [
+        "param.v0_7", "param.v1_0", "param.v2_399"]  # fmt: skip
+    assert frame["param.v2_399"].tolist()[2] == 399
+    typed = pd.read_parquet(io.BytesIO(api.get(f"{url}.parquet", columns="v1_3").content))
+    assert [c for c in typed.columns if c.startswith("param.")] == ["param.v1_3"]
+    sign_in(api, "alice")
+    page = api.client.get("/experiments/sma-grid", headers=HTML)
+    assert page.status_code == 400 and "1,200 distinct parameters" in page.text
+    page = api.client.get("/experiments/sma-grid", params={"columns": "v0_1,v1_1"}, headers=HTML)
+    assert page.status_code == 200 and "v0_1" in page.text and "v0_2" not in page.text
+
+
 def _psr(returns: np.ndarray, sr_star: float) -> float:
     sr = returns.mean() / returns.std(ddof=1)
     g3, g4 = skew(returns), kurtosis(returns, fisher=False)
