@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from tests.api.conftest import Api
+from tests.factories import backtest_document
 
 HTML = {"accept": "text/html"}
 
@@ -293,3 +295,33 @@ def test_over_plain_http_the_cookies_are_plain_and_prefixed_ones_ignored(
         client.cookies.clear()
         client.cookies.set("__Host-btl_session", value)  # a browser never sends it over HTTP
         assert client.get("/backtests", follow_redirects=False).status_code == 302
+
+
+def test_a_long_backtests_page_defers_its_bootstrap_to_a_link(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million bars took the report page 42 s on first view: the bootstrap ran while
+    it loaded. Past PAGE_INLINE_DRAWS (here lowered so that 400 days pass it) the page
+    shows a stored report or a link that computes one."""
+    from api.web import pages
+    from infrastructure.tables import significance_reports
+
+    monkeypatch.setattr(pages, "PAGE_INLINE_DRAWS", 100 * pages.PAGE_RESAMPLES)
+    backtest_id = api.record(document=backtest_document(days=400)).json()["backtest_id"]
+    sign_in(api, "alice")
+
+    def stored() -> int:
+        with api.engine.connect() as conn:
+            count = sa.select(sa.func.count()).select_from(significance_reports)
+            return int(conn.execute(count).scalar_one())
+
+    first = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
+    assert first.status_code == 200 and 'id="sig-deferred"' in first.text
+    assert "?significance=compute" in first.text and stored() == 0
+    computed = api.client.get(f"/backtests/{backtest_id}?significance=compute", headers=HTML)
+    assert computed.status_code == 200 and "resamples" in computed.text and stored() == 1
+    later = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
+    assert 'id="sig-deferred"' not in later.text and "resamples" in later.text
+    short = api.record(document=backtest_document(days=50)).json()["backtest_id"]
+    inline = api.client.get(f"/backtests/{short}", headers=HTML)
+    assert "resamples" in inline.text and stored() == 2  # computed as the page loaded
