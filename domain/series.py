@@ -59,14 +59,20 @@ class RunningSeries:
         """equity_t / max_{s≤t} equity_s − 1 for each day (None where undefined)."""
         if not equities:
             return []
-        equity = _array(equities)
+        return _listed(self.drawdown_array(_array(equities)))
+
+    def drawdown_array(self, equity: np.ndarray) -> np.ndarray:
+        """``drawdowns`` of float64 equity (NaN for unknown), as float64 (NaN where
+        undefined or past the largest double)."""
+        if not len(equity):
+            return np.empty(0)
         # fmax passes over NaN (an unknown equity leaves the peak as it was)
         peak = np.fmax.accumulate(np.concatenate(([self.peak], equity)))[1:]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            out = equity / peak - 1.0
-        out[~(peak > 0)] = np.nan
+            out: np.ndarray = equity / peak - 1.0
+        out[~(peak > 0) | ~np.isfinite(out)] = np.nan
         self.peak = float(peak[-1])
-        return _listed(out)
+        return out
 
 
 def _nan(value: float | None) -> float:

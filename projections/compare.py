@@ -16,7 +16,7 @@ from domain.errors import FieldError, InvalidBacktest
 from domain.ids import canonical_id
 from infrastructure.database import snapshot
 from projections.queries import find_summary
-from projections.series_reads import daily_columns, monthly_columns, row_key
+from projections.series_reads import curve, daily_columns, monthly_columns, row_key
 from projections.views import BacktestSummary
 
 MIN_COMPARED, MAX_COMPARED = 2, 8
@@ -79,14 +79,15 @@ def compare(engine: sa.Engine, ids: list[str], viewer: str | None, points: int) 
         first, last = _period(summaries)
         compared = []
         for summary in summaries:
-            keys, seconds, equity, drawdown = _columns(conn, summary.backtest_id)
-            rebased = _rebased(equity)
+            days = curve(conn, summary.backtest_id)
+            rebased, drawdown = _rebased(days.equity), days.drawdown
             keep = np.union1d(
-                extreme_indices(rebased, buckets, seconds - first, last - first),
-                extreme_indices(drawdown, buckets, seconds - first, last - first),
+                extreme_indices(rebased, buckets, days.seconds - first, last - first),
+                extreme_indices(drawdown, buckets, days.seconds - first, last - first),
             )
-            curve = [CurvePoint(keys[i], _known(rebased[i]), _known(drawdown[i])) for i in keep]
-            compared.append(ComparedBacktest(summary, curve))
+            kept = [CurvePoint(days.key(int(i)), _known(rebased[i]), _known(drawdown[i]))
+                    for i in keep]  # fmt: skip
+            compared.append(ComparedBacktest(summary, kept))
         return Comparison(compared, _months(conn, ids))
 
 
@@ -150,23 +151,6 @@ def _period(summaries: list[BacktestSummary]) -> tuple[int, int]:
         return 0, _DAY
     return (min(_seconds(s.start_date) for s in summaries),
             max(_seconds(s.end_date) for s in summaries) + _DAY)  # fmt: skip
-
-
-def _columns(
-    conn: sa.Connection, backtest_id: str
-) -> tuple[list[dt.date], np.ndarray, np.ndarray, np.ndarray]:
-    """A curve's keys (dates or times), those in seconds, equity and drawdown (NaN for
-    null)."""
-    keys: list[dt.date] = []
-    equity, drawdown = [], []
-    for part in daily_columns(conn, backtest_id):
-        keys.extend(part[row_key(part)])
-        equity.append(np.array(part["equity"], dtype=np.float64))
-        drawdown.append(np.array(part["drawdown"], dtype=np.float64))
-    seconds = np.fromiter(map(_seconds, keys), np.int64, len(keys))
-    if not equity:
-        return keys, seconds, np.empty(0), np.empty(0)
-    return keys, seconds, np.concatenate(equity), np.concatenate(drawdown)
 
 
 def _rebased(equity: np.ndarray) -> np.ndarray:

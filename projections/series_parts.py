@@ -74,13 +74,23 @@ def _encode(codec: Codec, values: Sequence[Any]) -> bytes:
     return np.fromiter((_SIDES.index(s) for s in values), np.uint8, n).tobytes()
 
 
+def _decode_array(codec: Codec, data: bytes, rows: int) -> np.ndarray:
+    """A column as stored: float64 (NaN for null), or int64 day ordinals, months
+    (year × 12 + month − 1) or microseconds since 1970, or uint8 sides."""
+    if codec == "float":
+        return _unshuffled(data, np.float64, rows)
+    if codec == "side":
+        return np.frombuffer(data, np.uint8)
+    return np.cumsum(np.frombuffer(data, np.int64))
+
+
 def _decode(codec: Codec, data: bytes, rows: int) -> list[Any]:
     if codec == "float":
-        values = _unshuffled(data, np.float64, rows)
+        values = _decode_array(codec, data, rows)
         return [None if v != v else v for v in values.tolist()]  # NaN is null
     if codec == "side":
-        return [_SIDES[s] for s in np.frombuffer(data, np.uint8).tolist()]
-    whole = np.cumsum(np.frombuffer(data, np.int64)).tolist()
+        return [_SIDES[s] for s in _decode_array(codec, data, rows).tolist()]
+    whole = _decode_array(codec, data, rows).tolist()
     if codec == "date":
         return [dt.date.fromordinal(v) for v in whole]
     if codec == "month":
@@ -100,6 +110,16 @@ def encode_parts(kind: SeriesKind, columns: Mapping[str, Sequence[Any]]) -> Iter
             {name: _encode(codecs[name], values[start:end]) for name, values in columns.items()},
         )
         yield zlib.compress(msgspec.msgpack.encode(part), LEVEL)
+
+
+def decode_part_arrays(kind: SeriesKind, body: bytes) -> dict[str, np.ndarray]:
+    """A part's columns as stored (``_decode_array``): for a read that computes over
+    the whole series and turns only a few rows into Python values."""
+    part = msgspec.msgpack.decode(zlib.decompress(body), type=_Part)
+    codecs = CODECS[kind]
+    return {
+        name: _decode_array(codecs[name], data, part.rows) for name, data in part.columns.items()
+    }
 
 
 def decode_part(kind: SeriesKind, body: bytes) -> dict[str, list[Any]]:

@@ -5,9 +5,12 @@ and its trades, as columns or as the row mappings the views are made from."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from domain.results import DailyResult, MonthlyResult, Trade
@@ -15,7 +18,7 @@ from domain.series import RunningSeries
 from infrastructure.tables import backtest_details, backtest_series
 from projections import series_parts
 from projections.csv_export import DAILY_EXTRA_COLUMNS
-from projections.series_parts import SeriesKind, decode_part
+from projections.series_parts import SeriesKind, decode_part, decode_part_arrays
 
 Columns = dict[str, list[Any]]
 
@@ -37,6 +40,13 @@ def parts(
     at a time as they are used, in order; ``MissingDocument`` if the backtest has none.
     One query, no cursor to hold, on any connection: the compressed parts are small
     (a million days ≈8 MB)."""
+    for body in _bodies(conn, backtest_id, kind, first, last):
+        yield decode_part(kind, body)
+
+
+def _bodies(
+    conn: sa.Connection, backtest_id: str, kind: SeriesKind, first: int = 0, last: int | None = None
+) -> list[bytes]:
     s = backtest_series.c
     query = sa.select(s.body).where(
         s.backtest_id == backtest_id, s.kind == kind, s.part_no >= first
@@ -46,8 +56,44 @@ def parts(
     bodies = conn.execute(query.order_by(s.part_no)).scalars().all()
     if not bodies and first == 0:  # every kind has at least one part
         raise MissingDocument(backtest_id, kind)
-    for body in bodies:
-        yield decode_part(kind, body)
+    return list(bodies)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A backtest's days as arrays, for a read that computes over all of them and shows
+    a few (``key`` turns one into its date or time): each day's key in seconds since
+    1970 (a date at its UTC midnight), its equity and its drawdown (NaN for null)."""
+
+    seconds: np.ndarray
+    equity: np.ndarray
+    drawdown: np.ndarray
+    days: np.ndarray | None  # day ordinals, when keyed by date
+    micros: np.ndarray | None  # microseconds since 1970, when keyed by time
+
+    def key(self, index: int) -> dt.date:
+        if self.days is not None:
+            return dt.date.fromordinal(int(self.days[index]))
+        assert self.micros is not None
+        return _EPOCH + dt.timedelta(microseconds=int(self.micros[index]))
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_ORDINAL = _EPOCH.date().toordinal()
+
+
+def curve(conn: sa.Connection, backtest_id: str) -> Curve:
+    """The ``Curve`` of a backtest's days, read from its stored parts without a Python
+    value per day (a million days: tens of milliseconds, not seconds)."""
+    decoded = [decode_part_arrays("daily", body) for body in _bodies(conn, backtest_id, "daily")]
+    by_time = any("time" in part for part in decoded)
+    key = np.concatenate([part["time" if by_time else "date"] for part in decoded])
+    equity = np.concatenate([part["equity"] for part in decoded])
+    # whole seconds toward zero for times, as int(datetime.timestamp()) gives them
+    seconds = (np.sign(key) * (np.abs(key) // 1_000_000) if by_time
+               else (key - _EPOCH_ORDINAL) * 86_400)  # fmt: skip
+    drawdown = RunningSeries(None).drawdown_array(equity)
+    return Curve(seconds, equity, drawdown, None if by_time else key, key if by_time else None)
 
 
 def row_count(conn: sa.Connection, backtest_id: str, kind: SeriesKind) -> int:
