@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ipaddress
+import json
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -149,6 +150,24 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         )
 
     # --- shared --------------------------------------------------------------------
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the HTTP parser refuses (a URL past 64 KiB, bad framing) is a
+        problem document like every other refusal, not uvicorn's plain text."""
+        body = json.dumps(
+            {
+                "type": "urn:backtest-ledger:problem:bad-request",
+                "title": "Bad request",
+                "status": 400,
+                "detail": msg,
+            }
+        ).encode()
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n"
+            + body
+        )  # fmt: skip
+        self.transport.close()
 
     @property
     def _timeout(self) -> float:

@@ -51,10 +51,13 @@ ConventionsParameter = Annotated[
 ]
 
 
+# what a URL carries through the HTTP server (a longer query is refused before the
+# app sees it): about 1,000 paths of 7 characters
+MAX_COLUMNS_TEXT = 8_000
 ColumnsParameter = Annotated[
     str | None,
     QueryParameter(
-        max_length=200_000,
+        max_length=MAX_COLUMNS_TEXT,
         description="only these parameters as columns (dotted paths, comma-separated; "
         f"at most {MAX_SWEEP_COLUMNS:,}). Needed when the sweep has more than "
         f"{MAX_SWEEP_COLUMNS:,} distinct parameters",

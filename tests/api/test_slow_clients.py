@@ -5,6 +5,7 @@ or a 503, then closed), while a normal client is served as before. Real
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -121,3 +122,16 @@ def test_a_fourth_connection_from_one_address_is_a_503_and_the_others_are_served
             sock.close()
     time.sleep(0.2)  # the server sees the three closed
     assert httpx.get(f"{server.base}/health", timeout=5).status_code == 200
+
+
+def test_a_request_the_http_parser_refuses_is_a_problem_document(server: Server) -> None:
+    """A URL past the parser's 64 KiB was answered in uvicorn's plain text."""
+    with _connect(server) as sock:
+        sock.sendall(b"GET /api/v1/backtests?where=" + b"a" * 70_000 + b" HTTP/1.1\r\n"
+                     b"Host: x\r\n\r\n")  # fmt: skip
+        answer = _closed_within(sock, 5)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"content-type: application/problem+json" in head.lower()
+    problem = json.loads(body)
+    assert problem["status"] == 400 and problem["detail"]
