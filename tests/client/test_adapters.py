@@ -82,7 +82,6 @@ def test_backtesting_py(ledger: Ledger, sp500: pd.DataFrame) -> None:
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 # numba's, once, when it first compiles vectorbt's kernels (a fresh machine has no cache)
 @pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaPendingDeprecationWarning")
-@pytest.mark.xdist_group("numba")  # with the other vectorbt tests: its kernels compile once
 def test_vectorbt(ledger: Ledger, sp500: pd.DataFrame) -> None:
     import vectorbt as vbt
 

@@ -44,15 +44,7 @@ def test_every_example_is_tested() -> None:
     assert all(len(p.read_text().splitlines()) < 30 for p in EXAMPLES.glob("*.py"))
 
 
-# vectorbt's numba kernels compile once per machine (cached beside vectorbt): every test
-# of vectorbt runs on one worker, so only the first of them pays for it.
-NUMBA = pytest.mark.xdist_group("numba")
-
-
-@pytest.mark.parametrize(
-    "script",
-    [pytest.param(s, marks=NUMBA) if "vectorbt" in s else s for s in sorted(STRATEGIES)],
-)
+@pytest.mark.parametrize("script", sorted(STRATEGIES))
 def test_the_example_records_a_backtest(served: tuple[str, str], script: str) -> None:
     base, key = served
     env = dict(os.environ, BACKTEST_LEDGER_URL=base, BACKTEST_LEDGER_API_KEY=key)
