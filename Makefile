@@ -12,23 +12,20 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint contract bench bench-smoke clean
 
-# pip's own byte-compiling of every installed module took half of a fresh install:
-# Python compiles what it imports, on first import, instead.
-PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile
-
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP_INSTALL) -e .
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP_INSTALL) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(RUN_STAMP)
 
 $(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
-	$(PIP_INSTALL) -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || true
 	touch $@
 
@@ -42,7 +39,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # Schemathesis with every check against a served ledger: the OpenAPI document states
 # what the service enforces (schemathesis.toml: the rules it cannot state).
