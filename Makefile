@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
-# Both cores: the suite's tests each work in a database of their own.
-PYTEST_WORKERS ?= 2
+# Three workers on the two cores: the tests (each in a database of its own) wait on
+# served processes, PostgreSQL and the clock as much as they compute. One checkout:
+# 2 workers 4 min 07 s, 3 workers 3 min 26 s, 4 workers 3 min 46 s.
+PYTEST_WORKERS ?= 3
 
 .PHONY: run test lint contract bench bench-smoke clean
 
