@@ -104,7 +104,8 @@ def test_a_quant_signs_in_reads_a_report_downloads_compares_and_signs_out(
     assert unnamed_controls(page) == []
     page.screenshot(path=str(ARTIFACTS / "list.png"), full_page=True)
 
-    page.get_by_role("link", name="Sort by Sharpe").click()
+    with page.expect_navigation():  # or the rows read below are the old page's
+        page.get_by_role("link", name="Sort by Sharpe").click()
     best = max(listed, key=lambda i: i["metrics"]["sharpe"])
     first_link = rows.first.locator("a").first
     assert first_link.get_attribute("href") == f"/backtests/{best['backtest_id']}"
@@ -140,6 +141,7 @@ def test_a_quant_signs_in_reads_a_report_downloads_compares_and_signs_out(
     boxes.nth(0).check()
     boxes.nth(1).check()
     page.get_by_role("button", name="Compare selected (2–8)").click()
+    page.wait_for_url("**/compare?**")
     assert page.locator("#equity polyline").count() == 2
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
@@ -192,7 +194,8 @@ def test_a_quant_searches_a_sweep_reads_its_heatmap_and_compares_the_top_variant
     page.get_by_role("link", name="Experiments (sweeps) →").click()
     row = page.locator("table.list tbody tr", has_text="demo-sma-grid")
     assert row.locator("td.num").nth(1).inner_text() == "11"  # tried
-    row.get_by_role("link", name="demo-sma-grid").click()
+    with page.expect_navigation():
+        row.get_by_role("link", name="demo-sma-grid").click()
 
     ranked = api(site, "/api/v1/backtests?experiment=demo-sma-grid&sort=-sharpe").json()["items"]
     rows = page.locator("#sweep tbody tr")
@@ -221,20 +224,23 @@ def test_a_quant_searches_a_sweep_reads_its_heatmap_and_compares_the_top_variant
     page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
 
     page.get_by_label("Filter expression").fill("parameters.fast >= 20 and sharpe > -10")
-    page.get_by_role("button", name="Apply").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Apply").click()
     wanted = api(site, "/api/v1/backtests?experiment=demo-sma-grid&sort=-sharpe"
                  "&where=parameters.fast%20%3E%3D%2020").json()["items"]  # fmt: skip
     assert rows.count() == len(wanted) == 5
     assert page.locator("#heatmap g.cell").count() == 5
 
     page.get_by_label("Filter expression").fill("parameters.fast >= and")
-    page.get_by_role("button", name="Apply").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Apply").click()
     assert "offset 19" in page.get_by_role("alert").inner_text()
     assert rows.count() == 11  # the whole sweep, the expression kept for fixing
     assert page.get_by_label("Filter expression").input_value() == "parameters.fast >= and"
 
     page.get_by_label("Filter expression").fill("")
-    page.get_by_role("button", name="Apply").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Apply").click()
     page.get_by_label("How many to compare").fill("3")
     page.get_by_role("button", name="Compare").click()
     page.wait_for_url("**/compare?**")
