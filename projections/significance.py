@@ -285,13 +285,13 @@ def report_for(
     inputs: a later request with the same parameters and the same trials reads the
     report stored by the first (an abandoned computation stores nothing). Read from
     ``engine``, stored through ``store`` (the primary, when ``engine`` is a standby)."""
-    report = stored_report(engine, backtest_id, viewer, params, fit=fit)
-    if report is not None:
-        return report
     with read_connection(engine) as conn:
         subject = _subject(conn, backtest_id, viewer)
-        report = _compute(conn, subject, params, fit, stop)
         inputs = inputs_hash(subject, params, fit)
+        stored = _stored(conn, backtest_id, inputs)
+        if stored is not None:
+            return stored
+        report = _compute(conn, subject, params, fit, stop)
     try:
         with write_transaction(store or engine) as conn:
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -324,13 +324,18 @@ def stored_report(
     """The report stored for these inputs, if one was computed (``BacktestNotFound``
     for a backtest the viewer may not read)."""
     with read_connection(engine) as conn:
-        inputs = inputs_hash(_subject(conn, backtest_id, viewer), params, fit)
-        stored = conn.execute(
-            sa.select(significance_reports.c.report).where(
-                significance_reports.c.backtest_id == backtest_id,
-                significance_reports.c.inputs_hash == inputs,
-            )
-        ).scalar()
+        return _stored(
+            conn, backtest_id, inputs_hash(_subject(conn, backtest_id, viewer), params, fit)
+        )
+
+
+def _stored(conn: sa.Connection, backtest_id: str, inputs: str) -> SignificanceReport | None:
+    stored = conn.execute(
+        sa.select(significance_reports.c.report).where(
+            significance_reports.c.backtest_id == backtest_id,
+            significance_reports.c.inputs_hash == inputs,
+        )
+    ).scalar()
     return None if stored is None else msgspec.json.decode(stored, type=SignificanceReport)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -84,19 +85,25 @@ def _schema_url(server_url: str, schema: str) -> str:
     return f"{server_url}?options=-csearch_path%3D{schema}"
 
 
+@contextmanager
+def _fresh_schema(server_url: str) -> Iterator[str]:
+    """A URL whose connections work in a new schema of the server, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(libpq_dsn(server_url), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _schema_url(server_url, schema)
+    finally:
+        with psycopg.connect(libpq_dsn(server_url), autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
 def postgres_schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A URL whose connections work in a fresh schema of their own, dropped afterwards:
     on the shared server, or for a test marked ``feed`` on a cluster of its own."""
-    postgres_url = _server_url(request)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(libpq_dsn(postgres_url), autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _schema_url(postgres_url, schema)
-    finally:
-        with psycopg.connect(libpq_dsn(postgres_url), autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with _fresh_schema(_server_url(request)) as url:
+        yield url
 
 
 @pytest.fixture(params=STORES)
@@ -133,15 +140,8 @@ def another_database_url(
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'another.sqlite3'}"
         return
-    server = _server_url(request)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(libpq_dsn(server), autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _schema_url(server, schema)
-    finally:
-        with psycopg.connect(libpq_dsn(server), autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with _fresh_schema(_server_url(request)) as url:
+        yield url
 
 
 @pytest.fixture
