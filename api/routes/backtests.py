@@ -13,7 +13,6 @@ from litestar import Controller, MediaType, Request, delete, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Response, Stream
 
@@ -28,6 +27,7 @@ from api.handlers import (
     exclude_from_trials,
     record_backtest,
 )
+from api.openapi import answer
 from api.reads import read_engine, written
 from api.schemas import EventOut, StreamHistory
 from api.streams import started_stream
@@ -234,11 +234,7 @@ class BacktestController(Controller):
         operation_id="listBacktests",
         opt={AUTHENTICATES_ON_READ: True},
         sync_to_thread=True,
-        responses={
-            200: ResponseSpec(
-                data_container=BacktestPage, description="A page of backtests, newest first"
-            )
-        },
+        responses={200: answer(BacktestPage, "A page of backtests, newest first")},
     )
     def list_backtests(
         self,
@@ -286,9 +282,7 @@ class BacktestController(Controller):
         operation_id="compareBacktests",
         guards=[READERS],
         sync_to_thread=True,
-        responses={
-            200: ResponseSpec(data_container=Comparison, description="The backtests compared")
-        },
+        responses={200: answer(Comparison, "The backtests compared")},
     )
     def compare(
         self,
@@ -325,11 +319,7 @@ class BacktestController(Controller):
         operation_id="getBacktest",
         guards=[READERS],
         sync_to_thread=True,
-        responses={
-            200: ResponseSpec(
-                data_container=BacktestDetail, description="Everything about one backtest"
-            )
-        },
+        responses={200: answer(BacktestDetail, "Everything about one backtest")},
     )
     def detail(
         self,
