@@ -17,25 +17,28 @@ from infrastructure.migrate import upgrade
 from infrastructure.tables import backtests
 from infrastructure.users import Role, create_user, user_by_name
 from projections import queries
+from tests.cli_in_process import run_cli
 from tests.factories import backtest_document, body
 from tests.server_process import CLI
 
 
 class Ledger:
+    """The CLI on one database, run in-process (``tests/cli_in_process.py``); the tests
+    about the process itself start the console script."""
+
     def __init__(self, url: str, tmp_path: Path) -> None:
         self.url = url
         self.tmp = tmp_path
+        self.env = {"BACKTEST_LEDGER_DATABASE_URL": url}
 
-    def run(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=self.url)
-        return subprocess.run(
-            [CLI, *args], input=stdin.decode() if stdin else None, env=env,
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+    def run(self, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+        done = run_cli(args, self.env, stdin)
+        return subprocess.CompletedProcess(
+            done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+        )
 
     def stdout_bytes(self, *args: str) -> bytes:
-        env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=self.url)
-        done = subprocess.run([CLI, *args], env=env, capture_output=True, timeout=120)
+        done = run_cli(args, self.env)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -198,6 +201,12 @@ def test_record_reads_stdin_and_database_url_flag_selects_the_store(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.strip()) == 36
+    nobody = subprocess.run(  # the console script exits with what main returns
+        [CLI, "--database-url", other, "record", "-", "--user", "nobody"],
+        input=body(backtest_document()), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert nobody.returncode == 2 and b"nobody" in nobody.stderr and nobody.stdout == b""
+    assert b"Traceback" not in nobody.stderr
 
 
 def test_verify_exits_1_naming_the_altered_backtest(ledger: Ledger) -> None:
