@@ -16,6 +16,13 @@ from infrastructure.database import create_engine
 from tests.migrated import migrate
 from tests.postgres_server import ThrowawayCluster, answers, configured_url, libpq_dsn
 
+# numba comes only with vectorbt, a test extra (the service never runs it): vectorbt's
+# kernels run as the Python they are written in, a mode vectorbt supports, with the same
+# arithmetic in the same order (figures equal to the compiled ones' to about 1e-15) and
+# without compiling them first, which cost 10 s a process, 25-70 s on a fresh machine.
+# Set before anything imports numba; the examples' processes inherit it.
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
+
 STORES = ["sqlite", "postgresql"]
 
 
@@ -112,6 +119,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     return str(request.getfixturevalue("postgres_schema_url"))
+
+
+@contextmanager
+def store_url(store: str, request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    """An empty database on ``store``, for a fixture of a wider scope than a test's."""
+    if store == "sqlite":
+        yield f"sqlite:///{directory / 'ledger.sqlite3'}"
+    else:
+        with _fresh_schema(_server_url(request)) as url:
+            yield url
 
 
 @pytest.fixture

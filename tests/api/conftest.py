@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from api.app import create_app
-from infrastructure.database import write_transaction
+from infrastructure.database import create_engine, write_transaction
 from infrastructure.settings import Settings
 from infrastructure.users import Role, create_user
+from tests.conftest import STORES, store_url
 from tests.factories import backtest_document, body
+from tests.migrated import migrate
 
 
 @dataclass
@@ -59,9 +61,29 @@ def make_keys(engine: sa.Engine) -> dict[str, str]:
     return keys
 
 
-@pytest.fixture
-def api(engine: sa.Engine, database_url: str) -> Iterator[Api]:
+def _api_on(engine: sa.Engine, database_url: str) -> Iterator[Api]:
     keys = make_keys(engine)
     app = create_app(Settings(database_url=database_url, max_body_bytes=2 * 1024 * 1024))
     with TestClient(app=app) as client:
         yield Api(client, engine, keys)
+
+
+@pytest.fixture
+def api(engine: sa.Engine, database_url: str) -> Iterator[Api]:
+    yield from _api_on(engine, database_url)
+
+
+@pytest.fixture(scope="module", params=STORES)
+def shared_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """One API per store shared by a module's tests that record nothing and leave the
+    client as they found it (a test of bad input): a fresh database and app cost about
+    0.3 s, most of such a test's time. Such a test compares the log before and after."""
+    with store_url(request.param, request, tmp_path_factory.mktemp("shared")) as url:
+        engine = create_engine(url)
+        migrate(engine)
+        try:
+            yield from _api_on(engine, url)
+        finally:
+            engine.dispose()

@@ -80,8 +80,6 @@ def test_backtesting_py(ledger: Ledger, sp500: pd.DataFrame) -> None:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # vectorbt's own, on pandas 3
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-# numba's, once, when it first compiles vectorbt's kernels (a fresh machine has no cache)
-@pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaPendingDeprecationWarning")
 def test_vectorbt(ledger: Ledger, sp500: pd.DataFrame) -> None:
     import vectorbt as vbt
 
