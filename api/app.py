@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )  # fmt: skip
     # counts on a small pool of their own: a request's connections are not theirs
     windows = SharedWindows(create_engine(settings.database_url, pool_size=2, max_overflow=2,
-                                          busy_timeout_s=settings.busy_timeout_s))  # fmt: skip
+                                          busy_timeout_s=settings.busy_timeout_s),
+                            flush_s=settings.rate_share_s)  # fmt: skip
     per_minute = settings.rate_limit_per_minute
     api = Router(
         path="/api/v1",

@@ -49,6 +49,9 @@ class Settings:
     state_dir: str = field(default_factory=lambda: _env("STATE_DIR", "./var"))
     # requests per minute per API key and worker process; 0 turns the limit off
     rate_limit_per_minute: int = field(default_factory=lambda: int(_env("RATE_LIMIT", "1200")))
+    # seconds between a process's exchanges of counts with the other nodes: how stale
+    # their hits may be when a limit is checked (each exchange is one statement)
+    rate_share_s: float = field(default_factory=lambda: float(_env("RATE_SHARE_S", "0.25")))
     # wrong API keys (API or sign-in page) per client address and minute, per worker
     # process, before that address gets 429 for any key; 0 turns the throttle off
     auth_failures_per_minute: int = field(

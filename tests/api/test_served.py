@@ -92,20 +92,26 @@ def two_nodes(database_url: str, tmp_path: Path, **settings: str) -> Iterator[li
             node.stop()
 
 
+# The nodes exchange counts every 0.05 s; a request waits five exchanges for the other
+# node's count to reach it (four exchanges of 0.25 s, the default, took 10 s a test).
+SHARING = {"BACKTEST_LEDGER_RATE_SHARE_S": "0.05"}
+SHARED_S = 0.25
+
+
 def test_a_rate_limit_holds_across_two_service_nodes(
     engine: sa.Engine, database_url: str, tmp_path: Path
 ) -> None:
     import time
 
     keys = make_keys(engine)
-    with two_nodes(database_url, tmp_path, BACKTEST_LEDGER_RATE_LIMIT="5") as nodes:
+    with two_nodes(database_url, tmp_path, BACKTEST_LEDGER_RATE_LIMIT="5", **SHARING) as nodes:
         auth = {"Authorization": f"Bearer {keys['alice']}"}
         statuses = []
-        clear_of_a_new_minute(15)
+        clear_of_a_new_minute(8)
         for n in range(10):  # alternating nodes, each told of the other's count since
             answer = httpx.get(f"{nodes[n % 2].base}/api/v1/whoami", headers=auth, timeout=30)
             statuses.append(answer.status_code)
-            time.sleep(1.0)  # four of the nodes' 0.25 s sharing rounds
+            time.sleep(SHARED_S)
         # Each node counts its first request against the address (the key is not yet
         # known to it there), then the key: five for the key across both, not per node.
         assert statuses == [200] * 7 + [429] * 3, statuses
@@ -118,12 +124,13 @@ def test_wrong_keys_are_counted_across_two_service_nodes(
     import time
 
     keys = make_keys(engine)
-    with two_nodes(database_url, tmp_path, BACKTEST_LEDGER_AUTH_FAILURES_PER_MINUTE="4") as nodes:
-        clear_of_a_new_minute(15)
+    failures = {"BACKTEST_LEDGER_AUTH_FAILURES_PER_MINUTE": "4", **SHARING}
+    with two_nodes(database_url, tmp_path, **failures) as nodes:
+        clear_of_a_new_minute(5)
         for n in range(4):  # two wrong keys on each node: neither alone reaches four
             wrong = {"Authorization": f"Bearer btl_guess{n}"}
             assert httpx.get(f"{nodes[n % 2].base}/api/v1/whoami", headers=wrong).status_code == 401
-            time.sleep(1.0)  # four of the nodes' 0.25 s sharing rounds
+            time.sleep(SHARED_S)
         right = {"Authorization": f"Bearer {keys['alice']}"}
         held = httpx.get(f"{nodes[0].base}/api/v1/whoami", headers=right)
         assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
