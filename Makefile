@@ -14,20 +14,24 @@ PYTEST_WORKERS ?= 3
 
 .PHONY: run test lint contract bench bench-smoke clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# uv installs from PyPI into the venv pip made: on this machine a fresh dev install
+# took 67 s with pip and 36 s with uv, which also compiles the bytecode on every core.
+INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode
 
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv>=0.4'
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/uv
+	$(INSTALL) -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml | $(BIN)/uv
+	$(INSTALL) -e '.[dev]'
 	touch $@ $(RUN_STAMP)
 
 $(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(INSTALL) -e '.[dev,bench]'
 	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || true
 	touch $@
 
@@ -40,8 +44,15 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+# mypy (one core, 15 s on a fresh clone) checks while the pytest workers start and
+# wait on servers; its verdict is printed after the suite's, and either failing fails.
+test: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & typed=$$!; \
+	$(BIN)/pytest -n $(PYTEST_WORKERS); passed=$$?; \
+	wait $$typed; checked=$$?; cat $(VENV)/mypy.out; \
+	[ $$passed -eq 0 ] && [ $$checked -eq 0 ]
 
 # Schemathesis with every check against a served ledger: the OpenAPI document states
 # what the service enforces (schemathesis.toml: the rules it cannot state).
