@@ -86,10 +86,21 @@ def daily_rows(
     if series.empty:
         raise ValueError("the series is empty")
     dates = _dates(series.index)
+    infinite = np.isinf(series.to_numpy(dtype=float, na_value=np.nan))
+    if infinite.any():
+        label = series.index[int(np.argmax(infinite))]
+        name = "equity" if equity is not None else "returns"
+        raise ValueError(
+            f"{name} at {label} is {series[label]}: give a finite value, or NaN "
+            "for none (an infinite one would make every later equity unknown)"
+        )
     if equity is not None:
         return [{"date": d, "equity": number(v)} for d, v in zip(dates, equity, strict=True)]
     assert returns is not None
-    growth = (1.0 + returns.astype(float).fillna(0.0)).cumprod() * initial_capital
+    values = returns.astype(float)
+    if values.isna().all():  # no return at all: no equity, rather than a flat one
+        return [{"date": d, "equity": None, "return": None} for d in dates]
+    growth = (1.0 + values.fillna(0.0)).cumprod() * initial_capital
     return [
         {"date": d, "equity": number(e), "return": number(r)}
         for d, e, r in zip(dates, growth, returns, strict=True)
@@ -136,14 +147,17 @@ def backtest_body(
     trade_columns: Mapping[str, str] | None = None,
     parameters: Mapping[str, Any] | None = None,
     interval: str = "1d",
-    periods_per_year: int = 252,
+    periods_per_year: int | None = None,
     experiment: str | None = None,
     test_mode: str = "backtest",
     market_type: str = "spot",
     metrics: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The POST body of one backtest. ``initial_capital`` defaults to the first equity
-    (with ``returns``: 1.0)."""
+    (with ``returns``: 1.0). ``periods_per_year`` is sent only when given: the service
+    infers it from the rows' spacing otherwise (252 for weekday daily bars, 365 with
+    weekend rows, 52 weekly, 12 monthly, 365 × bars a day for markets open every day),
+    and refuses a series whose spacing does not tell it, naming the field."""
     if initial_capital is None:
         initial_capital = 1.0 if equity is None else number(equity.iloc[0]) or 0.0
     body: dict[str, Any] = {
@@ -153,11 +167,12 @@ def backtest_body(
         "test_mode": test_mode,
         "market_type": market_type,
         "initial_capital": number(initial_capital),
-        "periods_per_year": int(periods_per_year),
         "parameters": plain(parameters or {}),
         "daily_results": daily_rows(equity, returns, float(initial_capital)),
         "trades": trade_rows(trades, trade_columns),
     }
+    if periods_per_year is not None:
+        body["periods_per_year"] = int(periods_per_year)
     if experiment is not None:
         body["experiment"] = experiment
     if metrics is not None:

@@ -63,6 +63,45 @@ def test_plain_pandas_round_trips_with_nulls_and_utc_times(ledger: Ledger, api: 
     assert got["trade_no"].dtype == np.int64
 
 
+@pytest.mark.parametrize(
+    ("freq", "interval", "periods"),
+    [("W-FRI", "1w", 52), ("B", "1d", 252), ("D", "1d", 365), ("MS", "1M", 12)],
+)
+def test_the_service_annualises_what_the_client_was_not_told(
+    ledger: Ledger, freq: str, interval: str, periods: int
+) -> None:
+    """Issue 31: the client sent 252 whatever the bars, so weekly returns had a Sharpe
+    of 1.899 where 0.863 was right, and ``periods_per_year=None`` was a TypeError."""
+    rng = np.random.default_rng(7)
+    returns = pd.Series(rng.normal(0.002, 0.02, 156),
+                        index=pd.date_range("2021-01-01", periods=156, freq=freq))  # fmt: skip
+    for given in ({}, {"periods_per_year": None}):
+        backtest_id = ledger.record_returns(returns, symbol="SPX", strategy="weekly",
+                                            interval=interval, **given)  # fmt: skip
+        detail = ledger.get(backtest_id)
+        assert detail["periods_per_year"] == periods and detail["warnings"] == []
+        expected = returns.mean() / returns.std(ddof=1) * math.sqrt(periods)
+        assert detail["metrics"]["sharpe"] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_an_infinite_return_is_refused_naming_its_bar(ledger: Ledger, value: float) -> None:
+    """Issue 31: r.iloc[300] = inf nulled every later equity, so the total return and
+    drawdown covered rows 0-299 while the Sharpe covered all of them."""
+    returns = pd.Series(0.001, index=pd.bdate_range("2024-01-01", periods=400))
+    returns.iloc[300] = value
+    with pytest.raises(ValueError, match=r"returns at 2025-02-24 00:00:00 is -?inf"):
+        ledger.record_returns(returns, symbol="SPX", strategy="x")
+
+
+def test_returns_that_are_all_nan_give_no_total_return(ledger: Ledger) -> None:
+    """Issue 31: they gave a flat equity, so a total return of 0.0."""
+    returns = pd.Series(np.nan, index=pd.bdate_range("2024-01-01", periods=30))
+    detail = ledger.get(ledger.record_returns(returns, symbol="SPX", strategy="none"))
+    assert detail["metrics"]["total_return"] is None and detail["metrics"]["sharpe"] is None
+    assert [w["pointer"] for w in detail["warnings"]] == ["/daily_results/29/equity"]
+
+
 def test_returns_with_a_warm_up_are_nulls_not_zeros(ledger: Ledger) -> None:
     rng = np.random.default_rng(3)
     sessions = pd.bdate_range("2023-01-02", periods=300, tz="America/New_York")
