@@ -4,6 +4,8 @@ says which rule the metrics applied."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 
 from domain import bars
@@ -19,6 +21,22 @@ def _seconds_text(seconds: int) -> str:
     return bars.bar_size(seconds) or f"{seconds}s"
 
 
+# A given periods_per_year this far from the one the rows' spacing gives is a warning:
+# 252 against 260 weekdays or 250 sessions is a convention; 252 for weekly rows is not.
+PERIODS_TOLERANCE = 0.10
+
+
+def _periods_message(given: int, inferred: int, step: int, stamps: list[dt.date]) -> str:
+    weekend = next((i for i, stamp in enumerate(stamps) if bars.has_weekend([stamp])), None)
+    rows = f"rows {_seconds_text(step)} apart"
+    if weekend is not None:  # the first one ends the search: a week has a weekend
+        rows += f" with weekend rows (the first: /daily_results/{weekend})"
+    return (
+        f"{given} periods a year given, but {rows} annualise with {inferred}: the "
+        f"Sharpe, Sortino, volatility and CAGR use the {given} given"
+    )
+
+
 def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
     """The warnings of one recorded submission, in the order of its fields."""
     warnings: list[SubmissionWarning] = []
@@ -31,13 +49,10 @@ def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
             f"interval {sub.interval!r} means bars {_seconds_text(named[0])} apart, but the "
             f"rows are {_seconds_text(step)} apart",
         ))  # fmt: skip
-    if sub.periods == 252 and step is not None and step <= bars.DAY and bars.has_weekend(stamps):
-        weekend = next(i for i, stamp in enumerate(stamps) if stamp.weekday() >= 5)
-        warnings.append(SubmissionWarning(
-            "/periods_per_year",
-            f"252 periods a year (trading days) on a series with weekend rows (the first: "
-            f"/daily_results/{weekend}); a calendar-daily series annualises with 365",
-        ))  # fmt: skip
+    inferred = bars.inferred_periods(stamps) if step is not None else None
+    if step and inferred and abs(sub.periods - inferred) > PERIODS_TOLERANCE * inferred:
+        message = _periods_message(sub.periods, inferred, step, stamps)
+        warnings.append(SubmissionWarning("/periods_per_year", message))
     equities = [day.equity for day in sub.daily_results]
     if equities and equities[-1] is None:
         known = max((i for i, e in enumerate(equities) if e is not None), default=None)

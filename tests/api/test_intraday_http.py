@@ -157,6 +157,69 @@ def test_doubtful_submissions_are_kept_with_warnings_naming_the_fields(api: Api)
     assert detail["metrics"]["profit_factor"] == pytest.approx(2.5, rel=1e-12)
 
 
+def _weekly(weeks: int) -> dict[str, Any]:
+    doc = backtest_document(days=weeks, trades=0)
+    first = dt.date(2024, 1, 1)
+    for n, row in enumerate(doc["daily_results"]):
+        row["date"] = (first + dt.timedelta(weeks=n)).isoformat()
+    return doc
+
+
+def _weekdays(days: int) -> dict[str, Any]:
+    doc = backtest_document(days=days * 2, trades=0)
+    rows = [r for r in doc["daily_results"] if dt.date.fromisoformat(r["date"]).weekday() < 5]
+    doc["daily_results"] = rows[:days]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("case", "given", "inferred"),
+    [
+        ("hourly-24-7", 365, 8760),
+        ("weekly", 252, 52),
+        ("weekdays", 365, 252),
+        ("calendar-days", 252, 365),
+    ],
+)
+def test_an_annualisation_far_from_the_rows_spacing_is_a_warning_naming_both(
+    api: Api, case: str, given: int, inferred: int
+) -> None:
+    """Issue 31: 24/7 hourly bars at 365 (Sharpe 0.42 instead of 2.05), weekly rows at
+    252 and weekday rows at 365 (vectorbt's freq="1D" on S&P data) were kept silently;
+    only 252 on rows with weekends warned, advising 365 even for hourly bars."""
+    doc = {"hourly-24-7": lambda: hourly(24 * 9), "weekly": lambda: _weekly(60),
+           "weekdays": lambda: _weekdays(60),
+           "calendar-days": lambda: backtest_document(days=60)}[case]()  # fmt: skip
+    doc["interval"] = {"hourly-24-7": "1h", "weekly": "1w"}.get(case, "1d")
+    doc["periods_per_year"] = given
+    detail = _recorded(api, doc)
+    assert detail["periods_per_year"] == given  # what was given is what is used
+    [warning] = [w for w in detail["warnings"] if w["pointer"] == "/periods_per_year"]
+    assert f"{given} periods a year given" in warning["message"]
+    assert f"annualise with {inferred}" in warning["message"]
+    equity = pd.concat([pd.Series([CAPITAL]), _frame_of(doc).reset_index(drop=True)])
+    returns = equity.pct_change().dropna()
+    sharpe = returns.mean() / returns.std(ddof=1) * math.sqrt(given)
+    assert detail["metrics"]["sharpe"] == pytest.approx(sharpe, rel=1e-9)
+
+
+@pytest.mark.parametrize(("case", "given"), [("weekdays", 252), ("weekdays", 260),
+                                             ("calendar-days", 365), ("weekly", 52)])  # fmt: skip
+def test_an_annualisation_within_a_tenth_of_the_spacing_is_no_warning(
+    api: Api, case: str, given: int
+) -> None:
+    doc = {"weekly": lambda: _weekly(60), "weekdays": lambda: _weekdays(60),
+           "calendar-days": lambda: backtest_document(days=60)}[case]()  # fmt: skip
+    doc["interval"] = "1w" if case == "weekly" else "1d"
+    doc["periods_per_year"] = given
+    assert _recorded(api, doc)["warnings"] == []
+
+
+def _frame_of(doc: dict[str, Any]) -> pd.Series:
+    rows = doc["daily_results"]
+    return _frame(doc) if "time" in rows[0] else pd.Series([r["equity"] for r in rows])
+
+
 def test_a_clean_daily_backtest_has_no_warnings(api: Api) -> None:
     detail = _recorded(api, backtest_document(days=20))
     assert detail["warnings"] == [] and detail["bar_size"] == "1d"

@@ -92,8 +92,11 @@ def test_vectorbt(ledger: Ledger, sp500: pd.DataFrame) -> None:
     backtest_id = ledger.record_vectorbt(portfolio, symbol="SPX", strategy="sma_cross",
                                          parameters={"fast": 10, "slow": 30})  # fmt: skip
     detail = ledger.get(backtest_id)
-    # vectorbt annualises by its year_freq (365 days) over the bar's freq (1 day)
+    # vectorbt annualises by its year_freq (365 days) over the bar's freq (1 day): kept,
+    # with a warning that S&P sessions (weekdays) annualise with 252
     assert detail["periods_per_year"] == 365
+    [warning] = [w for w in detail["warnings"] if w["pointer"] == "/periods_per_year"]
+    assert "365 periods a year given" in warning["message"] and "with 252" in warning["message"]
     assert detail["parameters"] == {"fast": 10, "slow": 30}
     stats = portfolio.stats()
     lib = portfolio.trades.records_readable
@@ -115,6 +118,22 @@ def test_vectorbt(ledger: Ledger, sp500: pd.DataFrame) -> None:
     # the same convention as the ledger's: mean / std(ddof=1) * sqrt(365), every return
     assert m["sharpe"] == pytest.approx(stats["Sharpe Ratio"], rel=1e-9)
     assert m["profit_factor"] == pytest.approx(stats["Profit Factor"], rel=1e-9)
+
+    # the README's advice for trading days: vectorbt's factor becomes 252, no warning
+    year = vbt.settings.returns["year_freq"]
+    vbt.settings.returns["year_freq"] = "252 days"
+    try:
+        sessions = vbt.Portfolio.from_signals(
+            close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),
+            init_cash=10_000, fees=0.001, freq="1D",
+        )  # fmt: skip
+        trading_days = ledger.get(ledger.record_vectorbt(sessions, symbol="SPX", strategy="x"))
+    finally:
+        vbt.settings.returns["year_freq"] = year
+    assert trading_days["periods_per_year"] == 252 and trading_days["warnings"] == []
+    assert trading_days["metrics"]["sharpe"] == pytest.approx(
+        m["sharpe"] * math.sqrt(252 / 365), rel=1e-9
+    )
 
 
 def test_backtrader(ledger: Ledger, sp500: pd.DataFrame) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -165,3 +166,35 @@ def _schema_of(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
         }
     assert all(found.values()), found  # every query saw the schema it describes
     return found
+
+
+def test_upgrading_from_0011_warns_of_the_annualisations_0011_kept_silently(
+    engine: sa.Engine,
+) -> None:
+    """0012 sets every backtest's warnings null, and they are projected again from the
+    log: weekly rows recorded at 252 gain the warning 0011's rule did not give."""
+    from alembic import command
+
+    from infrastructure.tables import backtest_details
+    from projections import rebuild
+    from tests.factories import backtest_document, make_user, record
+
+    doc = backtest_document(days=40, trades=0)
+    for n, row in enumerate(doc["daily_results"]):
+        row["date"] = f"{dt.date(2024, 1, 1) + dt.timedelta(weeks=n)}"
+    doc.update(interval="1w", periods_per_year=252)
+    backtest_id = record(engine, make_user(engine), doc).backtest_id
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0011")
+        conn.execute(backtest_details.update().values(warnings="[]"))  # as 0011 projected it
+
+    assert upgrade(engine) is True
+    assert rebuild.fill_missing_documents(engine) == 1
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(backtest_details.c.warnings).where(
+                backtest_details.c.backtest_id == backtest_id
+            )
+        ).scalar_one()
+    assert '"/periods_per_year"' in stored and "annualise with 52" in stored
+    assert rebuild.verify(engine).ok
