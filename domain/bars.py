@@ -36,9 +36,15 @@ def spacing(stamps: Sequence[dt.date]) -> int | None:
 
 
 def bar_size(step: int | None) -> str | None:
-    """A spacing named by its largest whole unit: ``"1d"``, ``"4h"``, ``"15m"``, ``"7d"``."""
+    """A spacing named as intervals are: ``"1w"`` a week, ``"1M"`` a calendar month
+    (28 to 31 days), else by its largest whole unit (``"1d"``, ``"4h"``, ``"15m"``,
+    ``"3d"``)."""
     if step is None or step <= 0:
         return None
+    if step == WEEK:
+        return "1w"
+    if MONTH_STEPS[0] <= step <= MONTH_STEPS[1]:
+        return "1M"
     for unit, size in _UNITS:
         if step % size == 0:
             return f"{step // size}{unit}"

@@ -32,8 +32,10 @@ UTC_SAT = dt.datetime(2024, 1, 6, tzinfo=dt.UTC)
     ("stamps", "size", "periods"),
     [(days(30), "1d", 365),
      (days(30, weekdays_only=True), "1d", 252),  # weekends are 3-day gaps, the median 1
-     ([MONDAY + dt.timedelta(weeks=i) for i in range(20)], "7d", 52),
-     ([dt.date(2024, m, 28) for m in range(1, 13)], "31d", 12),  # 29 to 31 days apart
+     # named as intervals are (issue 31: "7d" and "31d" were read where "1w", "1M" mean it)
+     ([MONDAY + dt.timedelta(weeks=i) for i in range(20)], "1w", 52),
+     ([dt.date(2024, m, 28) for m in range(1, 13)], "1M", 12),  # 29 to 31 days apart
+     ([MONDAY + dt.timedelta(days=3 * i) for i in range(20)], "3d", None),
      (times(200, dt.timedelta(hours=1), UTC_SAT), "1h", 8760),
      (times(500, dt.timedelta(minutes=15), UTC_SAT), "15m", 35040),
      (times(50, dt.timedelta(hours=4), UTC_SAT), "4h", 2190),
