@@ -2,8 +2,9 @@
 
 Every number goes through ``number``: numpy scalars become Python floats and NaN or
 ±inf become null (never 0.0, which would be a value). Trade times without a timezone
-are taken as UTC; times with one are converted to UTC. Bars are daily: a row's date
-is its bar's calendar date in the index's own timezone.
+are taken as UTC; times with one are converted to UTC. A row is keyed by its bar's
+calendar date in the index's own timezone when no two bars share a date, else by its
+UTC time.
 """
 
 from __future__ import annotations
@@ -61,17 +62,35 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def _dates(index: pd.Index) -> list[str]:
-    """Each daily bar's date, in the index's own timezone (a bar of 2 January at
-    midnight in New York is 2 January's session, though 05:00 in UTC)."""
+def _keys(index: pd.Index) -> tuple[str, list[str]]:
+    """Each bar's key: its calendar date in the index's own timezone when no two bars
+    share a date (daily bars and longer, whatever time of day they are stamped at: 16:00
+    in New York, or New York's midnight as 05:00 UTC), else its UTC time ("time")."""
     if not isinstance(index, pd.DatetimeIndex):
+        if index.dtype != object:  # numbers are positions, not dates
+            raise TypeError(f"the series' index holds {index.dtype} values, not dates or "
+                            "times: give it a DatetimeIndex")  # fmt: skip
         index = pd.DatetimeIndex(index)
-    if (index != index.normalize()).any():
-        raise ValueError(
-            "the series has bars within a day: the ledger records daily bars "
-            "(resample, e.g. series.resample('1D').last().dropna())"
-        )
-    return [stamp.date().isoformat() for stamp in index]
+    days = index.normalize()
+    if days.is_unique:
+        return "date", [stamp.date().isoformat() for stamp in index]
+    return "time", [instant(stamp) for stamp in index]
+
+
+def as_series(value: Any, name: str) -> pd.Series | None:
+    """``value`` as the Series it must be: a DataFrame of one column is that column;
+    anything else is a TypeError naming the argument (a DataFrame passed whole failed
+    deep in a conversion, naming neither)."""
+    if value is None or isinstance(value, pd.Series):
+        return value
+    if isinstance(value, pd.DataFrame):
+        if value.shape[1] == 1:
+            return value.iloc[:, 0]
+        columns = ", ".join(map(str, value.columns[:5]))
+        raise TypeError(f"{name} must be a pandas Series (or a DataFrame of one column), "
+                        f"not a DataFrame of {value.shape[1]} columns ({columns})")  # fmt: skip
+    raise TypeError(f"{name} must be a pandas Series on a DatetimeIndex, "
+                    f"not {type(value).__module__}.{type(value).__qualname__}")  # fmt: skip
 
 
 def daily_rows(
@@ -85,7 +104,7 @@ def daily_rows(
     assert series is not None
     if series.empty:
         raise ValueError("the series is empty")
-    dates = _dates(series.index)
+    key, dates = _keys(series.index)
     infinite = np.isinf(series.to_numpy(dtype=float, na_value=np.nan))
     if infinite.any():
         label = series.index[int(np.argmax(infinite))]
@@ -95,14 +114,14 @@ def daily_rows(
             "for none (an infinite one would make every later equity unknown)"
         )
     if equity is not None:
-        return [{"date": d, "equity": number(v)} for d, v in zip(dates, equity, strict=True)]
+        return [{key: d, "equity": number(v)} for d, v in zip(dates, equity, strict=True)]
     assert returns is not None
     values = returns.astype(float)
     if values.isna().all():  # no return at all: no equity, rather than a flat one
-        return [{"date": d, "equity": None, "return": None} for d in dates]
+        return [{key: d, "equity": None, "return": None} for d in dates]
     growth = (1.0 + values.fillna(0.0)).cumprod() * initial_capital
     return [
-        {"date": d, "equity": number(e), "return": number(r)}
+        {key: d, "equity": number(e), "return": number(r)}
         for d, e, r in zip(dates, growth, returns, strict=True)
     ]
 
@@ -140,8 +159,8 @@ def backtest_body(
     *,
     symbol: str,
     strategy: str,
-    equity: pd.Series | None = None,
-    returns: pd.Series | None = None,
+    equity: pd.Series | pd.DataFrame | None = None,
+    returns: pd.Series | pd.DataFrame | None = None,
     initial_capital: float | None = None,
     trades: pd.DataFrame | None = None,
     trade_columns: Mapping[str, str] | None = None,
@@ -153,13 +172,19 @@ def backtest_body(
     market_type: str = "spot",
     metrics: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The POST body of one backtest. ``initial_capital`` defaults to the first equity
-    (with ``returns``: 1.0). ``periods_per_year`` is sent only when given: the service
+    """The POST body of one backtest. ``initial_capital`` defaults to the first finite
+    equity (with ``returns``: 1.0). ``periods_per_year`` is sent only when given: the service
     infers it from the rows' spacing otherwise (252 for weekday daily bars, 365 with
     weekend rows, 52 weekly, 12 monthly, 365 × bars a day for markets open every day),
     and refuses a series whose spacing does not tell it, naming the field."""
-    if initial_capital is None:
-        initial_capital = 1.0 if equity is None else number(equity.iloc[0]) or 0.0
+    equity, returns = as_series(equity, "equity"), as_series(returns, "returns")
+    if initial_capital is None and equity is not None:
+        finite = equity[np.isfinite(equity.to_numpy(dtype=float, na_value=np.nan))]
+        if finite.empty:
+            raise ValueError("equity has no finite value to start from: give initial_capital=")
+        initial_capital = float(finite.iloc[0])  # a curve may start with NaN (a warm-up)
+    elif initial_capital is None:
+        initial_capital = 1.0
     body: dict[str, Any] = {
         "symbol": symbol,
         "interval": interval,

@@ -47,6 +47,8 @@ class Ledger:
         """``url`` and ``api_key`` default to ``BACKTEST_LEDGER_URL`` (else
         http://127.0.0.1:8000) and ``BACKTEST_LEDGER_API_KEY``; ``client`` replaces the
         pooled client (its base URL and headers are then the caller's)."""
+        if api_key is not None and not api_key.strip():
+            raise ValueError("api_key is empty: give a key, or None for BACKTEST_LEDGER_API_KEY")
         key = api_key or os.environ.get("BACKTEST_LEDGER_API_KEY")
         if client is None:
             headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -87,14 +89,15 @@ class Ledger:
         *,
         symbol: str,
         strategy: str,
-        equity: pd.Series | None = None,
-        returns: pd.Series | None = None,
+        equity: pd.Series | pd.DataFrame | None = None,
+        returns: pd.Series | pd.DataFrame | None = None,
         trades: pd.DataFrame | None = None,
         idempotency_key: str | None = None,
         **fields: Any,
     ) -> str:
-        """Record a backtest from plain pandas: an ``equity`` curve or ``returns`` on a
-        DatetimeIndex of daily bars, a ``trades`` DataFrame (``trade_columns=`` maps
+        """Record a backtest from plain pandas: an ``equity`` curve or ``returns`` (a
+        Series, or a DataFrame of one column) on a DatetimeIndex of bars of any size, a
+        ``trades`` DataFrame (``trade_columns=`` maps
         its column names), ``parameters``, and any other field of the POST body
         (``initial_capital``, ``periods_per_year``, ``experiment``, ``interval``...)."""
         body = backtest_body(symbol=symbol, strategy=strategy, equity=equity, returns=returns,

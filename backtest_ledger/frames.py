@@ -9,7 +9,7 @@ from typing import Final
 import pandas as pd
 
 UTC_NS: Final = "datetime64[ns, UTC]"
-TIME_COLUMNS = ("date", "entry_time", "exit_time", "created_at",
+TIME_COLUMNS = ("date", "time", "entry_time", "exit_time", "created_at",
                 "first_recorded_at", "last_recorded_at")  # fmt: skip
 TEXT_COLUMNS = ("month", "side", "backtest_id", "symbol", "interval", "strategy",
                 "test_mode", "market_type", "experiment", "name")  # fmt: skip

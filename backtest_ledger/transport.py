@@ -2,7 +2,11 @@
 
 Connection errors, 429 and 503 are retried with exponential backoff and full jitter,
 waiting at least what ``Retry-After`` asks; anything else that is not a success is
-raised at once as the ``errors`` exception for its status. A record is safe to retry
+raised at once as the ``errors`` exception for its status. Each retry is logged at
+WARNING with its reason. A refused connection before the ledger ever answered this
+client is raised at once (a wrong URL, or nothing started): retrying it only delays
+the error; once it has answered, a refused connection is a restart and is retried.
+A record is safe to retry
 because it always carries one ``Idempotency-Key``: the service answers a repeat with
 the first answer instead of recording twice. Each write's ``Ledger-Consistency``
 token goes with every later request, so reads see this client's own writes.
@@ -11,6 +15,7 @@ token goes with every later request, so reads see this client's own writes.
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import time
 from collections.abc import Mapping
@@ -21,6 +26,7 @@ import httpx
 
 from backtest_ledger.errors import ServiceUnavailable, error_for
 
+log = logging.getLogger("backtest_ledger")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 CONSISTENCY = "Ledger-Consistency"
 
@@ -69,6 +75,7 @@ class Transport:
         # the token of this client's last write, sent with every request after it: a
         # ledger reading from standbys then never answers older than that write
         self.consistency: str | None = None
+        self.answered = False  # whether the ledger has answered this client yet
 
     def send(
         self,
@@ -85,7 +92,10 @@ class Transport:
         detail, status, wait = "", None, None
         for attempt in range(self.policy.attempts):
             if attempt:
-                time.sleep(self.policy.delay(attempt - 1, wait))
+                delay = self.policy.delay(attempt - 1, wait)
+                log.warning("%s %s: %s; retry %d of %d in %.1f s", method, path, detail,
+                            attempt, self.policy.attempts - 1, delay)  # fmt: skip
+                time.sleep(delay)
             sent = dict(headers or {})
             if self.consistency is not None:
                 sent.setdefault(CONSISTENCY, self.consistency)
@@ -93,9 +103,18 @@ class Transport:
                 response = self.client.request(
                     method, path, params=params, content=content, headers=sent
                 )
+            except httpx.ConnectError as exc:
+                if not self.answered:
+                    raise ServiceUnavailable(
+                        f"nothing answers at {self.client.base_url}: {exc} (is the ledger "
+                        "running, and is BACKTEST_LEDGER_URL right?)"
+                    ) from exc
+                detail, status, wait = f"{type(exc).__name__}: {exc}", None, None
+                continue
             except httpx.TransportError as exc:
                 detail, status, wait = f"{type(exc).__name__}: {exc}", None, None
                 continue
+            self.answered = True
             if response.status_code in RETRIED_STATUSES:
                 problem = _problem(response)
                 found = problem.get("detail") if isinstance(problem, dict) else None

@@ -5,6 +5,7 @@ proper dtypes, errors as exceptions, bulk recording, search and the feed."""
 from __future__ import annotations
 
 import math
+import re
 import uuid
 
 import numpy as np
@@ -102,6 +103,43 @@ def test_returns_that_are_all_nan_give_no_total_return(ledger: Ledger) -> None:
     assert [w["pointer"] for w in detail["warnings"]] == ["/daily_results/29/equity"]
 
 
+def test_hourly_returns_are_recorded_by_their_utc_times(ledger: Ledger) -> None:
+    """Issue 31: they were refused as "the ledger records daily bars", and the daily
+    rows of an intraday backtest read back with a time column of NaN."""
+    rng = np.random.default_rng(5)
+    hours = pd.date_range("2024-03-01", periods=24 * 10, freq="h", tz="Europe/Berlin")
+    returns = pd.Series(rng.normal(0.0001, 0.003, len(hours)), index=hours)
+    backtest_id = ledger.record_returns(returns, symbol="BTC", strategy="h", interval="1h")
+    detail = ledger.get(backtest_id)
+    assert detail["bar_size"] == "1h" and detail["periods_per_year"] == 8760
+    assert detail["warnings"] == []
+    daily = ledger.daily(backtest_id)
+    assert str(daily["time"].dtype) == "datetime64[ns, UTC]"
+    assert daily["time"].tolist() == list(hours.tz_convert("UTC"))
+    expected = returns.mean() / returns.std(ddof=1) * math.sqrt(8760)
+    assert detail["metrics"]["sharpe"] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [pd.bdate_range("2024-01-02", periods=60, tz="America/New_York")
+     + pd.Timedelta(hours=16),  # the close
+     pd.bdate_range("2024-01-02", periods=60, tz="America/New_York").tz_convert("UTC")],
+    ids=["close-in-new-york", "new-york-midnight-in-utc"],
+)  # fmt: skip
+def test_daily_bars_at_any_time_of_day_are_daily(ledger: Ledger, index: pd.Index) -> None:
+    """Issue 31: these were refused as "bars within a day", though a day apart."""
+    returns = pd.Series(np.random.default_rng(2).normal(0, 0.01, 60), index=index)
+    detail = ledger.get(ledger.record_returns(returns, symbol="SPX", strategy="d"))
+    assert detail["bar_size"] == "1d" and detail["periods_per_year"] == 252
+    assert detail["start_date"] == "2024-01-02" and detail["end_date"] == f"{index[-1].date()}"
+
+
+def test_an_index_of_numbers_is_a_type_error_before_anything_is_sent(ledger: Ledger) -> None:
+    with pytest.raises(TypeError, match="int64 values, not dates or times"):
+        ledger.record_returns(pd.Series([0.01, 0.02, -0.01]), symbol="SPX", strategy="n")
+
+
 def test_returns_with_a_warm_up_are_nulls_not_zeros(ledger: Ledger) -> None:
     rng = np.random.default_rng(3)
     sessions = pd.bdate_range("2023-01-02", periods=300, tz="America/New_York")
@@ -116,10 +154,15 @@ def test_returns_with_a_warm_up_are_nulls_not_zeros(ledger: Ledger) -> None:
     assert ledger.get(backtest_id)["metrics"]["sharpe"] == pytest.approx(sharpe, rel=1e-12)
 
 
-def test_intraday_bars_are_refused_before_anything_is_sent(ledger: Ledger, api: Api) -> None:
+def test_weekday_hourly_bars_without_their_annualisation_are_refused(
+    ledger: Ledger, api: Api
+) -> None:
+    """Hourly US equities annualise by 252 × 6.5 or 252 × 7: the session decides, so
+    the service asks rather than guesses, naming the field."""
     hourly = pd.Series([1.0, 1.1], index=pd.to_datetime(["2024-01-02 10:00", "2024-01-02 11:00"]))
-    with pytest.raises(ValueError, match="bars within a day"):
-        ledger.record(symbol="SPX", strategy="x", equity=hourly)
+    with pytest.raises(InvalidBacktest) as refused:
+        ledger.record(symbol="SPX", strategy="x", equity=hourly, interval="1h")
+    assert [pointer for pointer, _ in refused.value.errors] == ["/periods_per_year"]
     assert api.event_count() == 0
 
 
@@ -192,3 +235,31 @@ def test_reading_back_and_deleting(ledger: Ledger, api: Api) -> None:
     events = list(auditor.events(after=0, limit=2))  # pages of two, read to the end
     assert [e["position"] for e in events] == sorted(e["position"] for e in events)
     assert len(events) == api.event_count() == 3
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [(pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, 2.0]}), "not a DataFrame of 2 columns (a, b)"),
+     (np.array([1.0, 1.1]), "not numpy.ndarray"),
+     ([1.0, 1.1], "not builtins.list")],
+    ids=["two-columns", "numpy", "list"],
+)  # fmt: skip
+def test_a_wrong_shape_is_a_type_error_naming_the_argument(
+    ledger: Ledger, given: object, message: str
+) -> None:
+    """Issue 31: a TypeError from deep inside, or AttributeError '.empty'."""
+    with pytest.raises(TypeError, match=f"equity must be a pandas Series.*{re.escape(message)}"):
+        ledger.record(symbol="SPX", strategy="x", equity=given)
+
+
+def test_a_one_column_frame_is_its_column_and_a_leading_nan_is_no_capital(
+    ledger: Ledger,
+) -> None:
+    """Issue 31: the first value NaN gave "/initial_capital must be > 0"."""
+    equity = _equity()
+    equity.iloc[0] = np.nan
+    detail = ledger.get(ledger.record(symbol="SPX", strategy="x", equity=equity.to_frame("eq")))
+    assert detail["initial_capital"] == equity.iloc[1]
+    assert detail["metrics"]["total_return"] == pytest.approx(
+        equity.iloc[-1] / equity.iloc[1] - 1, rel=1e-12
+    )

@@ -1,10 +1,14 @@
 """Retries against a served ledger: a record whose answer is lost after the server
-committed is sent again with the same Idempotency-Key and recorded once; a service
-that cannot be reached is a ServiceUnavailable once the retries are spent."""
+committed is sent again with the same Idempotency-Key and recorded once; a URL where
+nothing listens is a ServiceUnavailable at once, and a ledger that answered and went
+away one once the retries, each logged, are spent."""
 
 from __future__ import annotations
 
 import email.utils
+import http.server
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,14 +61,55 @@ def test_a_record_whose_answer_was_lost_is_retried_and_recorded_once(
     assert streams == [backtest_id]  # once, and the id the retry was answered with
 
 
-def test_an_unreachable_service_is_unavailable_after_every_retry() -> None:
+def test_nothing_listening_is_an_error_at_once_naming_the_url() -> None:
+    """Issue 31: a wrong URL cost 10.9 s of silent retries."""
     port = free_port()  # nothing listens there
-    policy = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
+    started = time.monotonic()
     with (
-        Ledger(f"http://127.0.0.1:{port}", "key", retry=policy) as ledger,
-        pytest.raises(ServiceUnavailable, match="gave up after 3 attempts: ConnectError"),
+        Ledger(f"http://127.0.0.1:{port}", "key") as ledger,
+        pytest.raises(ServiceUnavailable, match=f"nothing answers at http://127.0.0.1:{port}"),
     ):
         ledger.get("00000000-0000-0000-0000-000000000000")
+    assert time.monotonic() - started < 2  # one attempt: the default policy waits 0.5 s+
+
+
+def test_a_ledger_that_answered_and_went_away_is_retried_with_a_warning_each_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Answers(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answers)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    policy = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
+    with Ledger(base, "key", retry=policy) as ledger:
+        assert ledger.transport.send("GET", "/health").json() == {}
+        server.shutdown()
+        server.server_close()  # a restart: the port refuses now
+        ledger.transport.client.close()
+        ledger.transport.client = httpx.Client(base_url=base)
+        with (
+            caplog.at_level(logging.WARNING, logger="backtest_ledger"),
+            pytest.raises(ServiceUnavailable, match="gave up after 3 attempts: ConnectError"),
+        ):
+            ledger.transport.send("GET", "/health")
+    retries = [r.getMessage() for r in caplog.records if r.name == "backtest_ledger"]
+    assert len(retries) == 2 and all("GET /health: ConnectError" in m for m in retries)
+    assert "retry 1 of 2" in retries[0] and "retry 2 of 2" in retries[1]
+
+
+def test_an_empty_api_key_is_an_error_not_the_environments() -> None:
+    with pytest.raises(ValueError, match="api_key is empty"):
+        Ledger("http://127.0.0.1:1", "")
 
 
 def test_the_wait_is_jittered_under_its_ceiling_and_never_under_retry_after() -> None:
