@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import msgspec
+import numpy as np
+from msgspec import UNSET
 
 from domain import bars
 from domain.results import RecordedSubmission
@@ -37,6 +39,37 @@ def _periods_message(given: int, inferred: int, step: int, stamps: list[dt.date]
     )
 
 
+# A given return and the equity's own agree when the equity it gives is within this
+# fraction of the one sent (rounding in the client's arithmetic, not a different series).
+RETURN_TOLERANCE = 1e-6
+
+
+def _returns_against_equity(sub: RecordedSubmission) -> SubmissionWarning | None:
+    """The first row whose given ``return`` moves the previous equity (the initial
+    capital before the first row) somewhere else than its own ``equity``."""
+    days = sub.daily_results
+    if not any(day.return_ is not UNSET for day in days):
+        return None
+    equity = np.array([np.nan if d.equity is None else d.equity for d in days], dtype=float)
+    given = np.array([np.nan if d.return_ in (None, UNSET) else d.return_ for d in days],
+                     dtype=float)  # fmt: skip
+    before = np.concatenate((np.array([sub.initial_capital], dtype=float), equity[:-1]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        off = np.abs(before * (1.0 + given) - equity) > RETURN_TOLERANCE * np.abs(equity)
+    rows = np.flatnonzero(off)  # rows where anything is unknown compare False
+    if not len(rows):
+        return None
+    first = int(rows[0])
+    own = equity[first] / before[first] - 1.0
+    return SubmissionWarning(
+        f"/daily_results/{first}/return",
+        f"the return given ({given[first]:.6g}) is not the equity's own ({own:.6g}, from "
+        f"{'the initial capital' if first == 0 else f'/daily_results/{first - 1}/equity'}); "
+        f"{len(rows)} row(s) disagree: the Sharpe, Sortino and volatility use the returns "
+        "given, the total return, CAGR and drawdown the equity",
+    )
+
+
 def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
     """The warnings of one recorded submission, in the order of its fields."""
     warnings: list[SubmissionWarning] = []
@@ -54,6 +87,9 @@ def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
         message = _periods_message(sub.periods, inferred, step, stamps)
         warnings.append(SubmissionWarning("/periods_per_year", message))
     equities = [day.equity for day in sub.daily_results]
+    contradiction = _returns_against_equity(sub)
+    if contradiction is not None:
+        warnings.append(contradiction)
     if equities and equities[-1] is None:
         known = max((i for i, e in enumerate(equities) if e is not None), default=None)
         used = (

@@ -220,6 +220,44 @@ def _frame_of(doc: dict[str, Any]) -> pd.Series:
     return _frame(doc) if "time" in rows[0] else pd.Series([r["equity"] for r in rows])
 
 
+def _with_returns(doc: dict[str, Any]) -> list[float]:
+    """The equity's own returns, by pandas, written into each row."""
+    equity = pd.concat([pd.Series([CAPITAL]), _frame_of(doc).reset_index(drop=True)])
+    returns = equity.pct_change().dropna().tolist()
+    for row, r in zip(doc["daily_results"], returns, strict=True):
+        row["return"] = r
+    return returns
+
+
+def test_returns_given_with_their_own_equity_are_no_warning(api: Api) -> None:
+    doc = backtest_document(days=300)
+    _with_returns(doc)
+    assert _recorded(api, doc)["warnings"] == []
+
+
+@pytest.mark.parametrize("case", ["one-100-times", "shifted-a-day"])
+def test_a_return_that_contradicts_the_equity_is_a_warning_at_its_row(api: Api, case: str) -> None:
+    """Issue 31: a return 100 times the true one made the volatility 15.2 instead of
+    0.152, and returns shifted by a day changed the Sharpe, silently."""
+    doc = backtest_document(days=300)
+    returns = _with_returns(doc)
+    if case == "one-100-times":
+        doc["daily_results"][5]["return"] = returns[5] * 100
+        pointer, count = "/daily_results/5/return", 1
+    else:
+        for row, r in zip(doc["daily_results"][1:], returns, strict=False):
+            row["return"] = r
+        pointer, count = "/daily_results/1/return", 299
+    detail = _recorded(api, doc)
+    [warning] = [w for w in detail["warnings"] if w["pointer"].endswith("/return")]
+    assert warning["pointer"] == pointer and f"{count} row(s) disagree" in warning["message"]
+    sent = pd.Series([row["return"] for row in doc["daily_results"]])
+    assert detail["metrics"]["volatility"] == pytest.approx(
+        sent.std(ddof=1) * math.sqrt(365),
+        rel=1e-9,  # the given returns, as it says
+    )
+
+
 def test_a_clean_daily_backtest_has_no_warnings(api: Api) -> None:
     detail = _recorded(api, backtest_document(days=20))
     assert detail["warnings"] == [] and detail["bar_size"] == "1d"
