@@ -54,19 +54,55 @@ def _returns_against_equity(sub: RecordedSubmission) -> SubmissionWarning | None
     given = np.array([np.nan if d.return_ in (None, UNSET) else d.return_ for d in days],
                      dtype=float)  # fmt: skip
     before = np.concatenate((np.array([sub.initial_capital], dtype=float), equity[:-1]))
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(all="ignore"):  # past the largest double: inf, compared as such
         off = np.abs(before * (1.0 + given) - equity) > RETURN_TOLERANCE * np.abs(equity)
-    rows = np.flatnonzero(off)  # rows where anything is unknown compare False
-    if not len(rows):
-        return None
-    first = int(rows[0])
-    own = equity[first] / before[first] - 1.0
+        rows = np.flatnonzero(off)  # rows where anything is unknown compare False
+        if not len(rows):
+            return None
+        first = int(rows[0])
+        own = equity[first] / before[first] - 1.0
     return SubmissionWarning(
         f"/daily_results/{first}/return",
         f"the return given ({given[first]:.6g}) is not the equity's own ({own:.6g}, from "
         f"{'the initial capital' if first == 0 else f'/daily_results/{first - 1}/equity'}); "
         f"{len(rows)} row(s) disagree: the Sharpe, Sortino and volatility use the returns "
         "given, the total return, CAGR and drawdown the equity",
+    )
+
+
+def _negative_equity(equities: list[float | None]) -> SubmissionWarning | None:
+    below = [i for i, e in enumerate(equities) if e is not None and e < 0]
+    if not below:
+        return None
+    return SubmissionWarning(
+        f"/daily_results/{below[0]}/equity",
+        f"{len(below)} row(s) with a negative equity: an account that lost more than it "
+        "had; returns across a change of sign, and the drawdown below zero, mean nothing",
+    )
+
+
+def _trades_outside(sub: RecordedSubmission, step: int | None) -> SubmissionWarning | None:
+    """Trades entered before the first bar or left after the last one ends (a bar
+    lasts its spacing; a daily bar its day)."""
+    if not sub.trades or not sub.daily_results:
+        return None
+    first, last = sub.daily_results[0].at, sub.daily_results[-1].at
+    length = dt.timedelta(seconds=step or 0)
+    if isinstance(first, dt.datetime):
+        ends = last + length
+        outside = [i for i, t in enumerate(sub.trades)
+                   if t.entry_time < first or t.exit_time > ends]  # fmt: skip
+    else:
+        ends = last + max(length - dt.timedelta(days=1), dt.timedelta(0))
+        outside = [i for i, t in enumerate(sub.trades)
+                   if t.entry_time.astimezone(dt.UTC).date() < first
+                   or t.exit_time.astimezone(dt.UTC).date() > ends]  # fmt: skip
+    if not outside:
+        return None
+    return SubmissionWarning(
+        f"/trades/{outside[0]}",
+        f"{len(outside)} trade(s) outside the series' span ({first.isoformat()} to "
+        f"{ends.isoformat()}): counted in the trade figures all the same",
     )
 
 
@@ -87,9 +123,9 @@ def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
         message = _periods_message(sub.periods, inferred, step, stamps)
         warnings.append(SubmissionWarning("/periods_per_year", message))
     equities = [day.equity for day in sub.daily_results]
-    contradiction = _returns_against_equity(sub)
-    if contradiction is not None:
-        warnings.append(contradiction)
+    for found in (_returns_against_equity(sub), _negative_equity(equities)):
+        if found is not None:
+            warnings.append(found)
     if equities and equities[-1] is None:
         known = max((i for i, e in enumerate(equities) if e is not None), default=None)
         used = (
@@ -101,6 +137,9 @@ def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
             SubmissionWarning(f"/daily_results/{len(equities) - 1}/equity",
                               f"the final equity is null: {used}")
         )  # fmt: skip
+    outside = _trades_outside(sub, step)
+    if outside is not None:
+        warnings.append(outside)
     unknown = [i for i, trade in enumerate(sub.trades) if trade.pnl is None]
     if unknown:
         warnings.append(SubmissionWarning(

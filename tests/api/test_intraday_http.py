@@ -42,6 +42,9 @@ def hourly(hours: int, *, start: str = "2024-01-29T20:00:00+02:00", seed: int = 
         daily_results=[{"time": s.isoformat(), "equity": float(e)}
                        for s, e in zip(stamps, equity, strict=True)],
     )  # fmt: skip
+    for n, trade in enumerate(doc["trades"]):  # within the bars' span
+        trade["entry_time"] = stamps[n].isoformat()
+        trade["exit_time"] = stamps[n + 1].isoformat()
     return doc
 
 
@@ -256,6 +259,30 @@ def test_a_return_that_contradicts_the_equity_is_a_warning_at_its_row(api: Api, 
         sent.std(ddof=1) * math.sqrt(365),
         rel=1e-9,  # the given returns, as it says
     )
+
+
+def test_a_negative_equity_is_a_warning_at_its_first_row(api: Api) -> None:
+    """Issue 31: an account below zero was kept without a word."""
+    doc = backtest_document(days=30)
+    for row in doc["daily_results"][20:]:
+        row["equity"] = -abs(row["equity"])
+    pointers = {w["pointer"]: w["message"] for w in _recorded(api, doc)["warnings"]}
+    assert "10 row(s) with a negative equity" in pointers["/daily_results/20/equity"]
+
+
+@pytest.mark.parametrize(
+    ("field", "moved_to"),
+    [("entry_time", "2023-12-31T23:00:00+00:00"), ("exit_time", "2024-01-31T00:00:00+00:00")],
+)
+def test_a_trade_outside_the_series_span_is_a_warning(api: Api, field: str, moved_to: str) -> None:
+    """Issue 31: a trade before the first bar or after the last was kept silently."""
+    doc = backtest_document(days=30, trades=3)  # 2024-01-01 to 2024-01-30
+    doc["trades"][1][field] = moved_to
+    warnings = {w["pointer"]: w["message"] for w in _recorded(api, doc)["warnings"]}
+    assert "1 trade(s) outside the series' span (2024-01-01 to 2024-01-30)" in warnings["/trades/1"]
+    inside = backtest_document(days=30, trades=3)
+    inside["trades"][1]["exit_time"] = "2024-01-30T23:59:59+00:00"  # the last bar's day
+    assert _recorded(api, inside)["warnings"] == []
 
 
 def test_a_clean_daily_backtest_has_no_warnings(api: Api) -> None:

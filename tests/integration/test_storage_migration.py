@@ -120,11 +120,18 @@ def test_a_database_recorded_before_0010_serves_the_same_documents_after_it(
     assert rebuild.verify(engine).ok
     assert _served(engine) == _expected()
     # daily rows a day apart, "1d" as their interval says, with 365 periods for their
-    # weekends, a final equity and no null pnl: nothing to warn of
+    # weekends, a final equity and no null pnl: nothing to warn of, but for the one of
+    # 70 days that gives returns of its own, (i % 5 - 2) / 100, unrelated to its equity
+    # (69 rows; the sixth is null): since 0012 that is a warning at its first row
     added = _added(engine)
-    assert {backtest_id: (bar, warnings) for backtest_id, (bar, warnings, _) in added.items()} == {
-        backtest_id: ("1d", []) for backtest_id in FIXTURE["served"]
-    }
+    given = next(backtest_id for backtest_id, served in FIXTURE["served"].items()
+                 if len(json.loads(served["detail"])["daily_results"]) == 70)  # fmt: skip
+    assert {backtest_id: (bar, [w["pointer"] for w in warnings])
+            for backtest_id, (bar, warnings, _) in added.items()} == {
+        backtest_id: ("1d", ["/daily_results/0/return"] if backtest_id == given else [])
+        for backtest_id in FIXTURE["served"]
+    }  # fmt: skip
+    assert "69 row(s) disagree" in added[given][1][0]["message"]
     # quantstats' Sharpe is the ledger's own convention: the old detail's figure
     for backtest_id, (_, _, conventions) in added.items():
         old = json.loads(FIXTURE["served"][backtest_id]["detail"])["metrics"]["sharpe"]
