@@ -6,6 +6,7 @@ backtesting.py, vectorbt, backtrader or plain pandas, and read it back as DataFr
     backtest_id = ledger.record_backtesting(stats, symbol="SPX", experiment="sma-grid")
 """
 
+from backtest_ledger.adapters.open_trades import OpenTradesLeftOut
 from backtest_ledger.client import Ledger
 from backtest_ledger.errors import (
     Conflict,
@@ -21,5 +22,5 @@ from backtest_ledger.errors import (
 from backtest_ledger.transport import RetryPolicy
 
 __all__ = ["Conflict", "InvalidBacktest", "InvalidRequest", "Ledger", "LedgerError",
-           "NotAllowed", "NotFound", "RecordFailed", "RetryPolicy", "ServiceUnavailable",
-           "Unauthorized"]  # fmt: skip
+           "NotAllowed", "NotFound", "OpenTradesLeftOut", "RecordFailed", "RetryPolicy",
+           "ServiceUnavailable", "Unauthorized"]  # fmt: skip

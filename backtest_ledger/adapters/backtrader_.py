@@ -4,7 +4,9 @@ The broker observer (one of Cerebro's default ``stdstats``) gives the account va
 each bar, the strategy's trades their sides, sizes and prices (which a closed trade
 keeps only with ``Cerebro(tradehistory=True)``): entry at the trade's average price,
 exit at the size-weighted price of the orders that closed it, ``pnl`` net of
-commission (``pnlcomm``), ``fees`` the commission. The strategy's name is its class's,
+commission (``pnlcomm``), ``fees`` the commission, ``return`` the net ``pnl`` over the
+capital the entry took (entry price × quantity); trades still open at the end are left
+out, with an ``OpenTradesLeftOut`` warning. The strategy's name is its class's,
 its parameters its ``params``."""
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
+
+from backtest_ledger.adapters.open_trades import warn_of_open_trades
 
 
 def _time(number: float) -> dt.datetime:
@@ -28,7 +32,7 @@ def _trade_row(trade: Any) -> dict[str, Any]:
     opening = history[0].event.size
     closing = [h.event for h in history if h.event.size * opening < 0]
     closed = sum(-e.size for e in closing)
-    return {
+    row: dict[str, Any] = {
         "entry_time": _time(trade.dtopen),
         "exit_time": _time(trade.dtclose),
         "side": "long" if trade.long else "short",
@@ -38,6 +42,8 @@ def _trade_row(trade: Any) -> dict[str, Any]:
         "pnl": trade.pnlcomm,
         "fees": trade.commission,
     }
+    row["return"] = row["pnl"] / (row["entry_price"] * row["quantity"])
+    return row
 
 
 def backtrader_fields(strategy: Any) -> dict[str, Any]:
@@ -47,8 +53,10 @@ def backtrader_fields(strategy: Any) -> dict[str, Any]:
     bars = len(strategy)
     values = list(broker.lines.value.get(size=bars))
     dates = [_time(x) for x in strategy.datas[0].datetime.get(size=bars)]
-    trades = [t for by_id in strategy._trades.values() for listed in by_id.values()
-              for t in listed if t.isclosed]  # fmt: skip
+    every = [t for by_id in strategy._trades.values() for listed in by_id.values()
+             for t in listed]  # fmt: skip
+    trades = [t for t in every if t.isclosed]
+    warn_of_open_trades(sum(1 for t in every if t.isopen), "backtrader")
     trades.sort(key=lambda t: (t.dtopen, t.ref))
     return {
         "strategy": type(strategy).__name__,

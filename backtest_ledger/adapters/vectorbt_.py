@@ -1,7 +1,8 @@
 """vectorbt: a ``Portfolio`` of one column.
 
 ``value()`` gives the equity (relative to ``init_cash``, as vectorbt's own returns
-are), ``trades.records_readable`` the closed trades (``PnL`` is net of both fees;
+are), ``trades.records_readable`` the closed trades (open ones are left out, with an
+``OpenTradesLeftOut`` warning; ``PnL`` is net of both fees;
 ``Direction`` the side), and vectorbt's annualisation factor the periods per year.
 vectorbt does not keep the name or arguments of the strategy that made the signals:
 pass ``strategy=`` and ``parameters=``."""
@@ -12,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from backtest_ledger.adapters.open_trades import warn_of_open_trades
+
 
 def vectorbt_fields(portfolio: Any) -> dict[str, Any]:
     value = portfolio.value()
@@ -19,6 +22,7 @@ def vectorbt_fields(portfolio: Any) -> dict[str, Any]:
         raise ValueError("record one column at a time: portfolio[column]")
     records = portfolio.trades.records_readable
     closed = records[records["Status"] == "Closed"]
+    warn_of_open_trades(len(records) - len(closed), "vectorbt")
     trades = pd.DataFrame({
         "entry_time": closed["Entry Timestamp"],
         "exit_time": closed["Exit Timestamp"],
