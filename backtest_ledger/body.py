@@ -107,16 +107,22 @@ def daily_rows(
     key, dates = _keys(series.index)
     infinite = np.isinf(series.to_numpy(dtype=float, na_value=np.nan))
     if infinite.any():
-        label = series.index[int(np.argmax(infinite))]
+        at = int(np.argmax(infinite))
         name = "equity" if equity is not None else "returns"
         raise ValueError(
-            f"{name} at {label} is {series[label]}: give a finite value, or NaN "
-            "for none (an infinite one would make every later equity unknown)"
+            f"{name} at {series.index[at]} is {series.iloc[at]}: give a finite value, or "
+            "NaN for none (an infinite one would make every later equity unknown)"
         )
     if equity is not None:
         return [{key: d, "equity": number(v)} for d, v in zip(dates, equity, strict=True)]
     assert returns is not None
     values = returns.astype(float)
+    ruinous = values < -1.0
+    if ruinous.any():
+        at = int(np.argmax(ruinous.to_numpy()))
+        raise ValueError(f"returns at {values.index[at]} is {values.iloc[at]:g}, a loss of "
+                         "more than everything: are these percentages? Give fractions "
+                         "(divide by 100)")  # fmt: skip
     if values.isna().all():  # no return at all: no equity, rather than a flat one
         return [{key: d, "equity": None, "return": None} for d in dates]
     growth = (1.0 + values.fillna(0.0)).cumprod() * initial_capital

@@ -95,6 +95,15 @@ def test_an_infinite_return_is_refused_naming_its_bar(ledger: Ledger, value: flo
         ledger.record_returns(returns, symbol="SPX", strategy="x")
 
 
+def test_returns_in_percent_are_named_as_such(ledger: Ledger) -> None:
+    """Issue 31: they were blamed on "a warm-up sent as 0" by the service."""
+    rng = np.random.default_rng(11)
+    percent = pd.Series(rng.normal(0.05, 1.5, 250), index=pd.bdate_range("2024-01-01", periods=250))
+    with pytest.raises(ValueError, match="are these percentages"):
+        ledger.record_returns(percent, symbol="SPX", strategy="pct")
+    ledger.record_returns(percent / 100, symbol="SPX", strategy="pct")  # as fractions: taken
+
+
 def test_returns_that_are_all_nan_give_no_total_return(ledger: Ledger) -> None:
     """Issue 31: they gave a flat equity, so a total return of 0.0."""
     returns = pd.Series(np.nan, index=pd.bdate_range("2024-01-01", periods=30))
