@@ -67,14 +67,18 @@ def _keys(index: pd.Index) -> tuple[str, list[str]]:
     share a date (daily bars and longer, whatever time of day they are stamped at: 16:00
     in New York, or New York's midnight as 05:00 UTC), else its UTC time ("time")."""
     if not isinstance(index, pd.DatetimeIndex):
-        if index.dtype != object:  # numbers are positions, not dates
+        if pd.api.types.is_numeric_dtype(index):  # numbers are positions, not dates
             raise TypeError(f"the series' index holds {index.dtype} values, not dates or "
                             "times: give it a DatetimeIndex")  # fmt: skip
         index = pd.DatetimeIndex(index)
-    days = index.normalize()
-    if days.is_unique:
-        return "date", [stamp.date().isoformat() for stamp in index]
-    return "time", [instant(stamp) for stamp in index]
+    wall = index.tz_localize(None) if index.tz is not None else index
+    days = np.datetime_as_string(wall.values, unit="D")  # in C: a million bars in 0.1 s
+    if len(np.unique(days)) == len(days):
+        return "date", days.tolist()
+    utc = index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
+    whole_seconds = (utc.values.astype("datetime64[s]") == utc.values).all()
+    stamps = np.datetime_as_string(utc.values, unit="s" if whole_seconds else "us")
+    return "time", [stamp + "Z" for stamp in stamps]
 
 
 def as_series(value: Any, name: str) -> pd.Series | None:
