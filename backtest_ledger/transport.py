@@ -103,15 +103,12 @@ class Transport:
                 response = self.client.request(
                     method, path, params=params, content=content, headers=sent
                 )
-            except httpx.ConnectError as exc:
-                if not self.answered:
+            except httpx.TransportError as exc:
+                if isinstance(exc, httpx.ConnectError) and not self.answered:
                     raise ServiceUnavailable(
                         f"nothing answers at {self.client.base_url}: {exc} (is the ledger "
                         "running, and is BACKTEST_LEDGER_URL right?)"
                     ) from exc
-                detail, status, wait = f"{type(exc).__name__}: {exc}", None, None
-                continue
-            except httpx.TransportError as exc:
                 detail, status, wait = f"{type(exc).__name__}: {exc}", None, None
                 continue
             self.answered = True

@@ -72,7 +72,11 @@ def inferred_periods(stamps: Sequence[dt.date]) -> int | None:
     365 for calendar-daily ones, 52 weekly, 12 monthly, and bars a day divides into
     that trade every day (crypto) 365 times as many; None when it cannot be guessed
     (hourly US equities: 252 × 6.5 or 252 × 7, the session decides)."""
-    step = spacing(stamps)
+    return periods_at(spacing(stamps), stamps)
+
+
+def periods_at(step: int | None, stamps: Sequence[dt.date]) -> int | None:
+    """``inferred_periods`` for rows whose spacing is already known to be ``step``."""
     if step is None:
         return 252  # one row: nothing is annualised
     if step == DAY:

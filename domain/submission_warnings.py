@@ -29,9 +29,10 @@ PERIODS_TOLERANCE = 0.10
 
 
 def _periods_message(given: int, inferred: int, step: int, stamps: list[dt.date]) -> str:
-    weekend = next((i for i, stamp in enumerate(stamps) if bars.has_weekend([stamp])), None)
+    # recorded times are in UTC, so a stamp's own weekday is the one has_weekend reads
+    weekend = next((i for i, stamp in enumerate(stamps) if stamp.weekday() >= 5), None)
     rows = f"rows {_seconds_text(step)} apart"
-    if weekend is not None:  # the first one ends the search: a week has a weekend
+    if weekend is not None:
         rows += f" with weekend rows (the first: /daily_results/{weekend})"
     return (
         f"{given} periods a year given, but {rows} annualise with {inferred}: the "
@@ -118,7 +119,7 @@ def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
             f"interval {sub.interval!r} means bars {_seconds_text(named[0])} apart, but the "
             f"rows are {_seconds_text(step)} apart",
         ))  # fmt: skip
-    inferred = bars.inferred_periods(stamps) if step is not None else None
+    inferred = bars.periods_at(step, stamps) if step is not None else None
     if step and inferred and abs(sub.periods - inferred) > PERIODS_TOLERANCE * inferred:
         message = _periods_message(sub.periods, inferred, step, stamps)
         warnings.append(SubmissionWarning("/periods_per_year", message))
