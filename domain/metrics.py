@@ -1,6 +1,7 @@
 """The summary metrics of a backtest, with the conventions of empyrical and quantstats.
 
-r are the effective daily returns with nulls skipped, P the periods per year. Every
+r are the effective daily returns with nulls skipped, of the rows through the last
+known equity (``domain.series.covered_rows``), P the periods per year. Every
 figure that is undefined (no data, zero denominator, non-finite) is None, never 0.
 """
 
@@ -64,7 +65,7 @@ def compute_metrics(submission: RecordedSubmission, derived: Derived | None = No
 def _metrics(submission: RecordedSubmission, derived: Derived) -> Metrics:
     capital = submission.initial_capital or 0.0
     days = submission.daily_results
-    returns = np.array([r for r in derived.returns if r is not None], dtype=np.float64)
+    returns = np.array(derived.metric_returns(), dtype=np.float64)
     equities = [day.equity for day in days if day.equity is not None]
     periods = submission.periods
     total = equities[-1] / capital - 1.0 if equities and capital > 0 else None

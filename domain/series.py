@@ -29,6 +29,16 @@ def effective_returns(initial_capital: float, days: Sequence[DailyResult]) -> li
     return RunningSeries(initial_capital).returns([day.equity for day in days])
 
 
+def covered_rows(equities: Sequence[float | None] | np.ndarray) -> int:
+    """How many leading rows the metrics cover: through the last row whose equity is
+    known. A return after it compounds into no known equity, so it is left out of every
+    figure rather than of some (total return and drawdown need the equity, Sharpe and
+    volatility only the returns: all of them cover the same rows)."""
+    known = ~np.isnan(_array(equities) if not isinstance(equities, np.ndarray) else equities)
+    found = np.flatnonzero(known)
+    return int(found[-1]) + 1 if len(found) else 0
+
+
 def drawdowns(equities: Sequence[float | None]) -> list[float | None]:
     """equity_t / max_{s≤t} equity_s − 1 for each day (None where undefined)."""
     return RunningSeries(None).drawdowns(equities)
@@ -139,13 +149,20 @@ class Derived:
     returns: list[float | None]
     drawdowns: list[float | None]
     months: list[MonthlyResult]
+    covered: int  # the leading rows the metrics cover (``covered_rows``)
+
+    def metric_returns(self) -> list[float]:
+        """The known returns of the rows the metrics cover, in order."""
+        return [r for r in self.returns[: self.covered] if r is not None]
 
 
 def derive(submission: RecordedSubmission) -> Derived:
     days = submission.daily_results
     returns = effective_returns(submission.initial_capital or 0.0, days)
+    equities = [day.equity for day in days]
     return Derived(
         returns=returns,
-        drawdowns=drawdowns([day.equity for day in days]),
+        drawdowns=drawdowns(equities),
         months=monthly_results(submission, returns),
+        covered=covered_rows(equities),
     )

@@ -130,10 +130,11 @@ def submission_warnings(sub: RecordedSubmission) -> list[SubmissionWarning]:
     if equities and equities[-1] is None:
         known = max((i for i, e in enumerate(equities) if e is not None), default=None)
         used = (
-            "no row has one, so total return is null"
+            "no row has one, so every figure but the trades' is null"
             if known is None
-            else (f"total return uses the last known one, /daily_results/{known}/equity")
-        )
+            else (f"every figure covers the rows through the last known one, "
+                  f"/daily_results/{known}/equity")
+        )  # fmt: skip
         warnings.append(
             SubmissionWarning(f"/daily_results/{len(equities) - 1}/equity",
                               f"the final equity is null: {used}")

@@ -171,7 +171,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "monthly_derived": sub.monthly_results is UNSET,
         "bar_size": bars.bar_size(bars.spacing([day.at for day in days])),
         "warnings": msgspec.json.encode(submission_warnings(sub)).decode(),
-        "conventions": msgspec.json.encode(conventions(sub, derived.returns)).decode(),
+        "conventions": msgspec.json.encode(conventions(sub, derived.metric_returns())).decode(),
     }
     # What the client gave, column by column: the returns only if it gave any (else
     # they are derived from equity as the parts are read, like the drawdowns).

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.events import BacktestRecorded, UnreadableEvent
+from domain.metrics import METRIC_NAMES
 from infrastructure import table_swap
 from infrastructure.database import as_utc, bulk_insert, write_transaction
 from infrastructure.event_store import (
@@ -162,10 +163,11 @@ def rebuild_from_log(
 
 def fill_missing_documents(engine: sa.Engine) -> int:
     """Project the stored documents of backtests recorded before their kinds existed
-    (the JSON list item: revision 0004; the rows of a sweep's table: 0006; the stored
-    series and compressed trades.csv: 0010, which dropped the row-per-day tables; the
-    bar size, warnings and conventions of the details: 0011) from the log; return how many
-    backtests needed them."""
+        (the JSON list item: revision 0004; the rows of a sweep's table: 0006; the stored
+        series and compressed trades.csv: 0010, which dropped the row-per-day tables; the
+        bar size, warnings and conventions of the details: 0011; with the warnings, the
+    metrics: 0013) from the log; return how many
+        backtests needed them."""
     series, documents, details = LIVE.series, LIVE.documents, LIVE.details
     b = backtests.c
     has_series = (
@@ -208,7 +210,7 @@ def fill_missing_documents(engine: sa.Engine) -> int:
     return filled
 
 
-STORED_IN_SUMMARY = ("list_item", "sweep_row", "sweep_params")
+STORED_IN_SUMMARY = ("list_item", "sweep_row", "sweep_params", *METRIC_NAMES)
 STORED_IN_DETAILS = ("bar_size", "warnings", "conventions")
 
 

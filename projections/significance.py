@@ -24,6 +24,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from domain.series import covered_rows
 from domain.significance import (
     Moments,
     deflated_sharpe_ratio,
@@ -147,11 +148,12 @@ class SignificanceParams:
 
 
 def _returns(conn: sa.Connection, backtest_id: str) -> np.ndarray:
-    """The backtest's known daily returns, in order (given, or derived from equity)."""
-    known = (
-        np.array(part["return"], dtype=np.float64) for part in daily_columns(conn, backtest_id)
-    )
-    returns = np.concatenate(list(known))
+    """The backtest's known daily returns, in order (given, or derived from equity), of
+    the rows its metrics cover (``covered_rows``)."""
+    parts = list(daily_columns(conn, backtest_id))
+    returns = np.concatenate([np.array(p["return"], dtype=np.float64) for p in parts])
+    equities = np.concatenate([np.array(p["equity"], dtype=np.float64) for p in parts])
+    returns = returns[: covered_rows(equities)]
     known_returns: np.ndarray = returns[~np.isnan(returns)]
     return known_returns
 

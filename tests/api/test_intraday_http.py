@@ -160,6 +160,38 @@ def test_doubtful_submissions_are_kept_with_warnings_naming_the_fields(api: Api)
     assert detail["metrics"]["profit_factor"] == pytest.approx(2.5, rel=1e-12)
 
 
+def test_with_the_last_equities_null_every_figure_covers_the_same_rows(api: Api) -> None:
+    """Returns given on every row, equity null on the last ten: Sharpe, volatility,
+    CAGR and the significance report's observations all stop where total return does,
+    at the last known equity (Sharpe took all 60 returns before)."""
+    doc = backtest_document(days=60, trades=0)
+    doc["periods_per_year"] = 365
+    equity = np.array([row["equity"] for row in doc["daily_results"]])
+    returns = pd.Series(np.concatenate([[CAPITAL], equity])).pct_change().dropna().to_numpy()
+    for n, row in enumerate(doc["daily_results"]):
+        row["return"] = float(returns[n])
+        if n >= 50:
+            row["equity"] = None
+    detail = _recorded(api, doc)
+    covered = returns[:50]
+    metrics = detail["metrics"]
+    assert metrics["total_return"] == pytest.approx(equity[49] / CAPITAL - 1, rel=1e-12)
+    expected_sharpe = covered.mean() / covered.std(ddof=1) * math.sqrt(365)
+    assert metrics["sharpe"] == pytest.approx(expected_sharpe, rel=1e-9)
+    assert metrics["volatility"] == pytest.approx(covered.std(ddof=1) * math.sqrt(365), rel=1e-9)
+    expected_cagr = (equity[49] / CAPITAL) ** (365 / 50) - 1
+    assert metrics["cagr"] == pytest.approx(expected_cagr, rel=1e-9)
+    assert detail["conventions"]["quantstats"]["cagr"] == pytest.approx(expected_cagr, rel=1e-9)
+    messages = {w["pointer"]: w["message"] for w in detail["warnings"]}
+    assert (
+        "through the last known one, /daily_results/49/equity"
+        in messages["/daily_results/59/equity"]
+    )
+    report = api.get(f"/api/v1/backtests/{detail['backtest_id']}/significance", samples=100)
+    assert report.status_code == 200, report.text
+    assert report.json()["observations"] == 50
+
+
 def _weekly(weeks: int) -> dict[str, Any]:
     doc = backtest_document(days=weeks, trades=0)
     first = dt.date(2024, 1, 1)

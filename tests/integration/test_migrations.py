@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -198,3 +199,51 @@ def test_upgrading_from_0011_warns_of_the_annualisations_0011_kept_silently(
         ).scalar_one()
     assert '"/periods_per_year"' in stored and "annualise with 52" in stored
     assert rebuild.verify(engine).ok
+
+
+def test_upgrading_from_0012_makes_every_metric_cover_the_rows_through_the_last_equity(
+    engine: sa.Engine,
+) -> None:
+    """0013 projects again the backtests whose final equity is null, metrics included,
+    and drops their stored significance reports; the others are left as they are."""
+    from alembic import command
+
+    from infrastructure.tables import backtest_details, backtests, significance_reports
+    from projections import rebuild
+    from tests.factories import backtest_document, make_user, record
+
+    user = make_user(engine)
+    doc = backtest_document(days=40, trades=0)
+    for row in doc["daily_results"][30:]:
+        row["equity"] = None
+    truncated = record(engine, user, doc).backtest_id
+    untouched = record(engine, user, backtest_document(days=40, trades=0, seed=2)).backtest_id
+    b = backtests.c
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0012")
+        # as 0012 stored it: a Sharpe over every known return, its warning, a report
+        conn.execute(backtests.update().where(b.backtest_id == truncated).values(sharpe=9.0))
+        conn.execute(
+            backtest_details.update()
+            .where(backtest_details.c.backtest_id == truncated)
+            .values(warnings='[{"pointer":"/daily_results/39/equity","message":"the final '
+                    'equity is null: total return uses the last known one"}]')
+        )  # fmt: skip
+        conn.execute(backtests.update().where(b.backtest_id == untouched).values(sharpe=8.0))
+        conn.execute(significance_reports.insert().values(
+            backtest_id=truncated, inputs_hash="x", report=b"{}",
+            computed_at=dt.datetime.now(dt.UTC),
+        ))  # fmt: skip
+
+    assert upgrade(engine) is True
+    assert rebuild.fill_missing_documents(engine) == 1
+    with engine.connect() as conn:
+        sharpe = dict(conn.execute(sa.select(b.backtest_id, b.sharpe)).all())
+        reports = conn.execute(sa.select(sa.func.count()).select_from(significance_reports))
+        assert reports.scalar_one() == 0
+    assert sharpe[untouched] == 8.0  # not re-projected: its final equity is known
+    returns = np.diff(np.r_[10_000.0, [r["equity"] for r in doc["daily_results"][:30]]])
+    returns /= np.r_[10_000.0, [r["equity"] for r in doc["daily_results"][:29]]]
+    assert sharpe[truncated] == pytest.approx(
+        returns.mean() / returns.std(ddof=1) * np.sqrt(365), rel=1e-9
+    )
