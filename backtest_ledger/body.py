@@ -181,6 +181,7 @@ def backtest_body(
     test_mode: str = "backtest",
     market_type: str = "spot",
     metrics: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The POST body of one backtest. ``initial_capital`` defaults to the first finite
     equity (with ``returns``: 1.0). ``periods_per_year`` is sent only when given: the service
@@ -212,4 +213,6 @@ def backtest_body(
         body["experiment"] = experiment
     if metrics is not None:
         body["metrics"] = {str(k): number(v) for k, v in metrics.items()}
+    if provenance is not None:
+        body["provenance"] = plain(provenance)
     return body

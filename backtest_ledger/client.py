@@ -26,6 +26,7 @@ from backtest_ledger import adapters
 from backtest_ledger.body import backtest_body
 from backtest_ledger.errors import LedgerError, RecordFailed
 from backtest_ledger.frames import csv_frame, parquet_frame, typed
+from backtest_ledger.provenance import Gathered, collected, gathered
 from backtest_ledger.transport import RetryPolicy, Transport
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -93,15 +94,24 @@ class Ledger:
         returns: pd.Series | pd.DataFrame | None = None,
         trades: pd.DataFrame | None = None,
         idempotency_key: str | None = None,
+        provenance: Mapping[str, Any] | bool | Gathered | None = None,
+        data: pd.DataFrame | pd.Series | None = None,
         **fields: Any,
     ) -> str:
         """Record a backtest from plain pandas: an ``equity`` curve or ``returns`` (a
         Series, or a DataFrame of one column) on a DatetimeIndex of bars of any size, a
         ``trades`` DataFrame (``trade_columns=`` maps
         its column names), ``parameters``, and any other field of the POST body
-        (``initial_capital``, ``periods_per_year``, ``experiment``, ``interval``...)."""
+        (``initial_capital``, ``periods_per_year``, ``experiment``, ``interval``...).
+
+        The provenance is filled in by itself (``backtest_ledger.provenance``): the git
+        commit and dirty flag of the repository holding the running script, python's
+        and the packages' versions, and with ``data=`` (the prices the backtest ran on)
+        their fingerprint. ``provenance=`` replaces any of its fields (``{"code":
+        {"commit": ...}}``); ``provenance=False`` sends none."""
+        sent = collected(provenance, fields.pop("found_provenance", None), data)
         body = backtest_body(symbol=symbol, strategy=strategy, equity=equity, returns=returns,
-                             trades=trades, **fields)  # fmt: skip
+                             trades=trades, provenance=sent, **fields)  # fmt: skip
         return self.record_body(body, idempotency_key)
 
     def record_returns(
@@ -111,21 +121,27 @@ class Ledger:
         ``initial_capital``, default 1.0; NaN returns are null, not 0)."""
         return self.record(symbol=symbol, strategy=strategy, returns=returns, **fields)
 
-    def record_backtesting(self, stats: pd.Series, *, symbol: str, **fields: Any) -> str:
+    def record_backtesting(
+        self, stats: pd.Series, *, symbol: str, backtest: Any = None, **fields: Any
+    ) -> str:
         """Record the ``stats`` of a backtesting.py ``Backtest.run()``: its equity curve,
         trades (net of commission, fees its commission), strategy name and
-        parameters."""
-        return self.record(**{**adapters.backtesting_fields(stats), "symbol": symbol, **fields})
+        parameters; in the provenance, the sha256 of the strategy class's source and,
+        given the ``Backtest`` (``backtest=``), the fingerprint of its data."""
+        found = adapters.backtesting_fields(stats, backtest)
+        return self.record(**{**found, "symbol": symbol, **fields})
 
     def record_vectorbt(self, portfolio: Any, *, symbol: str, **fields: Any) -> str:
         """Record a vectorbt ``Portfolio`` of one column: its value, closed trades and,
-        when given, ``strategy=`` and ``parameters=`` (the call's own arguments)."""
+        when given, ``strategy=`` and ``parameters=`` (the call's own arguments); in the
+        provenance, the fingerprint of its ``close``."""
         return self.record(**{**adapters.vectorbt_fields(portfolio), "symbol": symbol, **fields})
 
     def record_backtrader(self, strategy: Any, *, symbol: str, **fields: Any) -> str:
         """Record a finished backtrader strategy (an item of ``cerebro.run()``, run with
         ``Cerebro(tradehistory=True)`` and the default observers): its broker value,
-        closed trades, class name and ``params``."""
+        closed trades, class name and ``params``; in the provenance, the sha256 of the
+        strategy class's source and the fingerprint of its data feeds."""
         return self.record(**{**adapters.backtrader_fields(strategy), "symbol": symbol, **fields})
 
     def record_many(
@@ -138,11 +154,14 @@ class Ledger:
 
         listed = list(items)
         refused = threading.Event()
+        found = gathered()  # git read once for the whole sweep
 
         def one(item: Mapping[str, Any]) -> str:
             if refused.is_set():
                 raise _NotSent
-            return self.record(**item)  # one Idempotency-Key for all its attempts
+            shared = Gathered(found, item.get("provenance"))
+            # one Idempotency-Key for all its attempts
+            return self.record(**{**item, "provenance": shared})
 
         with (
             ThreadPoolExecutor(max_workers=workers) as pool,

@@ -43,7 +43,7 @@ class BacktestExcludedFromTrials(msgspec.Struct, frozen=True, tag=True, tag_fiel
 Event = BacktestRecorded | BacktestDeleted | BacktestExcludedFromTrials
 
 SCHEMA_VERSIONS: dict[str, int] = {
-    "BacktestRecorded": 4,
+    "BacktestRecorded": 5,
     "BacktestDeleted": 1,
     "BacktestExcludedFromTrials": 1,
 }
@@ -74,11 +74,17 @@ def _recorded_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _recorded_v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    """v5 added the optional ``provenance``: a v4 event has none (read as null)."""
+    return data
+
+
 # (event type, stored version) -> the step that lifts it to the next version
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("BacktestRecorded", 1): _recorded_v1_to_v2,
     ("BacktestRecorded", 2): _recorded_v2_to_v3,
     ("BacktestRecorded", 3): _recorded_v3_to_v4,
+    ("BacktestRecorded", 4): _recorded_v4_to_v5,
 }
 
 

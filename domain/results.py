@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, cast
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from domain.provenance import Provenance, SubmittedProvenance
+
 Number = float | None
 OptionalNumber = float | None | UnsetType
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -90,6 +92,9 @@ class RecordedSubmission(msgspec.Struct, forbid_unknown_fields=True):
     # The sweep this backtest belongs to. Absent from the bytes when not sent, so a
     # backtest without one is stored exactly as before experiments existed.
     experiment: str | UnsetType | None = UNSET
+    # Which code, on which data, in which environment: absent from the bytes when not
+    # sent, like ``experiment``.
+    provenance: Provenance | UnsetType | None = UNSET
 
     @property
     def periods(self) -> int:
@@ -118,6 +123,7 @@ class BacktestSubmission(RecordedSubmission):
     market_type: ShortText
     periods_per_year: PeriodsPerYear | UnsetType = UNSET
     experiment: ExperimentName | UnsetType | None = UNSET
+    provenance: SubmittedProvenance | UnsetType | None = UNSET
     initial_capital: Annotated[float, msgspec.Meta(gt=0)]
     daily_results: Annotated[list[DailyResult], msgspec.Meta(min_length=1)]
 

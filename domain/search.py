@@ -11,7 +11,8 @@ reaches SQL. Grammar (keywords in any case)::
                         | "in" "(" literal ("," literal)* ")"
                         | "is" ["not"] "null" )
     op         := "=" | "!=" | "<" | "<=" | ">" | ">="
-    field      := name | "parameters" ("." name)+          name := [A-Za-z_][A-Za-z0-9_]*
+    field      := name | ("parameters" | "provenance") ("." name)+
+    name       := [A-Za-z_][A-Za-z0-9_]*
     literal    := number | 'single-quoted text' ('' is a quote) | true | false
 
 Comparisons follow SQL's three-valued logic: one with a missing value (a null metric,
@@ -53,6 +54,10 @@ FIELDS: dict[str, FieldKind] = {
     **dict.fromkeys(METRIC_NAMES, "number"),
 }
 PARAMETERS = "parameters"
+PROVENANCE = "provenance"
+# Fields read by a dotted path into a JSON object: any path may be named (an absent one
+# is null), as what a client records in them is its own.
+JSON_FIELDS = (PARAMETERS, PROVENANCE)
 Operator = Literal["=", "!=", "<", "<=", ">", ">="]
 Value = float | str | bool | dt.date | dt.datetime
 
@@ -70,14 +75,15 @@ class BadExpression(ValueError):
 
 @dataclass(frozen=True)
 class Field:
-    """A list field (``path`` empty) or a parameter by its dotted path."""
+    """A list field (``path`` empty), or a parameter or a part of the provenance by its
+    dotted path."""
 
     name: str
     path: tuple[str, ...] = ()
 
     @property
-    def is_parameter(self) -> bool:
-        return self.name == PARAMETERS
+    def is_json_path(self) -> bool:
+        return self.name in JSON_FIELDS
 
     def __str__(self) -> str:
         return ".".join((self.name, *self.path))
@@ -273,7 +279,7 @@ class _Parser:
                 values.append(self.literal(field))
             if not self.accept("punct", ")"):
                 raise self.fail("expected ',' or ')'")
-            if field.is_parameter and len({type(v) for v in values}) > 1:
+            if field.is_json_path and len({type(v) for v in values}) > 1:
                 raise self.fail("the values of one 'in' must be of one type", field_token)
             return In(field, tuple(values))
         op = self.token
@@ -291,7 +297,7 @@ class _Parser:
             raise self.fail("expected a field name")
         self.take()
         name, *path = token.text.split(".")
-        if name == PARAMETERS and path:
+        if name in JSON_FIELDS and path:
             if len(path) > MAX_DEPTH_OF_PARAMETERS:
                 raise self.fail(
                     f"parameter path of more than {MAX_DEPTH_OF_PARAMETERS} names"
@@ -302,7 +308,8 @@ class _Parser:
         if name in FIELDS and not path:
             return Field(name)
         raise self.fail(
-            f"unknown field; fields: {', '.join(FIELDS)}, or parameters.<dotted path>",
+            f"unknown field; fields: {', '.join(FIELDS)}, parameters.<dotted path> or "
+            "provenance.<dotted path>",
             token,
         )
 
@@ -320,7 +327,7 @@ class _Parser:
             value = token.text == "true"
         else:
             raise self.fail("expected a number, a 'quoted string', true or false", token)
-        return value if field.is_parameter else _typed(FIELDS[field.name], value, field, token)
+        return value if field.is_json_path else _typed(FIELDS[field.name], value, field, token)
 
 
 def _typed(kind: FieldKind, value: Value, field: Field, token: Token) -> Value:

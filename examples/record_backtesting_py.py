@@ -1,4 +1,4 @@
-"""backtesting.py's SMA crossover on the S&P 500 (shipped with arch), into the ledger."""
+"""backtesting.py's SMA crossover on the S&P 500 (arch's) into the ledger, with its provenance."""
 
 import arch.data.sp500
 from backtesting import Backtest, Strategy
@@ -25,5 +25,5 @@ class SmaCross(Strategy):
 
 
 bars = arch.data.sp500.load()[["Open", "High", "Low", "Close", "Volume"]]
-stats = Backtest(bars, SmaCross, cash=10_000, commission=0.002, finalize_trades=True).run()
-print(Ledger().record_backtesting(stats, symbol="SPX", experiment="sma-grid"))
+bt = Backtest(bars, SmaCross, cash=10_000, commission=0.002, finalize_trades=True)
+print(Ledger().record_backtesting(bt.run(), symbol="SPX", experiment="sma-grid", backtest=bt))

@@ -10,8 +10,8 @@ returns = close.pct_change().where(held, 0.0)
 returns.iloc[:21] = float("nan")  # the warm-up: no signal yet, recorded as null
 
 ledger = Ledger()
-backtest_id = ledger.record_returns(
-    returns, symbol="SPX", strategy="momentum-20", parameters={"lookback": 20}
+backtest_id = ledger.record_returns(  # data=: the prices' fingerprint, in the provenance
+    returns, symbol="SPX", strategy="momentum-20", parameters={"lookback": 20}, data=close
 )
 print(backtest_id)
 print(ledger.daily(backtest_id).tail(3))

@@ -5,6 +5,7 @@ import vectorbt as vbt
 
 from backtest_ledger import Ledger
 
+vbt.settings.returns["year_freq"] = "252 days"  # S&P sessions: 252 a year, not 365
 close = arch.data.sp500.load()["Adj Close"]
 fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 30)
 portfolio = vbt.Portfolio.from_signals(

@@ -91,6 +91,9 @@ backtests = sa.Table(
     # Why the owner said this backtest is no trial (BacktestExcludedFromTrials); null
     # while it counts as one.
     sa.Column("excluded_reason", sa.Text, nullable=True),
+    # Which code, on which data, in which environment (``domain.provenance``), for
+    # ``where provenance.…``; null when the client sent none (0014).
+    sa.Column("provenance", Parameters, nullable=True),
     sa.Index("ix_backtests_owner_created", "owner_id", "created_at", "backtest_id"),
     sa.Index("ix_backtests_owner_symbol_strategy", "owner_id", "symbol", "strategy"),
     sa.Index("ix_backtests_created", "created_at", "backtest_id"),
@@ -126,6 +129,8 @@ backtest_details = sa.Table(
     sa.Column("bar_size", sa.String(16), nullable=True),
     sa.Column("warnings", sa.Text, nullable=True),
     sa.Column("conventions", sa.Text, nullable=True),
+    # The provenance as recorded (JSON), served in the detail; null when none (0014).
+    sa.Column("provenance", sa.Text, nullable=True),
 )
 
 

@@ -19,6 +19,7 @@ from domain import bars
 from domain.conventions import conventions
 from domain.events import BacktestDeleted, BacktestExcludedFromTrials, BacktestRecorded, Event
 from domain.metrics import compute_metrics
+from domain.provenance import provenance_document
 from domain.results import given
 from domain.series import derive
 from domain.submission_warnings import submission_warnings
@@ -157,6 +158,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "experiment": sub.experiment_name,
         "parameters": sub.parameters,
         "excluded_reason": None,
+        "provenance": provenance_document(sub.provenance),
     }
     detail = {
         "backtest_id": bid,
@@ -172,6 +174,9 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "bar_size": bars.bar_size(bars.spacing([day.at for day in days])),
         "warnings": msgspec.json.encode(submission_warnings(sub)).decode(),
         "conventions": msgspec.json.encode(conventions(sub, derived.metric_returns())).decode(),
+        "provenance": None
+        if (document := provenance_document(sub.provenance)) is None
+        else msgspec.json.encode(document).decode(),
     }
     # What the client gave, column by column: the returns only if it gave any (else
     # they are derived from equity as the parts are read, like the drawdowns).

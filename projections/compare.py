@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from domain.downsampling import extreme_indices
 from domain.errors import FieldError, InvalidBacktest
 from domain.ids import canonical_id
+from domain.provenance import Provenance, ProvenanceCheck, check_provenance
 from infrastructure.database import snapshot
+from infrastructure.tables import backtest_details
 from projections.queries import find_summary
 from projections.series_reads import curve, daily_columns, monthly_columns, row_key
 from projections.views import BacktestSummary
@@ -49,6 +51,8 @@ class MonthRow(msgspec.Struct, frozen=True):
 class Comparison(msgspec.Struct, frozen=True):
     backtests: list[ComparedBacktest]
     months: list[MonthRow]
+    # Whether they ran on the same data and code, as far as their provenance tells.
+    provenance: ProvenanceCheck
 
 
 # What ``parse_ids`` takes, for the OpenAPI document: 2 to 8 non-empty ids.
@@ -88,7 +92,7 @@ def compare(engine: sa.Engine, ids: list[str], viewer: str | None, points: int) 
             kept = [CurvePoint(days.key(int(i)), _known(rebased[i]), _known(drawdown[i]))
                     for i in keep]  # fmt: skip
             compared.append(ComparedBacktest(summary, kept))
-        return Comparison(compared, _months(conn, ids))
+        return Comparison(compared, _months(conn, ids), _provenance(conn, ids))
 
 
 def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> Iterator[bytes]:
@@ -110,7 +114,8 @@ def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> 
                     yield separator + _encode(batch)[1:-1]
                     separator = b","
             yield b"]}"
-        yield b'],"months":' + _encode(_months(conn, ids)) + b"}"
+        yield b'],"months":' + _encode(_months(conn, ids))
+        yield b',"provenance":' + _encode(_provenance(conn, ids)) + b"}"
 
 
 _encode = msgspec.json.Encoder().encode
@@ -169,3 +174,17 @@ def _months(conn: sa.Connection, ids: list[str]) -> list[MonthRow]:
             for month, value in zip(part["month"], part["return"], strict=True):
                 by_month.setdefault(month, [None] * len(ids))[index] = value
     return [MonthRow(month, by_month[month]) for month in sorted(by_month)]
+
+
+_decode_provenance = msgspec.json.Decoder(Provenance).decode
+
+
+def _provenance(conn: sa.Connection, ids: list[str]) -> ProvenanceCheck:
+    """``check_provenance`` of the backtests' recorded provenance, in ``ids`` order."""
+    d = backtest_details.c
+    stored = dict(
+        conn.execute(sa.select(d.backtest_id, d.provenance).where(d.backtest_id.in_(ids))).all()
+    )
+    return check_provenance(
+        [None if stored.get(i) is None else _decode_provenance(stored[i]) for i in ids]
+    )

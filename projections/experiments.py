@@ -44,6 +44,9 @@ CONVENTION_COLUMNS = tuple(
                              ("quantstats", QuantstatsFigures))
     for figure in figures.__struct_fields__
 )  # fmt: skip
+# The provenance (``domain.provenance``), flattened like the parameters, as the last
+# columns when any row of the sweep has one: "provenance.<dotted path>".
+PROVENANCE_PREFIX = "provenance."
 ParamKind = Literal["int", "float", "bool", "text", "json"]
 
 
@@ -139,6 +142,7 @@ class SweepTable:
 
     parameters: dict[str, ParamKind] = field(default_factory=dict)
     varying: list[str] = field(default_factory=list)  # paths with more than one value
+    provenance: dict[str, ParamKind] = field(default_factory=dict)
 
 
 def _statement(
@@ -223,7 +227,30 @@ def sweep_columns(
                 varying.add(path)
     paths = chosen_paths(kinds, columns)
     return SweepTable({path: kinds[path] or "text" for path in paths},
-                      [path for path in paths if path in varying])  # fmt: skip
+                      [path for path in paths if path in varying],
+                      provenance_columns(conn, query, limit))  # fmt: skip
+
+
+_PROVENANCE = backtest_details.c.provenance
+
+
+def provenance_columns(
+    conn: sa.Connection, query: SearchQuery, limit: int | None = None
+) -> dict[str, ParamKind]:
+    """The provenance paths of a sweep's rows, sorted, with the kind of each (none
+    when no row has a provenance: the table is then as it was before they existed)."""
+    kinds: dict[str, ParamKind | None] = {}
+    for (stored,) in _streamed(conn, _statement(conn, query, limit, _PROVENANCE)):
+        if stored is not None:
+            for path, value in flatten(_decode_parameters(stored)).items():
+                kinds[path] = _merge(_kind_of(value), kinds.get(path))
+    return {path: kinds[path] or "text" for path in sorted(kinds)}
+
+
+def provenance_cells(stored: str | None, paths: Iterable[str]) -> list[Any]:
+    """A row's provenance values in the columns of ``paths`` (None where absent)."""
+    flat = {} if stored is None else flatten(_decode_parameters(stored))
+    return [flat.get(path) for path in paths]
 
 
 def sweep_paths(
@@ -247,11 +274,17 @@ def sweep_paths(
 
 
 def sweep_rows(
-    conn: sa.Connection, query: SearchQuery, limit: int | None = None, conventions: bool = False
+    conn: sa.Connection,
+    query: SearchQuery,
+    limit: int | None = None,
+    conventions: bool = False,
+    provenance: bool = False,
 ) -> Any:
     """(backtest_id, stored fixed cells, stored parameter cells) of a sweep's rows, and
-    with ``conventions`` their stored conventions (JSON) after those."""
+    with ``conventions`` their stored conventions (JSON) after those, then with
+    ``provenance`` their stored provenance (JSON or None)."""
     extra = [backtest_details.c.conventions] if conventions else []
+    extra += [_PROVENANCE] if provenance else []
     statement = _statement(conn, query, limit, b.backtest_id, b.sweep_row, b.sweep_params,
                            *extra)  # fmt: skip
     return _streamed(conn, statement)
@@ -278,9 +311,10 @@ def sweep_batches(
 ) -> Iterator[list[list[Any]]]:
     """The sweep's rows, ``BATCH_ROWS`` at a time, each batch as a list of columns:
     ``FIXED_COLUMNS``, ``CONVENTION_COLUMNS`` if asked, then ``table.parameters`` in
-    order."""
+    order, then ``table.provenance``."""
     columns = [b[name] for name in FIXED_COLUMNS]
     extra = [backtest_details.c.conventions] if conventions else []
+    extra += [_PROVENANCE] if table.provenance else []
     result = _streamed(conn, _statement(conn, query, limit, *columns, _RECORDED, *extra))
     fixed = len(FIXED_COLUMNS)
     created = FIXED_COLUMNS.index("created_at")
@@ -294,6 +328,10 @@ def sweep_batches(
         flat = [flatten(_decode_parameters(row[fixed])) for row in rows]
         for path, kind in table.parameters.items():
             batch.append([cell(kind, values.get(path)) for values in flat])
+        if table.provenance:
+            given = [provenance_cells(row[-1], table.provenance) for row in rows]
+            for index, kind in enumerate(table.provenance.values()):
+                batch.append([cell(kind, values[index]) for values in given])
         yield batch
 
 

@@ -86,22 +86,23 @@ def sqlite_path(path: Sequence[str]) -> str:
 
 
 def _parameter(dialect: str, field: Field, value: Value) -> sa.ColumnElement[Any]:
-    """A parameter as the type of ``value``, null when it is absent or of another type."""
-    path = field.path
+    """A parameter (or a part of the provenance) as the type of ``value``, null when it
+    is absent or of another type."""
+    path, column = field.path, b[field.name]
     if _postgres(dialect):
-        node = sa.func.jsonb_extract_path(b.parameters, *path)
+        node = sa.func.jsonb_extract_path(column, *path)
         kind = sa.func.jsonb_typeof(node)
-        text = sa.func.jsonb_extract_path_text(b.parameters, *path)
+        text = sa.func.jsonb_extract_path_text(column, *path)
         if isinstance(value, bool):
             return sa.case((kind == "boolean", text == "true"))
         if isinstance(value, float):
             return sa.case((kind == "number", sa.cast(text, sa.Double)))
         return sa.case((kind == "string", text)).collate("C")
     json_path = sqlite_path(path)
-    kind = sa.func.json_type(b.parameters, json_path)
+    kind = sa.func.json_type(column, json_path)
     if isinstance(value, bool):
         return sa.case((kind.in_(("true", "false")), kind == "true"))
-    raw = sa.func.json_extract(b.parameters, json_path)
+    raw = sa.func.json_extract(column, json_path)
     if isinstance(value, float):
         return sa.case((kind.in_(("integer", "real")), raw))
     return sa.case((kind == "text", raw))
@@ -115,21 +116,22 @@ def parameter_text(dialect: str, path: Sequence[str]) -> sa.ColumnElement[Any]:
 
 
 def _parameter_is_null(dialect: str, field: Field) -> sa.ColumnElement[bool]:
+    column = b[field.name]
     if _postgres(dialect):
-        kind = sa.func.jsonb_typeof(sa.func.jsonb_extract_path(b.parameters, *field.path))
+        kind = sa.func.jsonb_typeof(sa.func.jsonb_extract_path(column, *field.path))
     else:
-        kind = sa.func.json_type(b.parameters, sqlite_path(field.path))
+        kind = sa.func.json_type(column, sqlite_path(field.path))
     return sa.func.coalesce(kind, "null") == "null"
 
 
 def _operand(dialect: str, field: Field, value: Value) -> sa.ColumnElement[Any]:
-    if field.is_parameter:
+    if field.is_json_path:
         return _parameter(dialect, field, value)
     return sort_column(dialect, field.name)
 
 
 def _bound(field: Field, value: Value) -> Any:
-    if field.is_parameter:
+    if field.is_json_path:
         return value
     if isinstance(value, float):
         return sa.literal(value, sa.Double)
@@ -161,7 +163,7 @@ def compile_where(dialect: str, expression: Expression) -> sa.ColumnElement[bool
         operand = _operand(dialect, expression.field, expression.values[0])
         return sa.or_(*(operand == _bound(expression.field, v) for v in expression.values))
     if isinstance(expression, IsNull):
-        if expression.field.is_parameter:
+        if expression.field.is_json_path:
             null = _parameter_is_null(dialect, expression.field)
             return sa.not_(null) if expression.negated else null
         column = b[expression.field.name]

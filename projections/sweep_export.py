@@ -25,8 +25,11 @@ from projections.experiments import (
     CONVENTION_COLUMNS,
     FIXED_COLUMNS,
     PARAM_PREFIX,
+    PROVENANCE_PREFIX,
     SweepTable,
     convention_values,
+    provenance_cells,
+    provenance_columns,
     sweep_batches,
     sweep_columns,
     sweep_paths,
@@ -74,20 +77,24 @@ def _csv(
     """The stored rows joined: each row's fixed cells, its conventions' cells if asked,
     then its cell (or an empty one) for every parameter any row of the sweep has."""
     paths = sweep_paths(conn, query, limit, columns)
+    given = list(provenance_columns(conn, query, limit))
     extra = CONVENTION_COLUMNS if conventions else ()
-    header = [*FIXED_COLUMNS, *extra, *(PARAM_PREFIX + path for path in paths)]
+    header = [*FIXED_COLUMNS, *extra, *(PARAM_PREFIX + path for path in paths),
+              *(PROVENANCE_PREFIX + path for path in given)]  # fmt: skip
+    rows = sweep_rows(conn, query, limit, conventions, provenance=bool(given))
 
     def lines() -> Iterator[str]:
-        for backtest_id, fixed, params, *stored in sweep_rows(conn, query, limit, conventions):
+        for backtest_id, fixed, params, *stored in rows:
             if fixed is None:
                 raise MissingDocument(backtest_id, "sweep row")
             if conventions:
                 fixed += "," + ",".join(map(csv_cell, convention_values(stored[0])))
-            if not paths:
-                yield fixed
-                continue
-            cells = _decode_cells(params)
-            yield fixed + "," + ",".join([cells.get(path, "") for path in paths])
+            if paths:
+                cells = _decode_cells(params)
+                fixed += "," + ",".join([cells.get(path, "") for path in paths])
+            if given:
+                fixed += "," + ",".join(map(csv_cell, provenance_cells(stored[-1], given)))
+            yield fixed
 
     return write_lines(header, lines())
 
@@ -112,6 +119,9 @@ def parquet_schema(table: SweepTable, conventions: bool = False) -> Any:
     fields += [pa.field(name, pa.float64()) for name in CONVENTION_COLUMNS if conventions]
     fields += [
         pa.field(PARAM_PREFIX + path, kinds[kind]) for path, kind in table.parameters.items()
+    ]
+    fields += [
+        pa.field(PROVENANCE_PREFIX + path, kinds[kind]) for path, kind in table.provenance.items()
     ]
     return pa.schema(fields)
 

@@ -13,6 +13,7 @@ import msgspec
 
 from domain.conventions import Conventions
 from domain.metrics import METRIC_NAMES, Metrics
+from domain.provenance import Provenance
 from domain.results import DailyResult, MonthlyResult, Trade
 from domain.submission_warnings import SubmissionWarning
 from infrastructure.database import as_utc
@@ -71,6 +72,8 @@ class BacktestDetail(msgspec.Struct, frozen=True):
     monthly_results: list[MonthlyResult]
     trades: list[Trade]
     experiment: str | None = None
+    # Which code, on which data, in which environment; null when the client sent none.
+    provenance: Provenance | None = None
 
 
 def summary_of(row: Row) -> BacktestSummary:
@@ -116,9 +119,13 @@ def detail_of(
         daily_results=list(daily),
         monthly_results=list(monthly),
         trades=list(trades),
+        provenance=None
+        if details.get("provenance") is None
+        else _provenance.decode(details["provenance"]),
     )
 
 
+_provenance = msgspec.json.Decoder(Provenance)
 _warnings = msgspec.json.Decoder(list[SubmissionWarning])
 _conventions = msgspec.json.Decoder(Conventions)
 

@@ -30,6 +30,8 @@ from api.web.charts import COLUMNS, PALETTE, heat_colour, line_chart
 from api.web.session import begin_session, signed_in_user
 from domain.ids import canonical_id
 from domain.metrics import METRIC_NAMES
+from domain.parameters import flatten
+from domain.provenance import Provenance, provenance_document
 from domain.series import drawdowns
 from infrastructure.database import read_connection, write_transaction
 from infrastructure.users import Role, User, end_sessions, hash_key, session_user
@@ -222,6 +224,7 @@ class Pages(Controller):
                 "trades": trades, "trade_count": trade_count, "trades_page": trades_page,
                 "trade_pages": max(1, math.ceil(trade_count / PER_PAGE)),
                 "parameters": json.dumps(detail.parameters, indent=2, sort_keys=True),
+                "provenance": shown_provenance(detail.provenance),
                 "kinds": KINDS, "is_owner": user.role is Role.USER,
             },
         )  # fmt: skip
@@ -318,6 +321,15 @@ def heatmap(months: list[Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def shown_provenance(provenance: Provenance | None) -> dict[str, str]:
+    """The provenance as the report shows it: dotted paths and their values as text."""
+    document = provenance_document(provenance)
+    if document is None:
+        return {}
+    return {path: json.dumps(value) if isinstance(value, bool) else str(value)
+            for path, value in flatten(document).items()}  # fmt: skip
 
 
 SHOWN_PARAMETERS = 80  # characters of parameters a list row shows; the report has all

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from backtest_ledger.provenance import found_provenance
+
 
 def strategy_parameters(strategy: Any) -> dict[str, Any]:
     """What a backtesting.py strategy class declares (public, not callable), with the
@@ -32,7 +34,7 @@ def periods_per_year(index: pd.DatetimeIndex) -> int:
     return 365 if weekends else 252
 
 
-def backtesting_fields(stats: pd.Series) -> dict[str, Any]:
+def backtesting_fields(stats: pd.Series, backtest: Any = None) -> dict[str, Any]:
     equity = stats["_equity_curve"]["Equity"]
     trades = stats["_trades"]
     frame = pd.DataFrame({
@@ -53,4 +55,7 @@ def backtesting_fields(stats: pd.Series) -> dict[str, Any]:
         "initial_capital": float(equity.iloc[0]),
         "trades": frame,
         "periods_per_year": periods_per_year(pd.DatetimeIndex(equity.index)),
+        "found_provenance": found_provenance(
+            "backtesting", strategy, None if backtest is None else backtest._data
+        ),
     }

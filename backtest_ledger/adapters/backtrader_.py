@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from backtest_ledger.adapters.open_trades import warn_of_open_trades
+from backtest_ledger.provenance import found_provenance
 
 
 def _time(number: float) -> dt.datetime:
@@ -64,4 +65,20 @@ def backtrader_fields(strategy: Any) -> dict[str, Any]:
         "equity": pd.Series(values, index=pd.DatetimeIndex(dates)),
         "initial_capital": float(strategy.broker.startingcash),
         "trades": pd.DataFrame([_trade_row(t) for t in trades]),
+        "found_provenance": found_provenance(
+            "backtrader", strategy, [_feed(data) for data in strategy.datas]
+        ),
     }
+
+
+def _feed(data: Any) -> pd.DataFrame:
+    """A data feed's prices: the DataFrame a ``PandasData`` was given, else its lines
+    as loaded (indexed by their times)."""
+    given = getattr(data.p, "dataname", None)
+    if isinstance(given, pd.DataFrame):
+        return given
+    bars = len(data)
+    names = [name for name in data.lines.getlinealiases() if name != "datetime"]
+    times = pd.DatetimeIndex([_time(x) for x in data.datetime.get(size=bars)])
+    return pd.DataFrame({name: list(getattr(data.lines, name).get(size=bars))
+                         for name in names}, index=times)  # fmt: skip

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from backtest_ledger.adapters.open_trades import warn_of_open_trades
+from backtest_ledger.provenance import found_provenance
 
 
 def vectorbt_fields(portfolio: Any) -> dict[str, Any]:
@@ -40,4 +41,5 @@ def vectorbt_fields(portfolio: Any) -> dict[str, Any]:
         "initial_capital": float(portfolio.init_cash),
         "trades": trades,
         "periods_per_year": round(float(portfolio.returns_acc.ann_factor)),
+        "found_provenance": found_provenance("vectorbt", None, portfolio.close),
     }

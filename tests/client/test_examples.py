@@ -3,6 +3,8 @@ records a backtest that reads back."""
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import os
 import subprocess
 import sys
@@ -56,3 +58,27 @@ def test_the_example_records_a_backtest(served: tuple[str, str], script: str) ->
         detail = ledger.get(backtest_id)
     assert detail["strategy"] == STRATEGIES[script] and detail["symbol"] == "SPX"
     assert len(detail["daily_results"]) == 5031 and detail["metrics"]["sharpe"] is not None
+    assert detail["periods_per_year"] == 252 and detail["warnings"] == []
+    # each records its provenance: the script in this checkout, the data it ran on
+    provenance = detail["provenance"]
+    assert provenance["code"]["entry_point"] == f"examples/{script}"
+    assert (
+        provenance["code"]["commit"]
+        == subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=EXAMPLES, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    assert provenance["data"]["rows"] >= 5031 and len(provenance["data"]["sha256"]) == 64
+    strategy = _class_source(EXAMPLES / script, STRATEGIES[script])
+    if strategy is not None:  # a strategy class: its source, as the file holds it
+        assert provenance["code"]["source_sha256"] == hashlib.sha256(strategy).hexdigest()
+
+
+def _class_source(path: Path, name: str) -> bytes | None:
+    """The text of class ``name`` in a file, cut from the file by its syntax tree."""
+    text = path.read_text()
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            segment = ast.get_source_segment(text, node)
+            return None if segment is None else segment.encode() + b"\n"
+    return None

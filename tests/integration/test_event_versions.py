@@ -10,6 +10,7 @@ import uuid
 import msgspec
 import pytest
 import sqlalchemy as sa
+from msgspec import UNSET
 
 from domain.events import SCHEMA_VERSIONS, BacktestRecorded, EventMetadata, encode_metadata
 from infrastructure import log_file
@@ -59,7 +60,7 @@ def store_old(engine: sa.Engine, owner_id: str, submission: dict[str, object], v
 def test_a_version_1_event_replays_verifies_and_exports_like_version_2(
     engine: sa.Engine,
 ) -> None:
-    assert SCHEMA_VERSIONS["BacktestRecorded"] == 4
+    assert SCHEMA_VERSIONS["BacktestRecorded"] == 5
     alice = make_user(engine)
     doc = backtest_document(days=40, trades=6)
     doc["periods_per_year"] = 252
@@ -107,4 +108,25 @@ def test_a_version_2_event_reads_as_a_backtest_without_an_experiment(engine: sa.
     assert upcast.submission.experiment_name is None and detail.experiment is None
     assert grid.experiment == "grid" and detail.metrics == grid.metrics
     listed = b"".join(stream_document(engine, old, "detail"))
-    assert listed.endswith(b',"experiment":null}')
+    assert listed.endswith(b',"experiment":null,"provenance":null}')
+
+
+def test_a_version_4_event_reads_as_a_backtest_without_a_provenance(engine: sa.Engine) -> None:
+    """v5 added the optional provenance: a v4 event, which never had one, replays,
+    verifies and reads with ``provenance: null``, its figures those of its v5 twin."""
+    alice = make_user(engine)
+    doc = backtest_document(days=30, trades=2)
+    given = {"code": {"commit": "e" * 40}, "data": {"rows": 30}}
+    twin = record(engine, alice, dict(doc, provenance=given)).backtest_id
+    old = store_old(engine, alice.user_id, doc, 4)
+    rebuild(engine)
+    assert verify(engine).ok and verify_log(engine).ok
+    with engine.connect() as conn:
+        [stored] = load_stream(conn, old)
+        upcast = stored.event()
+        detail = queries.get_detail(conn, old, alice.user_id)
+        recorded = queries.get_detail(conn, twin, alice.user_id)
+    assert isinstance(upcast, BacktestRecorded)
+    assert upcast.submission.provenance is UNSET and detail.provenance is None
+    assert msgspec.to_builtins(recorded.provenance) == given
+    assert detail.metrics == recorded.metrics

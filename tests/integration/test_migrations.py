@@ -109,7 +109,7 @@ def test_upgrading_from_0005_gives_older_backtests_a_null_experiment_and_their_p
         found = search.search_json(conn, search.search_query(
             alice.user_id, where="parameters.fast = 10 and experiment is null"))  # fmt: skip
         stored = conn.execute(sa.select(backtests.c.parameters)).scalars().all()
-    assert shown.endswith(b',"experiment":null}')
+    assert shown.endswith(b',"experiment":null,"provenance":null}')
     assert found.count(b'"backtest_id"') == 3
     assert stored == [{"fast": 10, "slow": 30}] * 3
     # their rows of a sweep's table come from the log, as every CLI command does it

@@ -77,6 +77,8 @@ def _served(engine: sa.Engine) -> dict[str, dict[str, Any]]:
         detail = json.loads(texts["detail"])
         after = list(detail)[list(detail).index("sanitized_fields") + 1 :]
         assert after[: len(ADDED_TO_DETAIL)] == list(ADDED_TO_DETAIL)
+        # 0014 added the provenance last: none was recorded before it
+        assert list(detail)[-1] == "provenance" and detail.pop("provenance") is None
         texts["detail"] = json.dumps({k: v for k, v in detail.items() if k not in ADDED_TO_DETAIL})
         served[backtest_id] = texts
     return served
