@@ -209,7 +209,8 @@ class Ledger:
     ) -> pd.DataFrame:
         """Backtests as a DataFrame, a row each (every page read): the list fields,
         every metric and ``param.<path>`` columns. With an ``experiment`` it is that
-        sweep's table, one request; without, the parameters come from each detail."""
+        sweep's table, one request; without, the list's pages with their parameters
+        (``fields=parameters``), 500 a request."""
         if experiment is not None and symbol is None and strategy is None:
             return self.experiment(experiment, where=where, sort=sort)
         rows = []
@@ -217,10 +218,9 @@ class Ledger:
         while True:
             page = self._get(f"{API}/backtests", experiment=experiment, where=where, sort=sort,
                              symbol=symbol, strategy=strategy, cursor=cursor,
-                             limit=500).json()  # fmt: skip
+                             limit=500, fields="parameters").json()  # fmt: skip
             for item in page["items"]:
-                metrics = item.pop("metrics")
-                parameters = self.get(item["backtest_id"])["parameters"]
+                metrics, parameters = item.pop("metrics"), item.pop("parameters")
                 rows.append({**item, **metrics, **_flat(parameters, "param.")})
             cursor = page["next_cursor"]
             if cursor is None:

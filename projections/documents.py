@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ import msgspec
 import sqlalchemy as sa
 
 from infrastructure.database import read_connection
-from infrastructure.tables import backtest_documents, backtests
+from infrastructure.tables import backtest_details, backtest_documents, backtests
 from projections.csv_export import COLUMNS, write_slices
 from projections.queries import AsOf, ListQuery, check_visible, encode_cursor, page_rows
 from projections.series_parts import PART_ROWS
@@ -190,15 +190,43 @@ def read_document(
     return Document(symbol, itertools.chain((first,), rest))
 
 
-def list_json(conn: sa.Connection, query: ListQuery) -> bytes:
-    """The page ``queries.list_backtests`` gives, as the JSON it encodes to, put
-    together from the stored list items."""
-    rows, limit = page_rows(conn, _LIST_COLUMNS, backtests, query)
+# What ``fields=`` may add to each item of a list page: the recorded text of these
+# details, so that a search that needs them reads no detail.
+ADDED_FIELDS = ("parameters", "provenance")
+_ADDED = "(" + "|".join(ADDED_FIELDS) + ")"
+ADDED_FIELDS_PATTERN = rf"^{_ADDED}(,{_ADDED})*$"  # what the API's ``fields=`` takes
+
+
+def page_items(
+    conn: sa.Connection, rows: Sequence[tuple[str, str | None]], fields: Sequence[str] = ()
+) -> list[str]:
+    """The stored list items of a page's (backtest_id, list_item) rows, each with the
+    ``fields`` (of ``ADDED_FIELDS``) added as recorded, read in one query."""
     items = []
-    for backtest_id, item in rows[:limit]:
+    for backtest_id, item in rows:
         if item is None:
             raise MissingDocument(backtest_id, "list item")
         items.append(item)
+    if not fields or not items:
+        return items
+    d = backtest_details.c
+    wanted = [d[name] for name in fields]
+    ids = [backtest_id for backtest_id, _ in rows]
+    found = {row[0]: row[1:] for row in conn.execute(
+        sa.select(d.backtest_id, *wanted).where(d.backtest_id.in_(ids)))}  # fmt: skip
+    return [
+        item[:-1] + "".join(f',"{name}":{text or "null"}' for name, text in
+                            zip(fields, found.get(backtest_id, ()) or [None] * len(fields),
+                                strict=True)) + "}"
+        for (backtest_id, _), item in zip(rows, items, strict=True)
+    ]  # fmt: skip
+
+
+def list_json(conn: sa.Connection, query: ListQuery, fields: Sequence[str] = ()) -> bytes:
+    """The page ``queries.list_backtests`` gives, as the JSON it encodes to, put
+    together from the stored list items (with ``fields`` added: ``page_items``)."""
+    rows, limit = page_rows(conn, _LIST_COLUMNS, backtests, query)
+    items = page_items(conn, rows[:limit], fields)
     next_cursor = None
     if len(rows) > limit:
         last = msgspec.json.decode(items[-1], type=_ItemKey)

@@ -41,7 +41,7 @@ from domain.search import (
 from infrastructure.database import as_utc, fetch_rows
 from infrastructure.tables import backtests
 from projections.cursors import BadCursor, seal, unseal
-from projections.documents import MissingDocument
+from projections.documents import page_items
 from projections.queries import MAX_PAGE, AsOf, parse_as_of, visible, visible_now
 
 b = backtests.c
@@ -308,15 +308,11 @@ def search_rows(
     return [tuple(row[: len(columns)]) for row in rows[:limit]], next_cursor
 
 
-def search_json(conn: sa.Connection, query: SearchQuery) -> bytes:
+def search_json(conn: sa.Connection, query: SearchQuery, fields: Sequence[str] = ()) -> bytes:
     """A page of a search as the list's JSON (``{items, next_cursor}``), from the stored
-    list items."""
+    list items (with ``fields`` added: ``page_items``)."""
     rows, next_cursor = search_rows(conn, (b.backtest_id, b.list_item), query)
-    items = []
-    for backtest_id, item in rows:
-        if item is None:
-            raise MissingDocument(backtest_id, "list item")
-        items.append(item)
+    items = page_items(conn, rows, fields)
     return b'{"items":[%b],"next_cursor":%b}' % (
         ",".join(items).encode(),
         msgspec.json.encode(next_cursor),

@@ -48,6 +48,7 @@ from projections.compare import (
     parse_ids,
     stream_comparison,
 )
+from projections.documents import ADDED_FIELDS_PATTERN
 from projections.search import search_json, search_query
 from projections.significance import (
     MIN_SAMPLES,
@@ -253,11 +254,20 @@ class BacktestController(Controller):
         experiment: ExperimentParameter = None,
         sort: SortParameter = None,
         where: WhereParameter = None,
+        fields: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=ADDED_FIELDS_PATTERN,
+                description="add to each item its recorded `parameters`, `provenance` "
+                "or both (comma-separated), read from the list model: no detail is read",
+            ),
+        ] = None,
     ) -> Response[bytes]:
         """The caller's backtests, newest first (an auditor's: everyone's), or searched:
         ``where`` filters by any metric, list field or parameter and ``sort`` orders by
         any metric or list field (nulls last); with ``as_of``, the list exactly as it
         stood then (later deletions shown, later records not)."""
+        added = list(dict.fromkeys(fields.split(","))) if fields else []
         with authenticated_read(request, READER_ROLES) as (conn, user):
             if sort is None and where is None and experiment is None:
                 query = queries.ListQuery(
@@ -268,13 +278,13 @@ class BacktestController(Controller):
                     strategy=strategy,
                     as_of=queries.parse_as_of(as_of) if as_of else None,
                 )
-                page = documents.list_json(conn, query)
+                page = documents.list_json(conn, query, added)
             else:
                 found = search_query(
                     owner_scope(user), limit=limit, cursor=cursor, sort=sort, where=where,
                     symbol=symbol, strategy=strategy, experiment=experiment, as_of=as_of,
                 )  # fmt: skip
-                page = search_json(conn, found)
+                page = search_json(conn, found, added)
         return Response(page, media_type=MediaType.JSON)
 
     @get(

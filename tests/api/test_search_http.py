@@ -411,3 +411,27 @@ def test_searching_as_of_a_position_and_for_an_auditor_across_users(sweep: Sweep
     assert set(everyone) == {*mine, bobs}
     assert api.get("/api/v1/backtests", who="dave", sort="sharpe").status_code == 403
     assert api.client.get("/api/v1/backtests", params={"sort": "sharpe"}).status_code == 401
+
+
+def test_fields_adds_the_recorded_parameters_and_provenance_to_each_item(api: Api) -> None:
+    plain = backtest_document(days=5, trades=0)
+    plain["parameters"] = {"big": 1e16, "name": "a", "nested": {"x": [1, 2]}}
+    first = api.record(document=plain).json()["backtest_id"]
+    traced = dict(backtest_document(days=5, trades=0, seed=2),
+                  provenance={"code": {"commit": "d" * 40}})  # fmt: skip
+    second = api.record(document=traced).json()["backtest_id"]
+    for extra in ({}, {"where": "sharpe is not null or sharpe is null"}):  # both list paths
+        page = api.get("/api/v1/backtests", fields="parameters,provenance", **extra).json()
+        items = {item["backtest_id"]: item for item in page["items"]}
+        assert items[first]["parameters"] == {"big": 1e16, "name": "a", "nested": {"x": [1, 2]}}
+        assert items[first]["provenance"] is None
+        assert items[second]["provenance"] == {"code": {"commit": "d" * 40}}
+        assert items[second]["metrics"]["sharpe"] is not None  # the item as it was
+        only = api.get("/api/v1/backtests", fields="parameters", **extra).json()["items"]
+        assert all("provenance" not in item and "parameters" in item for item in only)
+        assert all("parameters" not in item
+                   for item in api.get("/api/v1/backtests", **extra).json()["items"])  # fmt: skip
+    for bad in ("metrics", "parameters,", "", "parameters;provenance"):
+        refused = api.get("/api/v1/backtests", fields=bad)
+        assert refused.status_code == 400, bad
+        assert refused.headers["content-type"].startswith("application/problem+json")

@@ -272,3 +272,19 @@ def test_a_one_column_frame_is_its_column_and_a_leading_nan_is_no_capital(
     assert detail["metrics"]["total_return"] == pytest.approx(
         equity.iloc[-1] / equity.iloc[1] - 1, rel=1e-12
     )
+
+
+def test_search_without_an_experiment_reads_the_list_once_not_each_detail(
+    ledger: Ledger, api: Api
+) -> None:
+    """98 rows were 98 detail requests (2–3 s); now one list request a page of 500."""
+    for n in range(12):
+        ledger.record(symbol="SPX", strategy="sma", equity=_equity(seed=n),
+                      parameters={"fast": n, "nested": {"deep": [n, "x"]}},
+                      provenance=False)  # fmt: skip
+    paths: list[str] = []
+    api.client.event_hooks["request"].append(lambda request: paths.append(request.url.path))
+    table = ledger.search(where="parameters.fast >= 2", sort="sharpe")
+    assert paths == ["/api/v1/backtests"]
+    assert sorted(table["param.fast"]) == list(range(2, 12))
+    assert table["param.nested.deep"].tolist()[0] in ([n, "x"] for n in range(12))
