@@ -108,6 +108,23 @@ def _code_of_this_checkout(found: dict[str, Any]) -> None:
     assert found["code"]["dirty"] is dirty
 
 
+def _round_trip(ledger: Ledger, ids: list[str], data: list[pd.DataFrame], sweep: str) -> None:
+    """Two variants of one strategy on different data (the second's commit overridden):
+    each found by ``where`` on its data's fingerprint, the sweep's export carrying both
+    fingerprints, and compare flagging the data and the code as different."""
+    prints = [by_hand(frame) for frame in data]
+    for backtest_id, sha in zip(ids, prints, strict=True):
+        [hit] = ledger.search(where=f"provenance.data.sha256 = '{sha}'")["backtest_id"]
+        assert hit == backtest_id
+    assert _provenance(ledger, ids[1])["code"]["commit"] == "f" * 40
+    table = ledger.experiment(sweep).set_index("backtest_id")
+    assert table.loc[ids, "provenance.data.sha256"].tolist() == prints
+    assert table.loc[ids, "provenance.code.commit"].tolist()[1] == "f" * 40
+    compared = ledger.compare(ids)["provenance"]
+    assert compared["same_data"] is False and compared["same_code"] is False
+    assert any(note.startswith("different data: sha256") for note in compared["notes"])
+
+
 @pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofweek is deprecated")
 def test_backtesting_py_records_its_strategy_source_and_its_data(
     ledger: Ledger, sp500: pd.DataFrame
@@ -135,16 +152,8 @@ def test_backtesting_py_records_its_strategy_source_and_its_data(
     second = ledger.record_backtesting(other.run(n1=15), symbol="SPX", backtest=other,
                                        experiment="prov-bt",
                                        provenance={"code": {"commit": "f" * 40}})  # fmt: skip
-    assert _provenance(ledger, second)["code"]["commit"] == "f" * 40
     assert _provenance(ledger, second)["code"]["source_sha256"] == found["code"]["source_sha256"]
-
-    [hit] = ledger.search(where=f"provenance.data.sha256 = '{by_hand(recent)}'")["backtest_id"]
-    assert hit == second
-    compared = ledger.compare([first, second])["provenance"]
-    assert compared["same_data"] is False and compared["same_code"] is False
-
-    table = ledger.experiment("prov-bt")
-    assert table.set_index("backtest_id").loc[first, "provenance.data.sha256"] == by_hand(ohlc)
+    _round_trip(ledger, [first, second], [ohlc, recent], "prov-bt")
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # vectorbt's own, on pandas 3
@@ -152,15 +161,22 @@ def test_backtesting_py_records_its_strategy_source_and_its_data(
 def test_vectorbt_records_the_fingerprint_of_its_close(ledger: Ledger, sp500: pd.DataFrame) -> None:
     import vectorbt as vbt
 
+    def run(close: pd.Series) -> Any:
+        fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 30)
+        return vbt.Portfolio.from_signals(
+            close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),
+            init_cash=10_000, fees=0.001, freq="1D",
+        )  # fmt: skip
+
     close = sp500["Adj Close"]
-    fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 30)
-    portfolio = vbt.Portfolio.from_signals(
-        close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),
-        init_cash=10_000, fees=0.001, freq="1D",
-    )  # fmt: skip
+    portfolio, recent = run(close), close.loc["2009":]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OpenTradesLeftOut)  # tested in test_adapters
-        backtest_id = ledger.record_vectorbt(portfolio, symbol="SPX", strategy="sma_cross")
+        backtest_id = ledger.record_vectorbt(portfolio, symbol="SPX", strategy="sma_cross",
+                                             experiment="prov-vbt")  # fmt: skip
+        second = ledger.record_vectorbt(run(recent), symbol="SPX", strategy="sma_cross",
+                                        experiment="prov-vbt",
+                                        provenance={"code": {"commit": "f" * 40}})  # fmt: skip
         quiet = ledger.record_vectorbt(portfolio, symbol="SPX", strategy="sma_cross",
                                        provenance=False)  # fmt: skip
     found = _provenance(ledger, backtest_id)
@@ -170,6 +186,8 @@ def test_vectorbt_records_the_fingerprint_of_its_close(ledger: Ledger, sp500: pd
     _environment(found, "vectorbt")
     _code_of_this_checkout(found)
     assert ledger.get(quiet)["provenance"] is None
+    _round_trip(ledger, [backtest_id, second], [close.to_frame(name=""),
+                                                recent.to_frame(name="")], "prov-vbt")  # fmt: skip
 
 
 def test_backtrader_records_its_strategy_source_and_its_feed(
@@ -191,15 +209,19 @@ def test_backtrader_records_its_strategy_source_and_its_feed(
             elif self.crossover < 0:
                 self.close()
 
-    data = sp500.loc["2010":]
-    cerebro = bt.Cerebro(tradehistory=True)
-    cerebro.adddata(bt.feeds.PandasData(dataname=data))
-    cerebro.addstrategy(SmaCross)
-    cerebro.broker.setcash(10_000)
-    [strategy] = cerebro.run()
+    def run(data: pd.DataFrame) -> Any:
+        cerebro = bt.Cerebro(tradehistory=True)
+        cerebro.adddata(bt.feeds.PandasData(dataname=data))
+        cerebro.addstrategy(SmaCross)
+        cerebro.broker.setcash(10_000)
+        return cerebro.run()[0]
+
+    data, recent = sp500.loc["2010":], sp500.loc["2014":]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OpenTradesLeftOut)  # tested in test_adapters
-        backtest_id = ledger.record_backtrader(strategy, symbol="SPX")
+        backtest_id = ledger.record_backtrader(run(data), symbol="SPX", experiment="prov-bt2")
+        second = ledger.record_backtrader(run(recent), symbol="SPX", experiment="prov-bt2",
+                                          provenance={"code": {"commit": "f" * 40}})  # fmt: skip
     found = _provenance(ledger, backtest_id)
     source = inspect.getsource(SmaCross)
     assert "class SmaCross(bt.Strategy)" in source
@@ -208,6 +230,7 @@ def test_backtrader_records_its_strategy_source_and_its_feed(
     assert found["data"]["rows"] == len(data)
     _environment(found, "backtrader")
     _code_of_this_checkout(found)
+    _round_trip(ledger, [backtest_id, second], [data, recent], "prov-bt2")
 
 
 def test_plain_pandas_takes_data_and_record_many_reads_git_once(
