@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import (
     appends,
+    overfitting,
     rebuild,
     record_and_export,
     replication,
@@ -26,6 +27,7 @@ def main() -> None:
     results += sqlite_export.run()
     results += rebuild.run()
     results += replication.run()  # a primary and a standby of its own
+    results += overfitting.run()
     report(results)
 
 

@@ -63,7 +63,9 @@ def blocks(returns: np.ndarray, partitions: int) -> Blocks:
     dropped = periods % partitions
     size = periods // partitions
     cut = returns[dropped:].reshape(partitions, size, variants)
-    return Blocks(size, cut.sum(axis=1), np.square(cut).sum(axis=1), dropped)
+    # squares block by block: no temporary the size of the matrix
+    squares = np.stack([np.einsum("ij,ij->j", block, block) for block in cut])
+    return Blocks(size, cut.sum(axis=1), squares, dropped)
 
 
 def combinations(partitions: int) -> np.ndarray:
@@ -176,11 +178,26 @@ def _ols(x: np.ndarray, y: np.ndarray) -> Degradation:
     return Degradation(slope, intercept, r_squared)
 
 
+# What a chunk's gathered block sums may take: its combinations × S/2 blocks × N × 8 bytes.
+CHUNK_BYTES = 32 * 2**20
+
+
+def chunk_size(partitions: int, variants: int, budget: int = CHUNK_BYTES) -> int:
+    """How many combinations a chunk holds within ``budget`` bytes."""
+    return max(1, budget // (partitions // 2 * variants * 8))
+
+
 def probability_of_backtest_overfitting(
-    returns: np.ndarray, partitions: int = 16, periods_per_year: float = 252, chunk: int = 512
+    returns: np.ndarray,
+    partitions: int = 16,
+    periods_per_year: float = 252,
+    chunk: int | None = None,
 ) -> OverfittingReport:
-    """PBO of a T × N matrix of returns, the combinations taken ``chunk`` at a time."""
-    parts = blocks(np.asarray(returns, dtype=np.float64), partitions)
+    """PBO of a T × N matrix of returns, the combinations taken ``chunk`` at a time
+    (default: ``chunk_size``, within the matrix's own size or ``CHUNK_BYTES``)."""
+    matrix = np.asarray(returns, dtype=np.float64)
+    parts = blocks(matrix, partitions)
+    chunk = chunk or chunk_size(partitions, parts.sums.shape[1], min(CHUNK_BYTES, matrix.nbytes))
     every = combinations(partitions)
     pieces = [cscv_chunk(parts, every[i : i + chunk]) for i in range(0, len(every), chunk)]
     joined = ChunkFigures(*(np.concatenate([getattr(p, name) for p in pieces])

@@ -78,7 +78,7 @@ def test_a_moving_average_grid_on_the_sp500() -> None:
         columns.append((held.shift(1, fill_value=False) * r).to_numpy()[201:])
     m = np.column_stack(columns)  # from the first day every signal is known
     assert m.shape == (len(close) - 201, 12) and not np.isnan(m).any()
-    pbo = _compare(m, 16)
+    pbo = _compare(m, 12)
     assert 0.0 <= pbo <= 1.0
 
 
