@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.https_cookies import https_cookies
 from api.openapi import docs_assets, finish_document, openapi_config
 from api.request_limits import request_limit
+from api.routes.analyses import AnalysisController
 from api.routes.audit import verify_audit_log
 from api.routes.backtests import BacktestController
 from api.routes.events import event_feed
@@ -37,6 +39,7 @@ from infrastructure.replicas import ReadRouting
 from infrastructure.service_secret import service_secret
 from infrastructure.settings import Settings
 from projections import cursors
+from projections.analyses import run_worker
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             BacktestController,
             ExperimentController,
+            AnalysisController,
             event_feed,
             verify_audit_log,
             whoami,
@@ -79,7 +83,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
         budget = settings.record_budget_bytes or 2 * settings.max_body_bytes
         app.state.body_budget = BodyBudget(budget, settings.admission_wait_s)
 
+    # the analyses' worker threads: made at each startup (an app can be started again,
+    # as the contract tests do, and a thread only once)
+    running: list[tuple[threading.Event, list[threading.Thread]]] = []
+
+    def start_workers() -> None:
+        stop = threading.Event()
+        threads = [threading.Thread(target=run_worker, name=f"analysis-worker-{n}", daemon=True,
+                                    args=(engine, stop, settings.dask_scheduler or None,
+                                          settings.analysis_lease_s))
+                   for n in range(settings.analysis_workers)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        running.append((stop, threads))
+
     def dispose() -> None:
+        while running:
+            stop, threads = running.pop()
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
         windows.close()
         routing.dispose()
         engine.dispose()
@@ -115,7 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(version("backtest-ledger")),
-        on_startup=[finish_document, record_allowed_methods, budget_bodies],
+        on_startup=[finish_document, record_allowed_methods, budget_bodies, start_workers],
         on_shutdown=[dispose],
         request_max_body_size=settings.max_body_bytes,
     )

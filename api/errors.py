@@ -21,6 +21,7 @@ from infrastructure.database import is_lock_wait
 from infrastructure.event_store import ConcurrencyConflict, UnknownPosition
 from infrastructure.idempotency import IdempotencyKeyReused
 from infrastructure.replicas import BadToken
+from projections.analyses import AnalysisFinished, AnalysisNotFound
 from projections.cursors import BadCursor
 from projections.documents import MissingDocument
 from projections.experiments import ExperimentNotFound, TooManyColumns
@@ -48,6 +49,8 @@ TITLES = {
 DOMAIN_STATUS: dict[type[Exception], int] = {
     BacktestNotFound: 404,
     ExperimentNotFound: 404,
+    AnalysisNotFound: 404,
+    AnalysisFinished: 409,
     NotPermitted: 403,
     ConcurrencyConflict: 409,
     IdempotencyKeyReused: 409,

@@ -61,7 +61,7 @@ def _pointer(path: str, document: Any) -> str:
     return msgspec_path_to_pointer(path)
 
 
-def _validation_error(error: msgspec.ValidationError, document: Any = None) -> FieldError:
+def validation_error(error: msgspec.ValidationError, document: Any = None) -> FieldError:
     message = str(error)
     reason, _, path = message.rpartition(" - at `")
     if not reason:
@@ -143,7 +143,7 @@ def submission_from_document(document: Any) -> tuple[BacktestSubmission, list[st
     try:
         submission = msgspec.convert(clean, BacktestSubmission)
     except msgspec.ValidationError as exc:
-        raise InvalidBacktest([_validation_error(exc, clean)]) from exc
+        raise InvalidBacktest([validation_error(exc, clean)]) from exc
     errors = list(_semantic_errors(submission))
     if errors:
         raise InvalidBacktest(errors)
@@ -308,7 +308,7 @@ def parse_exclusion_reason(body: bytes | bytearray) -> str:
     except FieldError as exc:
         raise InvalidBacktest([exc]) from exc
     except msgspec.ValidationError as exc:
-        raise InvalidBacktest([_validation_error(exc, clean)]) from exc
+        raise InvalidBacktest([validation_error(exc, clean)]) from exc
     return clean_reason(reason)
 
 

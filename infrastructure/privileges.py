@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from infrastructure.tables import LIVE
 
-READ_WRITE = (*(table.name for table in LIVE.tables()), "idempotency_keys")
+READ_WRITE = (*(table.name for table in LIVE.tables()), "idempotency_keys", "analyses")
 
 
 def service_grants(role: str) -> list[str]:

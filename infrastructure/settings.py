@@ -52,6 +52,14 @@ class Settings:
     # seconds between a process's exchanges of counts with the other nodes: how stale
     # their hits may be when a limit is checked (each exchange is one statement)
     rate_share_s: float = field(default_factory=lambda: float(_env("RATE_SHARE_S", "0.25")))
+    # threads of each service process that run the experiments' analyses (0: none; run
+    # `backtest-ledger worker` elsewhere), and the Dask scheduler they send their tasks
+    # to (tcp://host:8786; empty: Dask's threads in the process)
+    analysis_workers: int = field(default_factory=lambda: int(_env("ANALYSIS_WORKERS", "1")))
+    dask_scheduler: str = field(default_factory=lambda: _env("DASK_SCHEDULER", ""))
+    # seconds a worker holds a job without reporting progress; a worker that dies
+    # leaves its job to be taken again once this has passed
+    analysis_lease_s: float = field(default_factory=lambda: float(_env("ANALYSIS_LEASE_S", "60")))
     # wrong API keys (API or sign-in page) per client address and minute, per worker
     # process, before that address gets 429 for any key; 0 turns the throttle off
     auth_failures_per_minute: int = field(

@@ -180,6 +180,32 @@ significance_reports = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Analyses of a whole experiment (PBO, SPA, StepM, MCS), run in the background: one row
+# per job, keyed by a hash of its inputs and of the trials' ids and positions, so a new
+# variant makes a new analysis. Derived data: a rebuild drops them (0015).
+analyses = sa.Table(
+    "analyses",
+    metadata,
+    sa.Column("analysis_id", sa.String(64), primary_key=True),
+    sa.Column("owner_id", sa.String(36), nullable=False),
+    sa.Column("experiment", sa.String(200), nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),
+    # queued, running, done, failed or cancelled
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("progress", sa.Double, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    # a running job's worker and how long it holds the job without a heartbeat
+    sa.Column("worker", sa.String(100), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_analyses_status_created", "status", "created_at"),
+    sa.Index("ix_analyses_owner_experiment", "owner_id", "experiment", "created_at"),
+)
+
 # Requests per scope, identity and minute, counted by every service node
 # (``rate_windows``): a limit then holds across nodes. Unlogged on PostgreSQL.
 rate_windows = sa.Table(

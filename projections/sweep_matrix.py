@@ -55,7 +55,7 @@ def trial_ids(conn: sa.Connection, experiment: str, owner_id: str | None) -> lis
     return list(conn.execute(query).scalars())
 
 
-def _returns(conn: sa.Connection, backtest_id: str) -> pd.Series:
+def returns_by_key(conn: sa.Connection, backtest_id: str) -> pd.Series:
     """A backtest's effective returns by row key, through its last known equity."""
     keys: list[dt.date] = []
     returns: list[float | None] = []
@@ -77,7 +77,7 @@ def sweep_matrix(
     columns: dict[str, pd.Series] = {}
     left_out: list[LeftOut] = []
     for backtest_id in trial_ids(conn, experiment, owner_id):
-        series = _returns(conn, backtest_id)
+        series = returns_by_key(conn, backtest_id)
         known = int(series.notna().sum())
         if known < min_rows:
             left_out.append(LeftOut(backtest_id, f"{known} known returns, fewer than {min_rows}"))

@@ -25,6 +25,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the experiments' analyses from the database's queue until interrupted: as
+    many as ``--threads`` at once, their Dask tasks on ``--dask-scheduler`` if given."""
+    import signal
+    import threading
+
+    from projections.analyses import run_worker
+
+    engine = engine_of(args)
+    settings = Settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    scheduler = args.dask_scheduler or settings.dask_scheduler or None
+    threads = [threading.Thread(target=run_worker, daemon=True,
+                                args=(engine, stop, scheduler, settings.analysis_lease_s))
+               for _ in range(args.threads)]  # fmt: skip
+    err(f"backtest-ledger worker: {args.threads} thread(s), Dask: {scheduler or 'threads'}")
+    for thread in threads:
+        thread.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     engine_of(args)
     err("database is at the newest schema revision")

@@ -13,6 +13,7 @@ from api.cli.admin import (
     cmd_users_create,
     cmd_users_revoke,
     cmd_users_rotate,
+    cmd_worker,
 )
 from api.cli.audit import cmd_audit_export, cmd_audit_verify, cmd_rebuild, cmd_verify
 from api.cli.common import position
@@ -52,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="URL",
         help="a hot standby to read from (repeatable; env BACKTEST_LEDGER_REPLICA_URLS)",
+    )
+
+    worker = command("worker", cmd_worker, "run the experiments' analyses from the queue")
+    worker.add_argument("--threads", type=int, default=1, help="analyses run at once")
+    worker.add_argument(
+        "--dask-scheduler",
+        help="tcp://host:8786 (env BACKTEST_LEDGER_DASK_SCHEDULER; default: local threads)",
     )
 
     db = sub.add_parser("db", help="schema management").add_subparsers(dest="db", required=True)

@@ -1,0 +1,332 @@
+"""Analyses of a whole experiment, run as background jobs: is the best of the sweep
+real? The Probability of Backtest Overfitting (``domain.overfitting``), SPA with White's
+Reality Check, StepM and the Model Confidence Set (``domain.superior_ability``) and the
+parameters' stability, on the sweep's matrix of returns (``projections.sweep_matrix``).
+
+An analysis is identified by a hash of its inputs and of the trials (their ids and
+positions), so asking again gives the same job, and a new variant a new one. The
+combinations of CSCV run as Dask tasks: on the threads of the worker's own process by
+default, or on the cluster ``BACKTEST_LEDGER_DASK_SCHEDULER`` names; each task's
+figures are the same bits wherever it runs, and they are joined in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import numpy as np
+import sqlalchemy as sa
+
+from domain.analysis_request import AnalysisRequest
+from domain.errors import BacktestNotFound, FieldError, InvalidBacktest
+from domain.ids import canonical_id
+from domain.overfitting import (
+    ChunkFigures,
+    NotEnoughData,
+    blocks,
+    chunk_size,
+    combinations,
+    cscv_chunk,
+    summarise,
+)
+from domain.parameters import flatten
+from domain.superior_ability import parameter_stability, superior_ability
+from infrastructure import jobs
+from infrastructure.database import read_connection
+from infrastructure.tables import backtest_details, backtests
+from projections.experiments import ExperimentNotFound, experiment_exists
+from projections.sweep_matrix import SweepMatrix, returns_by_key, sweep_matrix, trial_ids
+
+log = logging.getLogger("backtest_ledger.analyses")
+b = backtests.c
+LEASE_S = 60.0  # a worker that reports no progress for this long has died
+POLL_S = 0.5
+
+
+def analysis_key(conn: sa.Connection, owner_id: str, experiment: str,
+                 request: AnalysisRequest) -> str:  # fmt: skip
+    """The id of an analysis: a hash of its inputs and of the trials' ids and positions."""
+    ids = trial_ids(conn, experiment, owner_id)
+    positions = dict(conn.execute(
+        sa.select(b.backtest_id, b.position).where(b.backtest_id.in_(ids))).all())  # fmt: skip
+    identity = {"owner": owner_id, "experiment": experiment,
+                "inputs": msgspec.to_builtins(request),
+                "trials": [[i, positions[i]] for i in ids]}  # fmt: skip
+    return hashlib.sha256(msgspec.json.encode(identity)).hexdigest()
+
+
+def request_analysis(
+    engine: sa.Engine, owner_id: str, experiment: str, request: AnalysisRequest
+) -> tuple[jobs.Job, bool]:
+    """The job analysing the owner's experiment with these inputs, queued if new;
+    ``ExperimentNotFound``, or an ``InvalidBacktest`` (422) naming why it cannot run."""
+    with read_connection(engine) as conn:
+        if not experiment_exists(conn, experiment, owner_id):
+            raise ExperimentNotFound(experiment)
+        trials = trial_ids(conn, experiment, owner_id)
+        if len(trials) < 2:
+            raise InvalidBacktest([FieldError(
+                "", f"the experiment has {len(trials)} live trial(s): an analysis needs 2"
+            )])  # fmt: skip
+        if request.benchmark is not None:
+            request = msgspec.structs.replace(request, benchmark=_benchmark(conn, request,
+                                                                            owner_id))  # fmt: skip
+        key = analysis_key(conn, owner_id, experiment, request)
+    inputs = msgspec.json.encode(request).decode()
+    return jobs.enqueue(engine, key, owner_id, experiment, inputs)
+
+
+def _benchmark(conn: sa.Connection, request: AnalysisRequest, owner_id: str) -> str:
+    try:
+        wanted = canonical_id(request.benchmark or "")
+    except BacktestNotFound:
+        wanted = ""
+    live = sa.select(b.backtest_id).where(
+        b.backtest_id == wanted, b.owner_id == owner_id, b.deleted_position.is_(None)
+    )
+    found = conn.execute(live).scalar()
+    if found is None:
+        raise InvalidBacktest([FieldError("/benchmark", "no live backtest of yours has this id")])
+    return str(found)
+
+
+class AnalysisNotFound(LookupError):
+    """No analysis of this id of this experiment that the caller may read."""
+
+    def __init__(self, analysis_id: str) -> None:
+        super().__init__(f"analysis {analysis_id} not found")
+
+
+class AnalysisFinished(Exception):
+    """An analysis that has ended cannot be cancelled."""
+
+    def __init__(self, analysis_id: str, status: str) -> None:
+        super().__init__(f"analysis {analysis_id} is {status}: there is nothing to cancel")
+
+
+def find_analysis(
+    engine: sa.Engine, owner_id: str | None, experiment: str, analysis_id: str
+) -> jobs.Job:
+    """The analysis of this experiment (the owner's; ``owner_id`` None: anyone's), or
+    ``AnalysisNotFound``."""
+    with read_connection(engine) as conn:
+        job = jobs.find(conn, analysis_id)
+    if job is None or job.experiment != experiment or owner_id not in (None, job.owner_id):
+        raise AnalysisNotFound(analysis_id)
+    return job
+
+
+def cancel_analysis(engine: sa.Engine, owner_id: str, experiment: str, analysis_id: str) -> None:
+    """Cancel the owner's queued or running analysis (``AnalysisFinished`` if it ended)."""
+    find_analysis(engine, owner_id, experiment, analysis_id)
+    if not jobs.cancel(engine, analysis_id):
+        ended = find_analysis(engine, owner_id, experiment, analysis_id)
+        raise AnalysisFinished(analysis_id, ended.status)
+
+
+class AnalysisOut(msgspec.Struct, frozen=True):
+    """An analysis as the API serves it: where its job stands and, once done, its
+    result."""
+
+    analysis_id: str
+    experiment: str
+    status: str
+    progress: float
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    inputs: dict[str, Any]
+    result: msgspec.Raw | None
+    error: str | None
+
+
+def analysis_out(job: jobs.Job) -> AnalysisOut:
+    def moment(value: Any) -> str | None:
+        return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+    return AnalysisOut(job.analysis_id, job.experiment, job.status, job.progress,
+                       moment(job.created_at) or "", moment(job.started_at),
+                       moment(job.finished_at), msgspec.json.decode(job.inputs),
+                       None if job.result is None else msgspec.Raw(job.result.encode()),
+                       job.error)  # fmt: skip
+
+
+# --- computing one ------------------------------------------------------------------
+
+Progress = Callable[[float], bool]  # the share done; False: stop (cancelled)
+
+
+class Stopped(Exception):
+    """The job was cancelled or taken over while it ran."""
+
+
+def compute(engine: sa.Engine, job: jobs.Job, progress: Progress,
+            scheduler: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The result of one analysis, reporting progress as it goes (``Stopped`` when a
+    report is refused; ``NotEnoughData`` when the matrix cannot be used)."""
+    request = msgspec.json.decode(job.inputs, type=AnalysisRequest)
+    minimum = 4 * request.partitions
+    with read_connection(engine) as conn:
+        matrix = sweep_matrix(conn, job.experiment, job.owner_id, minimum)
+        benchmark = None
+        if request.benchmark is not None:
+            matrix, benchmark = _against(conn, matrix, request.benchmark, minimum)
+        sharpes, grid = _sharpes_and_grid(conn, matrix.backtest_ids)
+    parts = blocks(matrix.returns, request.partitions)
+    periods = matrix.periods_per_year or 252
+    figures = _cscv(parts, request.partitions, progress, scheduler)
+    overfitting = summarise(figures, parts, periods)
+    ability = superior_ability(matrix.returns, benchmark, reps=request.reps,
+                               block_length=request.block_length, seed=request.seed,
+                               size=request.size)  # fmt: skip
+    stability = parameter_stability(grid, sharpes)
+    ids = matrix.backtest_ids
+    return {
+        "matrix": {
+            "variants": len(ids), "rows": len(matrix.keys),
+            "first": matrix.keys[0].isoformat(), "last": matrix.keys[-1].isoformat(),
+            "rows_dropped": matrix.rows_dropped, "periods_per_year": periods,
+            "backtest_ids": ids,
+            "left_out": [{"backtest_id": x.backtest_id, "reason": x.reason}
+                         for x in matrix.left_out],
+            "notes": matrix.notes,
+        },
+        "pbo": msgspec.to_builtins(overfitting.__dict__ | {
+            "degradation": overfitting.degradation.__dict__}),
+        "superior_ability": {
+            "benchmark": request.benchmark,
+            "spa": {"lower": ability.spa_lower, "consistent": ability.spa_consistent,
+                    "upper": ability.spa_upper},
+            "reality_check": ability.spa_upper,
+            "stepm": [ids[i] for i in ability.stepm],
+            "mcs": [ids[i] for i in ability.mcs],
+        },
+        "stability": None if stability is None else {
+            "best": None if stability.best is None else ids[stability.best],
+            "plateau_ratio": stability.plateau_ratio,
+            "neighbour_sharpe": dict(zip(ids, stability.neighbour_sharpe, strict=True)),
+        },
+    }  # fmt: skip
+
+
+def _against(conn: sa.Connection, matrix: SweepMatrix, benchmark: str,
+             minimum: int) -> tuple[SweepMatrix, np.ndarray]:  # fmt: skip
+    """The matrix without the benchmark's own column, on the rows the benchmark has."""
+    theirs = returns_by_key(conn, benchmark)
+    keep = [n for n, i in enumerate(matrix.backtest_ids) if i != benchmark]
+    aligned = theirs.reindex(matrix.keys).to_numpy(dtype=np.float64)
+    rows = ~np.isnan(aligned)
+    if rows.sum() < minimum:
+        raise NotEnoughData(f"the benchmark has {int(rows.sum())} returns on the sweep's rows: "
+                            f"at least {minimum} are needed")  # fmt: skip
+    kept = SweepMatrix([matrix.backtest_ids[n] for n in keep],
+                       [k for k, r in zip(matrix.keys, rows, strict=True) if r],
+                       matrix.returns[rows][:, keep], matrix.rows_dropped + int((~rows).sum()),
+                       matrix.periods_per_year, matrix.left_out, matrix.notes)  # fmt: skip
+    return kept, aligned[rows]
+
+
+Grid = list[dict[str, Any]]
+
+
+def _sharpes_and_grid(conn: sa.Connection, ids: list[str]) -> tuple[list[float | None], Grid]:
+    d = backtest_details.c
+    sharpe = dict(
+        conn.execute(sa.select(b.backtest_id, b.sharpe).where(b.backtest_id.in_(ids))).all()
+    )
+    params = dict(
+        conn.execute(sa.select(d.backtest_id, d.parameters).where(d.backtest_id.in_(ids))).all()
+    )
+    return ([sharpe.get(i) for i in ids],
+            [flatten(msgspec.json.decode(params[i])) for i in ids])  # fmt: skip
+
+
+def _cscv(parts: Any, partitions: int, progress: Progress, scheduler: str | None) -> ChunkFigures:
+    """Every combination's figures, chunk by chunk as Dask tasks, in combination order;
+    progress (the first half of the job) after each batch of chunks."""
+    from dask.base import compute as dask_compute
+    from dask.delayed import delayed
+
+    every = combinations(partitions)
+    size = chunk_size(partitions, parts.sums.shape[1])
+    chunks = [every[i : i + size] for i in range(0, len(every), size)]
+    pieces: list[ChunkFigures] = []
+    batch = 8
+    client = _client(scheduler)
+    try:
+        for start in range(0, len(chunks), batch):
+            tasks = [delayed(cscv_chunk)(parts, chosen) for chosen in chunks[start : start + batch]]
+            if client is None:
+                pieces += dask_compute(*tasks, scheduler="threads")  # type: ignore[no-untyped-call]
+            else:
+                pieces += client.gather(client.compute(tasks))
+            if not progress(0.5 * min(1.0, (start + batch) / len(chunks))):
+                raise Stopped
+    finally:
+        if client is not None:
+            client.close()
+    return ChunkFigures(*(np.concatenate([getattr(p, name) for p in pieces])
+                          for name in ("logits", "in_sample", "out_of_sample")))  # fmt: skip
+
+
+def _client(scheduler: str | None) -> Any:
+    if not scheduler:
+        return None
+    from distributed import Client
+
+    return Client(scheduler, set_as_default=False, timeout=30)  # type: ignore[no-untyped-call]
+
+
+# --- the worker ---------------------------------------------------------------------
+
+
+def work_once(engine: sa.Engine, worker: str, scheduler: str | None = None,
+              lease_s: float = LEASE_S) -> bool:  # fmt: skip
+    """Claim one job and run it to its end; whether there was one."""
+    job = jobs.claim(engine, worker, lease_s)
+    if job is None:
+        return False
+
+    def progress(share: float) -> bool:
+        return jobs.report_progress(engine, job.analysis_id, worker, share, lease_s)
+
+    try:
+        result = compute(engine, job, progress, scheduler)
+    except Stopped:
+        log.info("analysis %s stopped: cancelled or taken over", job.analysis_id)
+        return True
+    except NotEnoughData as exc:
+        jobs.finish(engine, job.analysis_id, worker, error=str(exc))
+        return True
+    except Exception:  # a bug must not kill the worker: the job says it failed
+        log.error("analysis %s failed:\n%s", job.analysis_id, traceback.format_exc())
+        jobs.finish(engine, job.analysis_id, worker, error="internal error (see the service log)")
+        return True
+    jobs.finish(engine, job.analysis_id, worker, result=msgspec.json.encode(result).decode())
+    return True
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+
+
+def run_worker(engine: sa.Engine, stop: threading.Event, scheduler: str | None = None,
+               lease_s: float = LEASE_S, poll_s: float = POLL_S) -> None:  # fmt: skip
+    """Take jobs until ``stop`` is set, looking for one every ``poll_s`` when idle."""
+    worker = worker_name()
+    while not stop.is_set():
+        try:
+            found = jobs.waiting(engine) and work_once(engine, worker, scheduler, lease_s)
+        except sa.exc.OperationalError:  # the database is away: try again later
+            log.warning("analysis worker: database unreachable", exc_info=True)
+            found = False
+        if not found:
+            stop.wait(poll_s)

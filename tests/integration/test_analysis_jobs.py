@@ -1,0 +1,116 @@
+"""The queue of analyses on both stores: a job is taken by one worker at a time, a dead
+worker's job is taken again once its lease expires and is finished once, and a served
+ledger SIGKILLed in the middle of an analysis finishes it after a restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from infrastructure import jobs
+from infrastructure.tables import analyses
+from tests.api.conftest import make_keys
+from tests.factories import backtest_document, body
+from tests.server_process import Server
+
+
+def _queue(engine: sa.Engine, n: int) -> list[str]:
+    return [jobs.enqueue(engine, f"{i:064x}", "owner", "grid", "{}")[0].analysis_id
+            for i in range(n)]  # fmt: skip
+
+
+def test_a_dead_workers_job_is_taken_again_after_its_lease_and_finished_once(
+    engine: sa.Engine,
+) -> None:
+    [job_id] = _queue(engine, 1)
+    first = jobs.claim(engine, "first", lease_s=0.5)
+    assert first is not None and first.status == jobs.RUNNING and first.attempts == 1
+    assert jobs.claim(engine, "second", lease_s=0.5) is None  # held
+    assert jobs.report_progress(engine, job_id, "first", 0.25, lease_s=0.5)
+    time.sleep(0.7)  # the first worker died: no more reports
+    taken = jobs.claim(engine, "second", lease_s=30)
+    assert taken is not None and taken.analysis_id == job_id and taken.attempts == 2
+    assert taken.started_at == first.started_at  # when it first started
+    assert not jobs.report_progress(engine, job_id, "first", 0.5, lease_s=0.5)  # told to stop
+    assert not jobs.finish(engine, job_id, "first", result='{"from": "first"}')
+    assert jobs.finish(engine, job_id, "second", result='{"from": "second"}')
+    with engine.connect() as conn:
+        done = jobs.find(conn, job_id)
+    assert done is not None and done.status == jobs.DONE and done.result == '{"from": "second"}'
+    assert not jobs.cancel(engine, job_id)  # it has ended
+
+
+def test_workers_racing_for_jobs_never_take_the_same_one(engine: sa.Engine) -> None:
+    queued = set(_queue(engine, 30))
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while (job := jobs.claim(engine, name, lease_s=60)) is not None:
+            with lock:
+                taken.append(job.analysis_id)
+            assert jobs.finish(engine, job.analysis_id, name, result="{}")
+
+    threads = [threading.Thread(target=worker, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken) == sorted(queued)  # each once
+    with engine.connect() as conn:
+        attempts = conn.execute(sa.select(sa.func.max(analyses.c.attempts))).scalar_one()
+    assert attempts == 1
+
+
+def test_an_analysis_survives_a_sigkill_of_the_service(tmp_path: Path) -> None:
+    from infrastructure.database import create_engine
+    from tests.migrated import migrate
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    engine = create_engine(url)
+    migrate(engine)
+    key = make_keys(engine)["alice"]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    settings = {"BACKTEST_LEDGER_ANALYSIS_LEASE_S": "2"}
+    server = Server(url, tmp_path / "server.log", workers=1, **settings)
+    server.start()
+    try:
+        for n in range(40):
+            doc = backtest_document(days=400, trades=0, seed=n)
+            doc["experiment"] = "grid"
+            assert httpx.post(f"{server.base}/api/v1/backtests", content=body(doc),
+                              headers=headers).status_code == 201  # fmt: skip
+        # enough replications that the bootstrap takes seconds: killed while it runs
+        inputs = body({"partitions": 16, "reps": 10_000})
+        asked = httpx.post(f"{server.base}/api/v1/experiments/grid/analyses", content=inputs,
+                           headers=headers)  # fmt: skip
+        location = server.base + asked.headers["location"]
+        deadline = time.monotonic() + 30
+        while httpx.get(location, headers=headers).json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        server.kill()
+    finally:
+        server.stop()
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(analyses)).one()
+    assert row.status == jobs.RUNNING and row.attempts == 1  # left mid-job
+
+    restarted = Server(url, tmp_path / "server.log", workers=1, **settings)
+    restarted.start()
+    try:
+        deadline = time.monotonic() + 120
+        while (found := httpx.get(location.replace(server.base, restarted.base),
+                                  headers=headers).json())["status"] == "running":  # fmt: skip
+            assert time.monotonic() < deadline, found
+            time.sleep(0.2)
+    finally:
+        restarted.stop()
+    assert found["status"] == "done" and found["result"]["pbo"]["combinations"] == 12_870
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(analyses)).one()
+    assert row.attempts == 2 and row.finished_at is not None and row.result is not None
