@@ -7,6 +7,7 @@ backtesting.py, vectorbt, backtrader or plain pandas, and read it back as DataFr
 """
 
 from backtest_ledger.adapters.open_trades import OpenTradesLeftOut
+from backtest_ledger.analysis import Analysis
 from backtest_ledger.client import Ledger
 from backtest_ledger.errors import (
     Conflict,
@@ -21,6 +22,6 @@ from backtest_ledger.errors import (
 )
 from backtest_ledger.transport import RetryPolicy
 
-__all__ = ["Conflict", "InvalidBacktest", "InvalidRequest", "Ledger", "LedgerError",
+__all__ = ["Analysis", "Conflict", "InvalidBacktest", "InvalidRequest", "Ledger", "LedgerError",
            "NotAllowed", "NotFound", "OpenTradesLeftOut", "RecordFailed", "RetryPolicy",
            "ServiceUnavailable", "Unauthorized"]  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -23,6 +24,7 @@ import msgspec
 import pandas as pd
 
 from backtest_ledger import adapters
+from backtest_ledger.analysis import Analysis, analysis_of
 from backtest_ledger.body import backtest_body
 from backtest_ledger.errors import LedgerError, RecordFailed
 from backtest_ledger.frames import csv_frame, parquet_frame, typed
@@ -265,6 +267,27 @@ class Ledger:
 
     def history(self, backtest_id: str) -> list[dict[str, Any]]:
         return list(self._get(f"{API}/backtests/{backtest_id}/history").json()["events"])
+
+    def analyse(
+        self, experiment: str, *, wait: bool = True, timeout: float = 3600.0, **inputs: Any
+    ) -> Analysis:
+        """Is the best of the sweep real? Queue an analysis of ``experiment`` (its PBO,
+        SPA with the Reality Check, StepM, MCS and parameter stability; ``inputs``:
+        ``partitions``, ``benchmark``, ``reps``, ``block_length``, ``seed``, ``size``) and,
+        with ``wait``, poll it until it ends (``TimeoutError`` after ``timeout`` s)."""
+        content = msgspec.json.encode(inputs)
+        response = self.transport.send("POST", f"{API}/experiments/{_segment(experiment)}/analyses",
+                                       content=content,
+                                       headers={"Content-Type": "application/json"})  # fmt: skip
+        location = response.headers["location"]
+        found = analysis_of(response.json())
+        deadline = time.monotonic() + timeout
+        while wait and found.status in ("queued", "running"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"analysis {found.analysis_id} still {found.status}")
+            time.sleep(0.2)
+            found = analysis_of(self._get(location).json())
+        return found
 
     def delete(self, backtest_id: str) -> None:
         """Withdraw a backtest from the live views (the log keeps it)."""

@@ -288,3 +288,30 @@ def test_search_without_an_experiment_reads_the_list_once_not_each_detail(
     assert paths == ["/api/v1/backtests"]
     assert sorted(table["param.fast"]) == list(range(2, 12))
     assert table["param.nested.deep"].tolist()[0] in ([n, "x"] for n in range(12))
+
+
+def test_analyse_waits_for_the_sweeps_analysis_and_gives_its_tables(ledger: Ledger) -> None:
+    from domain.overfitting import probability_of_backtest_overfitting
+
+    rng = np.random.default_rng(21)
+    index = pd.bdate_range("2020-01-01", periods=240)
+    returns = rng.normal(0.0003, 0.01, (240, 6))
+    items = [dict(returns=pd.Series(returns[:, n], index=index), symbol="SPX", strategy="sma",
+                  experiment="grid", parameters={"fast": [5, 10, 20][n % 3],
+                                                 "slow": [50, 100][n // 3]},
+                  provenance=False) for n in range(6)]  # fmt: skip
+    ids = ledger.record_many(items, workers=1, progress=False)  # recorded in this order
+    found = ledger.analyse("grid", partitions=8, reps=100, seed=1)
+    assert found.status == "done" and found.progress == 1.0
+    expected = probability_of_backtest_overfitting(returns, 8, 252)
+    assert found.pbo == expected.pbo and found.probability_of_loss == expected.probability_of_loss
+    assert found.variants["backtest_id"].tolist() == ids
+    assert found.variants["in_mcs"].dtype == bool and found.variants["in_mcs"].any()
+    assert found.lambdas["count"].sum() == 70 and len(found.lambdas) == 20
+    assert found.reality_check == found.spa["upper"] and 0 <= found.reality_check <= 1
+    assert found.plateau_ratio is not None
+    queued = ledger.analyse("grid", wait=False, partitions=8, reps=100, seed=1)
+    assert queued.analysis_id == found.analysis_id and queued.status == "done"
+    with pytest.raises(InvalidBacktest) as refused:
+        ledger.analyse("grid", partitions=7)
+    assert refused.value.errors[0][0] == "/partitions"
