@@ -110,12 +110,16 @@ def _claimable(now: dt.datetime) -> Any:
     return sa.select(a.analysis_id).where(sa.or_(a.status == QUEUED, expired))
 
 
-def claim(engine: sa.Engine, worker: str, lease_s: float) -> Job | None:
-    """Take the oldest claimable job for ``worker``, leased for ``lease_s`` seconds."""
+def claim(engine: sa.Engine, worker: str, lease_s: float, only: str | None = None) -> Job | None:
+    """Take the oldest claimable job (or job ``only``, if claimable) for ``worker``,
+    leased for ``lease_s`` seconds."""
     now = _now()
+    claimable = _claimable(now)
+    if only is not None:
+        claimable = claimable.where(a.analysis_id == only)
     with write_transaction(engine) as conn:
         picked = conn.execute(
-            _claimable(now).order_by(a.created_at, a.analysis_id).limit(1)
+            claimable.order_by(a.created_at, a.analysis_id).limit(1)
             .with_for_update(skip_locked=True)
         ).scalar()  # fmt: skip
         if picked is None:

@@ -289,13 +289,17 @@ def _client(scheduler: str | None) -> Any:
 
 
 def work_once(engine: sa.Engine, worker: str, scheduler: str | None = None,
-              lease_s: float = LEASE_S) -> bool:  # fmt: skip
-    """Claim one job and run it to its end; whether there was one."""
-    job = jobs.claim(engine, worker, lease_s)
+              lease_s: float = LEASE_S, only: str | None = None,
+              shown: Callable[[float], None] | None = None) -> bool:  # fmt: skip
+    """Claim one job (``only`` that one, if given) and run it to its end, telling
+    ``shown`` its progress; whether there was one."""
+    job = jobs.claim(engine, worker, lease_s, only)
     if job is None:
         return False
 
     def progress(share: float) -> bool:
+        if shown is not None:
+            shown(share)
         return jobs.report_progress(engine, job.analysis_id, worker, share, lease_s)
 
     try:

@@ -17,7 +17,11 @@ from api.cli.admin import (
 )
 from api.cli.audit import cmd_audit_export, cmd_audit_verify, cmd_rebuild, cmd_verify
 from api.cli.common import position
-from api.cli.experiments import cmd_experiments_export, cmd_experiments_list
+from api.cli.experiments import (
+    cmd_experiments_analyse,
+    cmd_experiments_export,
+    cmd_experiments_list,
+)
 from api.cli.reading import cmd_export, cmd_list, cmd_search, cmd_show, cmd_significance
 from api.cli.recording import cmd_delete, cmd_exclude, cmd_record
 from infrastructure.settings import Settings
@@ -121,6 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--conventions", action="store_true", help="add backtesting.py's, quantstats' figures"
     )
     exp_export.add_argument("-o", "--output")
+
+    analyse = command("analyse", cmd_experiments_analyse,
+                      "is the best real? PBO, SPA, StepM, MCS of a whole sweep", exps)  # fmt: skip
+    analyse.add_argument("name")
+    analyse.add_argument("--user", required=True, help="whose experiment")
+    analyse.add_argument("--partitions", type=int, help="CSCV's blocks S (even, 2-24; 16)")
+    analyse.add_argument("--benchmark", help="a backtest id to beat (default: staying out)")
+    analyse.add_argument("--reps", type=int, help="bootstrap replications (1000)")
+    analyse.add_argument("--block-length", type=float, help="mean block (arch's default)")
+    analyse.add_argument("--seed", type=int)
+    analyse.add_argument("--size", type=float, help="StepM's and MCS's level (0.05)")
+    analyse.add_argument("--wait", action="store_true", help="run it here, with progress")
+    analyse.add_argument("--json", action="store_true", help="the API's document")
 
     show = command("show", cmd_show, "show one backtest with its metrics")
     show.add_argument("id")

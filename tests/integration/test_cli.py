@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -401,3 +402,30 @@ def test_search_and_experiments_from_the_command_line(ledger: Ledger) -> None:
     assert list(csv["backtest_id"]) == ids  # oldest first
     missing = ledger.run("experiments", "export", "nope")
     assert missing.returncode == 2 and "experiment 'nope' not found" in missing.stderr
+
+
+def test_experiments_analyse_waits_running_the_analysis_itself(ledger: Ledger) -> None:
+    """No service runs: ``--wait`` computes the job in the command, the same PBO as the
+    domain's on the recorded returns, and asking again reads the same analysis."""
+    from domain.overfitting import probability_of_backtest_overfitting
+
+    ledger.user("alice")
+    docs = []
+    for n in range(4):
+        doc = backtest_document(days=120, trades=0, seed=n)
+        doc["experiment"] = "grid"
+        docs.append(doc)
+        ledger.ok("record", ledger.file(doc, f"{n}.json"), "--user", "alice")
+    asked = ("experiments", "analyse", "grid", "--user", "alice", "--partitions", "4")
+    done = json.loads(ledger.ok(*asked, "--reps", "50", "--wait", "--json"))
+    assert done["status"] == "done" and done["progress"] == 1.0
+    equity = np.array([[row["equity"] for row in doc["daily_results"]] for doc in docs]).T
+    returns = equity / np.vstack([np.full(4, 10_000.0), equity[:-1]]) - 1
+    assert done["result"]["pbo"]["pbo"] == probability_of_backtest_overfitting(returns, 4, 365).pbo
+    text = ledger.ok("experiments", "analyse", "grid", "--user", "alice", "--partitions", "4",
+                     "--reps", "50")  # fmt: skip
+    assert text.startswith(f"analysis {done['analysis_id']}: done") and "PBO " in text
+    refused = ledger.run("experiments", "analyse", "grid", "--user", "alice", "--partitions", "5")
+    assert refused.returncode == 2 and "partitions" in refused.stderr
+    alone = ledger.run("experiments", "analyse", "nothing", "--user", "alice")
+    assert alone.returncode != 0 and "nothing" in alone.stderr
