@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import socket
 import threading
 import traceback
@@ -41,7 +42,7 @@ from domain.parameters import flatten
 from domain.superior_ability import parameter_stability, superior_ability
 from infrastructure import jobs
 from infrastructure.database import read_connection
-from infrastructure.tables import backtest_details, backtests
+from infrastructure.tables import analyses, backtest_details, backtests
 from projections.experiments import ExperimentNotFound, experiment_exists
 from projections.sweep_matrix import SweepMatrix, returns_by_key, sweep_matrix, trial_ids
 
@@ -189,6 +190,7 @@ def compute(engine: sa.Engine, job: jobs.Job, progress: Progress,
                                size=request.size)  # fmt: skip
     stability = parameter_stability(grid, sharpes)
     ids = matrix.backtest_ids
+    every = max(1, -(-len(figures.logits) // SCATTER_POINTS))  # a sample for the chart
     return {
         "matrix": {
             "variants": len(ids), "rows": len(matrix.keys),
@@ -201,6 +203,11 @@ def compute(engine: sa.Engine, job: jobs.Job, progress: Progress,
         },
         "pbo": msgspec.to_builtins(overfitting.__dict__ | {
             "degradation": overfitting.degradation.__dict__}),
+        "scatter": {
+            "every": every,
+            "in_sample": _finite_list(figures.in_sample[::every] * math.sqrt(periods)),
+            "out_of_sample": _finite_list(figures.out_of_sample[::every] * math.sqrt(periods)),
+        },
         "superior_ability": {
             "benchmark": request.benchmark,
             "spa": {"lower": ability.spa_lower, "consistent": ability.spa_consistent,
@@ -215,6 +222,23 @@ def compute(engine: sa.Engine, job: jobs.Job, progress: Progress,
             "neighbour_sharpe": dict(zip(ids, stability.neighbour_sharpe, strict=True)),
         },
     }  # fmt: skip
+
+
+SCATTER_POINTS = 1000  # of (in-sample, out-of-sample) Sharpe pairs kept for the chart
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def latest_analysis(conn: sa.Connection, owner_id: str | None, experiment: str) -> jobs.Job | None:
+    """The most recently asked analysis of the experiment (the owner's; None: anyone's)."""
+    a = analyses.c
+    query = sa.select(a.analysis_id).where(a.experiment == experiment)
+    if owner_id is not None:
+        query = query.where(a.owner_id == owner_id)
+    found = conn.execute(query.order_by(a.created_at.desc()).limit(1)).scalar()
+    return None if found is None else jobs.find(conn, found)
 
 
 def _against(conn: sa.Connection, matrix: SweepMatrix, benchmark: str,

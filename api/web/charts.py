@@ -163,3 +163,65 @@ def grid_heatmap(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def histogram_chart(counts: Sequence[int], edges: Sequence[float], *, title: str,
+                    marker: float | None = None) -> Markup:  # fmt: skip
+    """Bars of ``counts`` over the bins ``edges``, a line at ``marker`` (λ = 0)."""
+    if not counts or not any(counts):
+        return Markup(f'<p class="empty">{html.escape(title)}: no data</p>')
+    width, height, left, bottom = 480, 160, 8, 24
+    span = (edges[-1] - edges[0]) or 1.0
+    top = max(counts)
+
+    def x_of(value: float) -> float:
+        return left + (value - edges[0]) / span * (width - 2 * left)
+
+    parts = [f'<svg class="histogram" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="{html.escape(title)}" '
+             f'data-bars="{len(counts)}" data-total="{sum(counts)}">'
+             f"<title>{html.escape(title)}</title>"]  # fmt: skip
+    for count, low, high in zip(counts, edges[:-1], edges[1:], strict=True):
+        bar = (height - bottom - 8) * count / top
+        wide = max(1.0, x_of(high) - x_of(low) - 1)
+        parts.append(f'<rect x="{x_of(low):.1f}" y="{height - bottom - bar:.1f}" '
+                     f'width="{wide:.1f}" height="{bar:.1f}" fill="{PALETTE[0]}">'
+                     f"<title>{low:.2f} to {high:.2f}: {count}</title></rect>")  # fmt: skip
+    if marker is not None and edges[0] <= marker <= edges[-1]:
+        at = x_of(marker)
+        parts.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="4" y2="{height - bottom}" '
+                     f'stroke="{PALETTE[1]}" stroke-dasharray="4 3"/>'
+                     f'<text x="{at + 3:.1f}" y="14" class="tick">λ = 0</text>')  # fmt: skip
+    parts.append(f'<text x="{left}" y="{height - 6}" class="tick">{edges[0]:.2f}</text>'
+                 f'<text x="{width - left}" y="{height - 6}" class="tick" '
+                 f'text-anchor="end">{edges[-1]:.2f}</text></svg>')  # fmt: skip
+    return Markup("".join(parts))
+
+
+def scatter_chart(xs: Sequence[float], ys: Sequence[float], *, title: str,
+                  labels: tuple[str, str]) -> Markup:  # fmt: skip
+    """Points (x, y) with both axes' ranges written out: at most ``WIDTH`` points, the
+    first ones (a chart of every combination would weigh megabytes)."""
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+    if len(pairs) < 2:
+        return Markup(f'<p class="empty">{html.escape(title)}: no data</p>')
+    shown = pairs[:WIDTH]
+    width, height, pad = 480, 240, 30
+    lo_x, hi_x = min(p[0] for p in shown), max(p[0] for p in shown)
+    lo_y, hi_y = min(p[1] for p in shown), max(p[1] for p in shown)
+
+    def at(value: float, low: float, high: float, size: float) -> float:
+        return pad + (value - low) / ((high - low) or 1.0) * (size - 2 * pad)
+
+    named = html.escape(title)
+    parts = [f'<svg class="scatter" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="{named}" '
+             f'data-points="{len(shown)}" data-of="{len(pairs)}">'
+             f"<title>{named}</title>"]  # fmt: skip
+    for x, y in shown:
+        cx, cy = at(x, lo_x, hi_x, width), height - at(y, lo_y, hi_y, height)
+        parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2" fill="{PALETTE[0]}"/>')
+    parts.append(f'<text x="{pad}" y="{height - 6}" class="tick">{html.escape(labels[0])} '
+                 f'{lo_x:.2f} to {hi_x:.2f}</text><text x="4" y="14" class="tick">'
+                 f'{html.escape(labels[1])} {lo_y:.2f} to {hi_y:.2f}</text></svg>')  # fmt: skip
+    return Markup("".join(parts))

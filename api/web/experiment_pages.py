@@ -9,27 +9,32 @@ import urllib.parse
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from api.auth import owner_scope
-from api.reads import read_engine
+from api.reads import read_engine, written
 from api.routes.experiments import ExperimentName, sweep_download
-from api.web.charts import grid_heatmap
+from api.web.charts import grid_heatmap, histogram_chart, scatter_chart
 from api.web.pages import (
     LABELS,
     PER_PAGE,
     Page,
+    primary_of,
     reader_of,
     sign_in_first,
 )
+from domain.analysis_request import AnalysisRequest
 from domain.metrics import METRIC_NAMES
 from domain.parameters import flatten
 from domain.search import BadExpression
 from infrastructure.database import read_connection, snapshot
 from infrastructure.tables import backtests
+from infrastructure.users import Role
+from projections.analyses import latest_analysis, request_analysis
 from projections.cursors import BadCursor
 from projections.experiments import (
     ExperimentNotFound,
@@ -41,6 +46,7 @@ from projections.experiments import (
 )
 from projections.search import search_query, search_rows
 from projections.significance import deflated
+from projections.sweep_matrix import trial_ids
 from projections.views import BacktestSummary
 
 SHOWN_CHARS = 40  # a parameter's value beyond this is cut on the page (the detail has it)
@@ -52,6 +58,33 @@ def shown(value: Any) -> str:
         return ""
     text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def analysis_panel(conn: Any, name: str, owner: str | None) -> dict[str, Any] | None:
+    """The experiment's latest analysis as the page shows it: where it stands, and once
+    done its figures and charts, and whether the trials have changed since."""
+    job = latest_analysis(conn, owner, name)
+    if job is None:
+        return None
+    panel: dict[str, Any] = {"job": job, "result": None}
+    if job.result is not None:
+        result = msgspec.json.decode(job.result)
+        pbo, scatter = result["pbo"], result.get("scatter") or {}
+        analysed = {*result["matrix"]["backtest_ids"],
+                    *(x["backtest_id"] for x in result["matrix"]["left_out"])}  # fmt: skip
+        if result["superior_ability"]["benchmark"] is not None:
+            analysed.add(result["superior_ability"]["benchmark"])
+        panel.update(
+            result=result,
+            stale=analysed != set(trial_ids(conn, name, job.owner_id)),
+            histogram=histogram_chart(pbo["histogram_counts"], pbo["histogram_edges"],
+                                      title="Logits λ of the best variant's out-of-sample rank",
+                                      marker=0.0),
+            scatter=scatter_chart(scatter.get("in_sample", []), scatter.get("out_of_sample", []),
+                                  title="Best variant: out-of-sample Sharpe on in-sample Sharpe",
+                                  labels=("in sample", "out of sample")),
+        )  # fmt: skip
+    return panel
 
 
 def _best(conn: Any, name: str, owner: str | None) -> BacktestSummary | None:
@@ -111,6 +144,7 @@ class ExperimentPages(Controller):
             cells = parameter_grid(conn, query, metric, x, y) if x and y else []
             best = _best(conn, name, scope)
             dsr = deflated(conn, best.backtest_id, scope) if best is not None else None
+            panel = analysis_panel(conn, name, scope)
         items = [
             (msgspec.json.decode(item, type=BacktestSummary), flatten(parameters or {}))
             for item, parameters in rows
@@ -127,12 +161,27 @@ class ExperimentPages(Controller):
                 "user": user, "name": name, "items": items, "paths": paths, "shown": shown,
                 "metrics": METRIC_NAMES, "labels": LABELS, "sort": sort, "where": where,
                 "error": error, "metric": metric, "x": x, "y": y, "heatmap": heatmap,
-                "best": best, "dsr": dsr, "next_cursor": next_cursor,
+                "best": best, "dsr": dsr, "next_cursor": next_cursor, "panel": panel,
+                "can_analyse": user.role is Role.USER,
                 "quoted": urllib.parse.quote(name, safe=""),
                 "keep": urllib.parse.urlencode(keep),
             },
             status_code=400 if error else 200,
         )  # fmt: skip
+
+    @post("/experiments/{name:str}/analyses", sync_to_thread=True, status_code=303)
+    def analyse(self, request: Request[Any, Any, State], name: ExperimentName) -> Any:
+        """Queue the analysis of the sweep with the default inputs, then show the page
+        (it refreshes itself while the analysis runs)."""
+        user = reader_of(request)
+        if user is None:
+            return sign_in_first(request)
+        if user.role is not Role.USER:
+            raise NotAuthorizedException("only the experiment's owner analyses it")
+        request_analysis(primary_of(request), user.user_id, name, AnalysisRequest())
+        written(request)
+        return Redirect(f"/experiments/{urllib.parse.quote(name, safe='')}#analysis",
+                        status_code=303)  # fmt: skip
 
     @get("/experiments/{name:str}/backtests.csv", sync_to_thread=True)
     def download(

@@ -181,3 +181,40 @@ def test_a_queued_analysis_is_cancelled_once(idle_api: Api) -> None:
     assert requeued.status_code == 202 and requeued.json()["status"] == "queued"
     assert requeued.headers["location"] == location
     assert pd.Timestamp(requeued.json()["created_at"]) >= pd.Timestamp(cancelled["created_at"])
+
+
+def test_the_experiment_page_queues_the_analysis_and_shows_it(api: Api) -> None:
+    from tests.api.test_pages_http import post_form, sign_in
+
+    for doc in [_variant(n) for n in range(6)]:
+        api.record(document=doc)
+    sign_in(api, "alice")
+    page = api.client.get("/experiments/grid").text
+    assert "No analysis of this sweep yet" in page and 'id="analyse"' in page
+    queued = post_form(api, "/experiments/grid/analyses", page="/experiments/grid")
+    assert queued.status_code == 303 and queued.headers["location"] == "/experiments/grid#analysis"
+    deadline = time.monotonic() + 60
+    while 'id="pbo"' not in (page := api.client.get("/experiments/grid").text):
+        assert 'http-equiv="refresh"' in page and 'id="analysis-progress"' in page
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert 'http-equiv="refresh"' not in page  # done: it stops refreshing
+    result = api.get(f"/api/v1/experiments/grid/analyses/{queued_id(api)}").json()["result"]
+    assert f'<dd id="pbo">{result["pbo"]["pbo"]:.3f}</dd>' in page
+    assert f"{result['superior_ability']['reality_check']:.4f}" in page
+    assert page.count('class="badge stepm"') == len(result["superior_ability"]["stepm"])
+    assert page.count('class="badge mcs"') == len(result["superior_ability"]["mcs"])
+    combinations = result["pbo"]["combinations"]  # the page asks with the defaults: S = 16
+    assert combinations == 12_870 and f'data-total="{combinations}"' in page
+    api.record(document=_variant(6))
+    assert "analyse again for the sweep as it is" in api.client.get("/experiments/grid").text
+    sign_in(api, "carol")  # an auditor reads it, and cannot queue one
+    audited = api.client.get("/experiments/grid").text
+    assert 'id="pbo"' in audited and 'id="analyse"' not in audited
+    refused = post_form(api, "/experiments/grid/analyses", page="/experiments/grid")
+    assert refused.status_code in (401, 403)
+
+
+def queued_id(api: Api) -> str:
+    with api.engine.connect() as conn:
+        return str(conn.execute(sa.text("SELECT analysis_id FROM analyses")).scalar_one())
