@@ -44,6 +44,7 @@ from infrastructure import jobs
 from infrastructure.database import read_connection
 from infrastructure.tables import analyses, backtest_details, backtests
 from projections.experiments import ExperimentNotFound, experiment_exists
+from projections.significance import deflated
 from projections.sweep_matrix import SweepMatrix, returns_by_key, sweep_matrix, trial_ids
 
 log = logging.getLogger("backtest_ledger.analyses")
@@ -181,9 +182,10 @@ def compute(engine: sa.Engine, job: jobs.Job, progress: Progress,
         if request.benchmark is not None:
             matrix, benchmark = _against(conn, matrix, request.benchmark, minimum)
         sharpes, grid = _sharpes_and_grid(conn, matrix.backtest_ids)
+        dsr = _best_deflated(conn, matrix.backtest_ids, sharpes, job.owner_id)
     parts = blocks(matrix.returns, request.partitions)
     periods = matrix.periods_per_year or 252
-    figures = _cscv(parts, request.partitions, progress, scheduler)
+    figures = cscv_figures(parts, request.partitions, progress, scheduler)
     overfitting = summarise(figures, parts, periods)
     ability = superior_ability(matrix.returns, benchmark, reps=request.reps,
                                block_length=request.block_length, seed=request.seed,
@@ -216,12 +218,26 @@ def compute(engine: sa.Engine, job: jobs.Job, progress: Progress,
             "stepm": [ids[i] for i in ability.stepm],
             "mcs": [ids[i] for i in ability.mcs],
         },
+        "dsr": dsr,
         "stability": None if stability is None else {
             "best": None if stability.best is None else ids[stability.best],
             "plateau_ratio": stability.plateau_ratio,
             "neighbour_sharpe": dict(zip(ids, stability.neighbour_sharpe, strict=True)),
         },
     }  # fmt: skip
+
+
+def _best_deflated(conn: sa.Connection, ids: list[str], sharpes: list[float | None],
+                   owner_id: str) -> dict[str, Any] | None:  # fmt: skip
+    """The Deflated Sharpe Ratio of the best variant by Sharpe (the first on ties), as
+    its significance report gives it."""
+    ranked = [(s, -n) for n, s in enumerate(sharpes) if s is not None]
+    if not ranked:
+        return None
+    best = ids[-max(ranked)[1]]
+    found = deflated(conn, best, owner_id)
+    return {"backtest_id": best, "value": found.value, "trials": found.trials,
+            "trials_rule": found.trials_rule}  # fmt: skip
 
 
 SCATTER_POINTS = 1000  # of (in-sample, out-of-sample) Sharpe pairs kept for the chart
@@ -273,7 +289,9 @@ def _sharpes_and_grid(conn: sa.Connection, ids: list[str]) -> tuple[list[float |
             [flatten(msgspec.json.decode(params[i])) for i in ids])  # fmt: skip
 
 
-def _cscv(parts: Any, partitions: int, progress: Progress, scheduler: str | None) -> ChunkFigures:
+def cscv_figures(
+    parts: Any, partitions: int, progress: Progress, scheduler: str | None
+) -> ChunkFigures:
     """Every combination's figures, chunk by chunk as Dask tasks, in combination order;
     progress (the first half of the job) after each batch of chunks."""
     from dask.base import compute as dask_compute

@@ -89,6 +89,11 @@ def test_an_analysis_runs_in_the_background_and_equals_the_independent_figures(
     mcs = MCS(-matrix, size=0.05, reps=200, method="R", seed=3)
     mcs.compute()
     assert ability["mcs"] == [ids[int(i)] for i in sorted(mcs.included)]
+    # the best variant's Deflated Sharpe Ratio is its significance report's
+    best = max(ids, key=lambda i: api.get(f"/api/v1/backtests/{i}").json()["metrics"]["sharpe"])
+    report = api.get(f"/api/v1/backtests/{best}/significance", samples=100).json()["dsr"]
+    assert result["dsr"]["backtest_id"] == best and result["dsr"]["value"] == report["value"]
+    assert result["dsr"]["trials"] == report["trials"] == 6
     # a 3 × 2 grid of fast and slow: the best variant's neighbours are on it
     stability = result["stability"]
     assert stability["best"] in ids and set(stability["neighbour_sharpe"]) == set(ids)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from domain.overfitting import blocks, probability_of_backtest_overfitting
 from infrastructure import jobs
-from projections.analyses import _cscv, work_once
+from projections.analyses import cscv_figures, work_once
 from tests.server_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +64,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_the_combinations_on_two_dask_workers_are_the_same_bits(cluster: str) -> None:
     m = np.random.default_rng(4).normal(0.0002, 0.01, (1200, 60))
     parts = blocks(m, 12)
-    here = _cscv(parts, 12, lambda share: True, None)
-    there = _cscv(parts, 12, lambda share: True, cluster)
+    here = cscv_figures(parts, 12, lambda share: True, None)
+    there = cscv_figures(parts, 12, lambda share: True, cluster)
     for name in ("logits", "in_sample", "out_of_sample"):
         assert getattr(here, name).tobytes() == getattr(there, name).tobytes()
     expected = probability_of_backtest_overfitting(m, 12)
