@@ -171,6 +171,18 @@ def finish(engine: sa.Engine, analysis_id: str, worker: str, *, result: str | No
         return done.rowcount == 1
 
 
+def release(engine: sa.Engine, analysis_id: str, worker: str) -> bool:
+    """Give a running job back to the queue (its worker is shutting down), so that
+    another takes it at once rather than when the lease expires."""
+    with write_transaction(engine) as conn:
+        done = conn.execute(
+            analyses.update()
+            .where(a.analysis_id == analysis_id, a.worker == worker[:100], a.status == RUNNING)
+            .values(status=QUEUED, worker=None, lease_until=None)
+        )
+        return done.rowcount == 1
+
+
 def cancel(engine: sa.Engine, analysis_id: str) -> bool:
     """Cancel a queued or running job (its worker stops at its next progress report);
     whether this call did (False: it had ended)."""

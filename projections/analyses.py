@@ -332,9 +332,11 @@ def _client(scheduler: str | None) -> Any:
 
 def work_once(engine: sa.Engine, worker: str, scheduler: str | None = None,
               lease_s: float = LEASE_S, only: str | None = None,
-              shown: Callable[[float], None] | None = None) -> bool:  # fmt: skip
+              shown: Callable[[float], None] | None = None,
+              stop: threading.Event | None = None) -> bool:  # fmt: skip
     """Claim one job (``only`` that one, if given) and run it to its end, telling
-    ``shown`` its progress; whether there was one."""
+    ``shown`` its progress; whether there was one. When ``stop`` is set meanwhile, the
+    job goes back to the queue at its next progress report."""
     job = jobs.claim(engine, worker, lease_s, only)
     if job is None:
         return False
@@ -342,12 +344,18 @@ def work_once(engine: sa.Engine, worker: str, scheduler: str | None = None,
     def progress(share: float) -> bool:
         if shown is not None:
             shown(share)
+        if stop is not None and stop.is_set():
+            return False
         return jobs.report_progress(engine, job.analysis_id, worker, share, lease_s)
 
     try:
         result = compute(engine, job, progress, scheduler)
     except Stopped:
-        log.info("analysis %s stopped: cancelled or taken over", job.analysis_id)
+        if stop is not None and stop.is_set():
+            jobs.release(engine, job.analysis_id, worker)
+            log.info("analysis %s given back to the queue: shutting down", job.analysis_id)
+        else:
+            log.info("analysis %s stopped: cancelled or taken over", job.analysis_id)
         return True
     except NotEnoughData as exc:
         jobs.finish(engine, job.analysis_id, worker, error=str(exc))
@@ -370,7 +378,8 @@ def run_worker(engine: sa.Engine, stop: threading.Event, scheduler: str | None =
     worker = worker_name()
     while not stop.is_set():
         try:
-            found = jobs.waiting(engine) and work_once(engine, worker, scheduler, lease_s)
+            found = jobs.waiting(engine) and work_once(engine, worker, scheduler, lease_s,
+                                                       stop=stop)  # fmt: skip
         except sa.exc.OperationalError:  # the database is away: try again later
             log.warning("analysis worker: database unreachable", exc_info=True)
             found = False

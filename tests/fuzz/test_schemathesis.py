@@ -38,8 +38,9 @@ def _app_with_data() -> tuple[Any, dict[str, str]]:
         _, auditor_key = create_user(conn, "carol", Role.AUDITOR)
     record(engine, alice, backtest_document(days=30))
     engine.dispose()
+    # no analysis worker: an analysis queued here is checked as an answer, not run
     app = create_app(Settings(database_url=url, state_dir=str(root), rate_limit_per_minute=0,
-                              max_body_bytes=1024 * 1024))  # fmt: skip
+                              max_body_bytes=1024 * 1024, analysis_workers=0))  # fmt: skip
     return app, {"user": user_key, "auditor": auditor_key}
 
 

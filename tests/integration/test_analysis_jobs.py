@@ -44,6 +44,15 @@ def test_a_dead_workers_job_is_taken_again_after_its_lease_and_finished_once(
     assert not jobs.cancel(engine, job_id)  # it has ended
 
 
+def test_a_worker_shutting_down_gives_its_job_back_at_once(engine: sa.Engine) -> None:
+    [job_id] = _queue(engine, 1)
+    assert jobs.claim(engine, "leaving", lease_s=60) is not None
+    assert jobs.release(engine, job_id, "leaving")
+    taken = jobs.claim(engine, "next", lease_s=60)  # no lease to wait out
+    assert taken is not None and taken.analysis_id == job_id and taken.attempts == 2
+    assert not jobs.release(engine, job_id, "leaving")  # no longer its own
+
+
 def test_workers_racing_for_jobs_never_take_the_same_one(engine: sa.Engine) -> None:
     queued = set(_queue(engine, 30))
     taken: list[str] = []
@@ -79,13 +88,13 @@ def test_an_analysis_survives_a_sigkill_of_the_service(tmp_path: Path) -> None:
     server = Server(url, tmp_path / "server.log", workers=1, **settings)
     server.start()
     try:
-        for n in range(40):
-            doc = backtest_document(days=400, trades=0, seed=n)
+        for n in range(12):
+            doc = backtest_document(days=300, trades=0, seed=n)
             doc["experiment"] = "grid"
             assert httpx.post(f"{server.base}/api/v1/backtests", content=body(doc),
                               headers=headers).status_code == 201  # fmt: skip
         # enough replications that the bootstrap takes seconds: killed while it runs
-        inputs = body({"partitions": 16, "reps": 10_000})
+        inputs = body({"partitions": 16, "reps": 5_000})
         asked = httpx.post(f"{server.base}/api/v1/experiments/grid/analyses", content=inputs,
                            headers=headers)  # fmt: skip
         location = server.base + asked.headers["location"]

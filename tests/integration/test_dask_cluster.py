@@ -14,7 +14,6 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
 from domain.overfitting import blocks, probability_of_backtest_overfitting
 from infrastructure import jobs
@@ -61,7 +60,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def test_the_combinations_on_two_dask_workers_are_the_same_bits(cluster: str) -> None:
+def test_on_two_dask_workers_the_figures_are_the_same_bits(cluster: str, tmp_path: Path) -> None:
+    """One test, so that one cluster serves both checks."""
+    from domain.analysis_request import AnalysisRequest
+    from infrastructure.database import create_engine
+    from projections.analyses import request_analysis
+    from tests.factories import backtest_document, make_user, record
+    from tests.migrated import migrate
+
     m = np.random.default_rng(4).normal(0.0002, 0.01, (1200, 60))
     parts = blocks(m, 12)
     here = cscv_figures(parts, 12, lambda share: True, None)
@@ -71,14 +77,9 @@ def test_the_combinations_on_two_dask_workers_are_the_same_bits(cluster: str) ->
     expected = probability_of_backtest_overfitting(m, 12)
     assert float(np.mean(there.logits <= 0)) == expected.pbo
 
-
-def test_an_analysis_job_sent_to_the_cluster_gives_the_same_result(
-    cluster: str, engine: sa.Engine
-) -> None:
-    from domain.analysis_request import AnalysisRequest
-    from projections.analyses import request_analysis
-    from tests.factories import backtest_document, make_user, record
-
+    # an analysis job sent to the cluster gives the same result as on local threads
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    migrate(engine)
     alice = make_user(engine)
     for n in range(5):
         doc = backtest_document(days=200, trades=0, seed=n)
@@ -95,3 +96,4 @@ def test_an_analysis_job_sent_to_the_cluster_gives_the_same_result(
         assert done is not None and done.status == jobs.DONE, done
         results.append(msgspec.json.decode(done.result or ""))
     assert results[0]["pbo"] == results[1]["pbo"]
+    engine.dispose()
