@@ -376,6 +376,8 @@ def run_worker(engine: sa.Engine, stop: threading.Event, scheduler: str | None =
                lease_s: float = LEASE_S, poll_s: float = POLL_S) -> None:  # fmt: skip
     """Take jobs until ``stop`` is set, looking for one every ``poll_s`` when idle."""
     worker = worker_name()
+    if stop.wait(poll_s):  # a process that lives less than a poll never touches the queue
+        return
     while not stop.is_set():
         try:
             found = jobs.waiting(engine) and work_once(engine, worker, scheduler, lease_s,
