@@ -1,13 +1,11 @@
-"""CSCV's combinations on a real Dask cluster: a ``dask scheduler`` and two ``dask
-worker`` processes on 127.0.0.1, started here. The figures are the same bits as on the
-threads of one process, and an analysis job sent to the cluster gives the same result."""
+"""CSCV's combinations on a real Dask cluster: a scheduler on 127.0.0.1 and two worker
+processes, started here, reached over TCP as ``BACKTEST_LEDGER_DASK_SCHEDULER`` would
+be. The figures are the same bits as on the threads of one process, and an analysis job
+sent to the cluster gives the same result."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,46 +16,24 @@ import pytest
 from domain.overfitting import blocks, probability_of_backtest_overfitting
 from infrastructure import jobs
 from projections.analyses import cscv_figures, work_once
-from tests.server_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DASK = str(Path(sys.executable).parent / "dask")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    log = (tmp_path_factory.mktemp("dask") / "dask.log").open("ab")
-    scheduler = [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                 "--dashboard-address", ":0", "--no-show"]  # fmt: skip
-    started = [subprocess.Popen(scheduler, cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)]  # fmt: skip
-    try:
-        for _ in range(2):
-            started.append(subprocess.Popen([DASK, "worker", address, "--nthreads", "1",
-                                             "--dashboard-address", ":0", "--no-nanny"],
-                                            cwd=ROOT, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT))  # fmt: skip
-        from distributed import Client
+def cluster() -> Iterator[str]:
+    """A Dask scheduler listening on 127.0.0.1 and two worker processes (forked: they
+    start in a second where spawned ones import everything again)."""
+    import dask
+    from distributed import LocalCluster
 
-        deadline = time.monotonic() + 60
-        with Client(address, timeout=60) as client:
-            while len(client.scheduler_info()["workers"]) < 2:
-                assert time.monotonic() < deadline, "the Dask workers did not join"
-                time.sleep(0.2)
-        yield address
-    finally:
-        for process in reversed(started):
-            process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=3)
-            except subprocess.TimeoutExpired:  # a worker still waiting on its scheduler
-                process.kill()
-                process.wait(timeout=10)
-        log.close()
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    ) as local:  # fmt: skip
+        assert len(local.workers) == 2
+        yield str(local.scheduler_address)
 
 
 def test_on_two_dask_workers_the_figures_are_the_same_bits(cluster: str, tmp_path: Path) -> None:
