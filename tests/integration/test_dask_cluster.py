@@ -5,7 +5,6 @@ sent to the cluster gives the same result."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +15,6 @@ import pytest
 from domain.overfitting import blocks, probability_of_backtest_overfitting
 from infrastructure import jobs
 from projections.analyses import cscv_figures, work_once
-
-ROOT = Path(__file__).resolve().parents[2]
-DASK = str(Path(sys.executable).parent / "dask")
 
 
 @pytest.fixture(scope="module")
