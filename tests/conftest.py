@@ -22,6 +22,10 @@ from tests.postgres_server import ThrowawayCluster, answers, configured_url, lib
 # without compiling them first, which cost 10 s a process, 25-70 s on a fresh machine.
 # Set before anything imports numba; the examples' processes inherit it.
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
+# The apps and servers of the suite run no analysis worker unless a test asks for one
+# (``analysing_api``, or the setting passed to a served process): a thousand apps each
+# polling the queue would cost the suite time and tell it nothing.
+os.environ.setdefault("BACKTEST_LEDGER_ANALYSIS_WORKERS", "0")
 
 STORES = ["sqlite", "postgresql"]
 

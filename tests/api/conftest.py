@@ -61,9 +61,10 @@ def make_keys(engine: sa.Engine) -> dict[str, str]:
     return keys
 
 
-def _api_on(engine: sa.Engine, database_url: str) -> Iterator[Api]:
+def _api_on(engine: sa.Engine, database_url: str, analysis_workers: int = 0) -> Iterator[Api]:
     keys = make_keys(engine)
-    app = create_app(Settings(database_url=database_url, max_body_bytes=2 * 1024 * 1024))
+    app = create_app(Settings(database_url=database_url, max_body_bytes=2 * 1024 * 1024,
+                              analysis_workers=analysis_workers))  # fmt: skip
     with TestClient(app=app) as client:
         yield Api(client, engine, keys)
 
@@ -71,6 +72,12 @@ def _api_on(engine: sa.Engine, database_url: str) -> Iterator[Api]:
 @pytest.fixture
 def api(engine: sa.Engine, database_url: str) -> Iterator[Api]:
     yield from _api_on(engine, database_url)
+
+
+@pytest.fixture
+def analysing_api(engine: sa.Engine, database_url: str) -> Iterator[Api]:
+    """``api`` with the service's own analysis worker running."""
+    yield from _api_on(engine, database_url, analysis_workers=1)
 
 
 @pytest.fixture(scope="module", params=STORES)

@@ -56,8 +56,9 @@ def _finished(api: Api, location: str) -> dict[str, Any]:
 
 
 def test_an_analysis_runs_in_the_background_and_equals_the_independent_figures(
-    api: Api,
+    analysing_api: Api,
 ) -> None:
+    api = analysing_api
     docs = [_variant(n) for n in range(6)]
     ids = [api.record(document=doc).json()["backtest_id"] for doc in docs]
     queued = _post(api, "grid")
@@ -107,7 +108,8 @@ def test_an_analysis_runs_in_the_background_and_equals_the_independent_figures(
     assert len(_finished(api, renewed.headers["location"])["result"]["matrix"]["backtest_ids"]) == 7
 
 
-def test_a_benchmark_backtest_is_what_the_variants_must_beat(api: Api) -> None:
+def test_a_benchmark_backtest_is_what_the_variants_must_beat(analysing_api: Api) -> None:
+    api = analysing_api
     docs = [_variant(n) for n in range(4)]
     ids = [api.record(document=doc).json()["backtest_id"] for doc in docs]
     done = _finished(api, _post(api, "grid", {**INPUTS, "benchmark": ids[0].upper()})
@@ -121,7 +123,8 @@ def test_a_benchmark_backtest_is_what_the_variants_must_beat(api: Api) -> None:
     assert ability["spa"]["upper"] == float(spa.pvalues["upper"])
 
 
-def test_what_cannot_run_is_refused_or_fails_naming_why(api: Api) -> None:
+def test_what_cannot_run_is_refused_or_fails_naming_why(analysing_api: Api) -> None:
+    api = analysing_api
     assert _post(api, "nothing").status_code == 404
     api.record(document=_variant(0, "alone"))
     alone = _post(api, "alone")
@@ -188,7 +191,8 @@ def test_a_queued_analysis_is_cancelled_once(idle_api: Api) -> None:
     assert pd.Timestamp(requeued.json()["created_at"]) >= pd.Timestamp(cancelled["created_at"])
 
 
-def test_the_experiment_page_queues_the_analysis_and_shows_it(api: Api) -> None:
+def test_the_experiment_page_queues_the_analysis_and_shows_it(analysing_api: Api) -> None:
+    api = analysing_api
     from tests.api.test_pages_http import post_form, sign_in
 
     for doc in [_variant(n) for n in range(6)]:

@@ -290,7 +290,10 @@ def test_search_without_an_experiment_reads_the_list_once_not_each_detail(
     assert table["param.nested.deep"].tolist()[0] in ([n, "x"] for n in range(12))
 
 
-def test_analyse_waits_for_the_sweeps_analysis_and_gives_its_tables(ledger: Ledger) -> None:
+def test_analyse_waits_for_the_sweeps_analysis_and_gives_its_tables(
+    analysing_ledger: Ledger,
+) -> None:
+    ledger = analysing_ledger
     from domain.overfitting import probability_of_backtest_overfitting
 
     rng = np.random.default_rng(21)

@@ -84,7 +84,7 @@ def test_an_analysis_survives_a_sigkill_of_the_service(tmp_path: Path) -> None:
     migrate(engine)
     key = make_keys(engine)["alice"]
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    settings = {"BACKTEST_LEDGER_ANALYSIS_LEASE_S": "2"}
+    settings = {"BACKTEST_LEDGER_ANALYSIS_LEASE_S": "2", "BACKTEST_LEDGER_ANALYSIS_WORKERS": "1"}
     server = Server(url, tmp_path / "server.log", workers=1, **settings)
     server.start()
     try:
