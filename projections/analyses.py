@@ -146,7 +146,7 @@ class AnalysisOut(msgspec.Struct, frozen=True):
     started_at: str | None
     finished_at: str | None
     inputs: dict[str, Any]
-    result: msgspec.Raw | None
+    result: dict[str, Any] | None
     error: str | None
 
 
@@ -157,7 +157,7 @@ def analysis_out(job: jobs.Job) -> AnalysisOut:
     return AnalysisOut(job.analysis_id, job.experiment, job.status, job.progress,
                        moment(job.created_at) or "", moment(job.started_at),
                        moment(job.finished_at), msgspec.json.decode(job.inputs),
-                       None if job.result is None else msgspec.Raw(job.result.encode()),
+                       None if job.result is None else msgspec.json.decode(job.result),
                        job.error)  # fmt: skip
 
 
