@@ -1,21 +1,26 @@
 """The queue of analyses on both stores: a job is taken by one worker at a time, a dead
-worker's job is taken again once its lease expires and is finished once, and a served
-ledger SIGKILLed in the middle of an analysis finishes it after a restart."""
+worker's job is taken again once its lease expires and is finished once, and the job of
+a served ledger SIGKILLed in the middle of an analysis is finished by a ``backtest-ledger
+worker`` once its lease expires."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import msgspec
 import sqlalchemy as sa
 
 from infrastructure import jobs
 from infrastructure.tables import analyses
 from tests.api.conftest import make_keys
 from tests.factories import backtest_document, body
-from tests.server_process import Server
+from tests.server_process import CLI, Server
 
 
 def _queue(engine: sa.Engine, n: int) -> list[str]:
@@ -76,6 +81,8 @@ def test_workers_racing_for_jobs_never_take_the_same_one(engine: sa.Engine) -> N
 
 
 def test_an_analysis_survives_a_sigkill_of_the_service(tmp_path: Path) -> None:
+    """A served ledger SIGKILLed mid-analysis; a `backtest-ledger worker` takes the job
+    over when its lease expires and finishes it, once."""
     from infrastructure.database import create_engine
     from tests.migrated import migrate
 
@@ -109,17 +116,21 @@ def test_an_analysis_survives_a_sigkill_of_the_service(tmp_path: Path) -> None:
         row = conn.execute(sa.select(analyses)).one()
     assert row.status == jobs.RUNNING and row.attempts == 1  # left mid-job
 
-    restarted = Server(url, tmp_path / "server.log", workers=1, **settings)
-    restarted.start()
+    # taken over, once the lease has expired, by a `backtest-ledger worker` elsewhere
+    env = dict(os.environ, BACKTEST_LEDGER_DATABASE_URL=url, **settings)
+    with (tmp_path / "worker.log").open("ab") as log:
+        worker = subprocess.Popen([CLI, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
-        while (found := httpx.get(location.replace(server.base, restarted.base),
-                                  headers=headers).json())["status"] == "running":  # fmt: skip
-            assert time.monotonic() < deadline, found
+        while True:
+            with engine.connect() as conn:
+                row = conn.execute(sa.select(analyses)).one()
+            if row.status != jobs.RUNNING:
+                break
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
             time.sleep(0.2)
     finally:
-        restarted.stop()
-    assert found["status"] == "done" and found["result"]["pbo"]["combinations"] == 12_870
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(analyses)).one()
-    assert row.attempts == 2 and row.finished_at is not None and row.result is not None
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0  # a clean stop on SIGTERM
+    assert row.status == jobs.DONE and row.attempts == 2 and row.result is not None
+    assert msgspec.json.decode(row.result)["pbo"]["combinations"] == 12_870
