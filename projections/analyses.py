@@ -54,9 +54,9 @@ POLL_S = 0.5
 
 
 def analysis_key(conn: sa.Connection, owner_id: str, experiment: str,
-                 request: AnalysisRequest) -> str:  # fmt: skip
-    """The id of an analysis: a hash of its inputs and of the trials' ids and positions."""
-    ids = trial_ids(conn, experiment, owner_id)
+                 request: AnalysisRequest, ids: list[str]) -> str:  # fmt: skip
+    """The id of an analysis: a hash of its inputs and of the trials (``trial_ids``) by
+    their ids and positions."""
     positions = dict(conn.execute(
         sa.select(b.backtest_id, b.position).where(b.backtest_id.in_(ids))).all())  # fmt: skip
     identity = {"owner": owner_id, "experiment": experiment,
@@ -81,7 +81,7 @@ def request_analysis(
         if request.benchmark is not None:
             request = msgspec.structs.replace(request, benchmark=_benchmark(conn, request,
                                                                             owner_id))  # fmt: skip
-        key = analysis_key(conn, owner_id, experiment, request)
+        key = analysis_key(conn, owner_id, experiment, request, trials)
     inputs = msgspec.json.encode(request).decode()
     return jobs.enqueue(engine, key, owner_id, experiment, inputs)
 

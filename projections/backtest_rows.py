@@ -140,6 +140,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     ]
     extras = [name for name in optional if name != "return"]
     bid = event.backtest_id
+    provenance = provenance_document(sub.provenance)
     summary = {
         "backtest_id": bid,
         "owner_id": event.owner_id,
@@ -158,7 +159,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "experiment": sub.experiment_name,
         "parameters": sub.parameters,
         "excluded_reason": None,
-        "provenance": provenance_document(sub.provenance),
+        "provenance": provenance,
     }
     detail = {
         "backtest_id": bid,
@@ -174,9 +175,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "bar_size": bars.bar_size(bars.spacing([day.at for day in days])),
         "warnings": msgspec.json.encode(submission_warnings(sub)).decode(),
         "conventions": msgspec.json.encode(conventions(sub, derived.metric_returns())).decode(),
-        "provenance": None
-        if (document := provenance_document(sub.provenance)) is None
-        else msgspec.json.encode(document).decode(),
+        "provenance": None if provenance is None else msgspec.json.encode(provenance).decode(),
     }
     # What the client gave, column by column: the returns only if it gave any (else
     # they are derived from equity as the parts are read, like the drawdowns).

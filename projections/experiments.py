@@ -142,6 +142,7 @@ class SweepTable:
 
     parameters: dict[str, ParamKind] = field(default_factory=dict)
     varying: list[str] = field(default_factory=list)  # paths with more than one value
+    # the provenance columns, for an export (``provenance_columns``; the page shows none)
     provenance: dict[str, ParamKind] = field(default_factory=dict)
 
 
@@ -227,8 +228,7 @@ def sweep_columns(
                 varying.add(path)
     paths = chosen_paths(kinds, columns)
     return SweepTable({path: kinds[path] or "text" for path in paths},
-                      [path for path in paths if path in varying],
-                      provenance_columns(conn, query, limit))  # fmt: skip
+                      [path for path in paths if path in varying])  # fmt: skip
 
 
 _PROVENANCE = backtest_details.c.provenance

@@ -63,6 +63,7 @@ def stream_sweep(
             yield from (part.encode() for part in parts)
         else:
             table = sweep_columns(conn, query, limit, columns)
+            table.provenance = provenance_columns(conn, query, limit)
             batches = sweep_batches(conn, query, table, limit, conventions)
             yield from _parquet(parquet_schema(table, conventions), batches)
 

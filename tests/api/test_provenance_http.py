@@ -126,9 +126,10 @@ def test_the_sweep_export_ends_with_the_provenance_columns(api: Api) -> None:
     assert schema.field("provenance.code.dirty").type == pa.bool_()
     assert schema.field("provenance.data.rows").type == pa.int64()
     typed = pd.read_parquet(io.BytesIO(parquet.content)).set_index("backtest_id")
-    assert (
-        typed.loc[ids["other"], "provenance.code.dirty"] is False
-        or not typed.loc[ids["other"], "provenance.code.dirty"]
+    in_order = [ids[name] for name in ("first", "same", "other", "none")]
+    dirty = pq.read_table(io.BytesIO(parquet.content)).column("provenance.code.dirty")
+    assert dict(zip(typed.index, dirty.to_pylist(), strict=True)) == dict(
+        zip(in_order, [False, False, False, None], strict=True)
     )
     assert typed.loc[ids["first"], "provenance.data.rows"] == 30
     assert typed.loc[ids["other"], "provenance.environment.packages.pandas"] == "2.2.3"

@@ -1,4 +1,5 @@
-"""backtesting.py's own example strategy, an SMA crossover, for the tests that run it."""
+"""The libraries' own example strategy, an SMA crossover, for the tests that run it:
+backtesting.py's and backtrader's."""
 
 from __future__ import annotations
 
@@ -27,5 +28,27 @@ def sma_cross() -> Any:
             elif crossover(self.sma2, self.sma1):
                 self.position.close()
                 self.sell()
+
+    return SmaCross
+
+
+def backtrader_sma_cross() -> Any:
+    """backtrader's quick-start ``SmaCross`` (``pfast``/``pslow`` SMAs, long only);
+    imported on call, like ``sma_cross``."""
+    import backtrader as bt
+
+    class SmaCross(bt.Strategy):  # type: ignore[misc]
+        params = (("pfast", 10), ("pslow", 30))
+
+        def __init__(self) -> None:
+            fast, slow = bt.ind.SMA(period=self.p.pfast), bt.ind.SMA(period=self.p.pslow)
+            self.crossover = bt.ind.CrossOver(fast, slow)
+
+        def next(self) -> None:
+            if not self.position:
+                if self.crossover > 0:
+                    self.buy()
+            elif self.crossover < 0:
+                self.close()
 
     return SmaCross

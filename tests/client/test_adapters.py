@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from backtest_ledger import Ledger, OpenTradesLeftOut
-from tests.client.strategies import sma_cross
+from tests.client.strategies import backtrader_sma_cross, sma_cross
 
 
 def _same(values: Any, expected: Any) -> None:
@@ -191,19 +191,7 @@ def test_a_backtrader_position_still_open_is_named_not_recorded(
 def test_backtrader(ledger: Ledger, sp500: pd.DataFrame) -> None:
     import backtrader as bt
 
-    class SmaCross(bt.Strategy):  # type: ignore[misc]
-        params = (("pfast", 10), ("pslow", 30))
-
-        def __init__(self) -> None:
-            fast, slow = bt.ind.SMA(period=self.p.pfast), bt.ind.SMA(period=self.p.pslow)
-            self.crossover = bt.ind.CrossOver(fast, slow)
-
-        def next(self) -> None:
-            if not self.position:
-                if self.crossover > 0:
-                    self.buy()
-            elif self.crossover < 0:
-                self.close()
+    SmaCross = backtrader_sma_cross()
 
     cerebro = bt.Cerebro(tradehistory=True)
     cerebro.adddata(bt.feeds.PandasData(dataname=sp500))

@@ -23,7 +23,7 @@ import pytest
 
 from backtest_ledger import Ledger, OpenTradesLeftOut
 from backtest_ledger.provenance import code_provenance, data_fingerprint
-from tests.client.strategies import sma_cross
+from tests.client.strategies import backtrader_sma_cross, sma_cross
 
 
 def by_hand(frame: pd.DataFrame) -> str:
@@ -195,19 +195,7 @@ def test_backtrader_records_its_strategy_source_and_its_feed(
 ) -> None:
     import backtrader as bt
 
-    class SmaCross(bt.Strategy):  # type: ignore[misc]
-        params = (("pfast", 10), ("pslow", 30))
-
-        def __init__(self) -> None:
-            fast, slow = bt.ind.SMA(period=self.p.pfast), bt.ind.SMA(period=self.p.pslow)
-            self.crossover = bt.ind.CrossOver(fast, slow)
-
-        def next(self) -> None:
-            if not self.position:
-                if self.crossover > 0:
-                    self.buy()
-            elif self.crossover < 0:
-                self.close()
+    SmaCross = backtrader_sma_cross()
 
     def run(data: pd.DataFrame) -> Any:
         cerebro = bt.Cerebro(tradehistory=True)
@@ -224,7 +212,7 @@ def test_backtrader_records_its_strategy_source_and_its_feed(
                                           provenance={"code": {"commit": "f" * 40}})  # fmt: skip
     found = _provenance(ledger, backtest_id)
     source = inspect.getsource(SmaCross)
-    assert "class SmaCross(bt.Strategy)" in source
+    assert "class SmaCross(bt.Strategy)" in source  # the class's own text
     assert found["code"]["source_sha256"] == hashlib.sha256(source.encode()).hexdigest()
     assert found["data"]["sha256"] == by_hand(data)
     assert found["data"]["rows"] == len(data)
