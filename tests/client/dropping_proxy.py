@@ -49,7 +49,11 @@ class DroppingProxy:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
-        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        except OSError:  # the service behind has gone (its test is over): so is the client
+            client.close()
+            return
         from_client = from_server = b""
         with client, upstream:
             while (request := _read_message(client, from_client)) is not None:
