@@ -14,7 +14,8 @@ class Analysis:
     """Where an analysis stands and, once ``status == "done"``, its figures.
 
     ``variants`` has a row per variant analysed (``backtest_id``, ``in_stepm``: it beats
-    the benchmark, ``in_mcs``: it cannot be told from the best, ``neighbour_sharpe``);
+    the benchmark, ``in_mcs``: it cannot be told from the best, None for a sweep wider
+    than the Model Confidence Set is computed for, ``neighbour_sharpe``);
     ``lambdas`` is the histogram of CSCV's logits (``left``, ``right``, ``count``)."""
 
     analysis_id: str
@@ -44,7 +45,7 @@ def analysis_of(document: dict[str, Any]) -> Analysis:
     variants = pd.DataFrame({
         "backtest_id": ids,
         "in_stepm": [i in ability["stepm"] for i in ids],
-        "in_mcs": [i in ability["mcs"] for i in ids],
+        "in_mcs": [None if ability["mcs"] is None else i in ability["mcs"] for i in ids],
         "neighbour_sharpe": [None if stability is None else stability["neighbour_sharpe"][i]
                              for i in ids],
     })  # fmt: skip

@@ -12,6 +12,7 @@ figures are the same bits wherever it runs, and they are joined in order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -19,7 +20,7 @@ import socket
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -27,6 +28,12 @@ import numpy as np
 import sqlalchemy as sa
 
 from domain.analysis_request import AnalysisRequest
+from domain.confidence_set import (
+    MAX_VARIANTS,
+    ConfidenceSet,
+    identical_columns,
+    model_confidence_set,
+)
 from domain.errors import BacktestNotFound, FieldError, InvalidBacktest
 from domain.ids import canonical_id
 from domain.overfitting import (
@@ -38,8 +45,18 @@ from domain.overfitting import (
     cscv_chunk,
     summarise,
 )
+from domain.parameter_stability import parameter_stability
 from domain.parameters import flatten
-from domain.superior_ability import parameter_stability, superior_ability
+from domain.superior_ability import (
+    CHUNK_BYTES,
+    SpaChunk,
+    SpaResult,
+    bootstrap,
+    column_chunks,
+    combine,
+    losses_of_benchmark,
+    spa_chunk,
+)
 from infrastructure import jobs
 from infrastructure.database import read_connection
 from infrastructure.tables import analyses, backtest_details, backtests
@@ -82,8 +99,25 @@ def request_analysis(
             request = msgspec.structs.replace(request, benchmark=_benchmark(conn, request,
                                                                             owner_id))  # fmt: skip
         key = analysis_key(conn, owner_id, experiment, request, trials)
+        known = jobs.find(conn, key)
+        if known is None or known.status in (jobs.CANCELLED, jobs.FAILED):
+            try:  # a new job: refuse now what it could not compute
+                matrix, _ = _matrix(conn, experiment, owner_id, request)
+                blocks(matrix.returns, request.partitions)
+            except NotEnoughData as exc:
+                raise InvalidBacktest([FieldError("", str(exc))]) from exc
     inputs = msgspec.json.encode(request).decode()
     return jobs.enqueue(engine, key, owner_id, experiment, inputs)
+
+
+def _matrix(conn: sa.Connection, experiment: str, owner_id: str,
+            request: AnalysisRequest) -> tuple[SweepMatrix, np.ndarray | None]:  # fmt: skip
+    """The sweep's matrix and the benchmark's returns on its rows (None: staying out)."""
+    minimum = 4 * request.partitions
+    matrix = sweep_matrix(conn, experiment, owner_id, minimum)
+    if request.benchmark is None:
+        return matrix, None
+    return _against(conn, matrix, request.benchmark, minimum)
 
 
 def _benchmark(conn: sa.Connection, request: AnalysisRequest, owner_id: str) -> str:
@@ -175,21 +209,15 @@ def compute(engine: sa.Engine, job: jobs.Job, progress: Progress,
     """The result of one analysis, reporting progress as it goes (``Stopped`` when a
     report is refused; ``NotEnoughData`` when the matrix cannot be used)."""
     request = msgspec.json.decode(job.inputs, type=AnalysisRequest)
-    minimum = 4 * request.partitions
     with read_connection(engine) as conn:
-        matrix = sweep_matrix(conn, job.experiment, job.owner_id, minimum)
-        benchmark = None
-        if request.benchmark is not None:
-            matrix, benchmark = _against(conn, matrix, request.benchmark, minimum)
+        matrix, benchmark = _matrix(conn, job.experiment, job.owner_id, request)
         sharpes, grid = _sharpes_and_grid(conn, matrix.backtest_ids)
         dsr = _best_deflated(conn, matrix.backtest_ids, sharpes, job.owner_id)
     parts = blocks(matrix.returns, request.partitions)
     periods = matrix.periods_per_year or 252
     figures = cscv_figures(parts, request.partitions, progress, scheduler)
     overfitting = summarise(figures, parts, periods)
-    ability = superior_ability(matrix.returns, benchmark, reps=request.reps,
-                               block_length=request.block_length, seed=request.seed,
-                               size=request.size)  # fmt: skip
+    ability, confidence = spa_figures(matrix.returns, benchmark, request, progress, scheduler)
     stability = parameter_stability(grid, sharpes)
     ids = matrix.backtest_ids
     every = max(1, -(-len(figures.logits) // SCATTER_POINTS))  # a sample for the chart
@@ -212,11 +240,12 @@ def compute(engine: sa.Engine, job: jobs.Job, progress: Progress,
         },
         "superior_ability": {
             "benchmark": request.benchmark,
-            "spa": {"lower": ability.spa_lower, "consistent": ability.spa_consistent,
-                    "upper": ability.spa_upper},
-            "reality_check": ability.spa_upper,
+            "spa": {"lower": ability.lower, "consistent": ability.consistent,
+                    "upper": ability.upper},
+            "reality_check": ability.upper,
             "stepm": [ids[i] for i in ability.stepm],
-            "mcs": [ids[i] for i in ability.mcs],
+            "mcs": None if confidence is None else [ids[i] for i in confidence.included],
+            "mcs_max_variants": MAX_VARIANTS,
         },
         "dsr": dsr,
         "stability": None if stability is None else {
@@ -294,37 +323,92 @@ def cscv_figures(
 ) -> ChunkFigures:
     """Every combination's figures, chunk by chunk as Dask tasks, in combination order;
     progress (the first half of the job) after each batch of chunks."""
-    from dask.base import compute as dask_compute
     from dask.delayed import delayed
 
     every = combinations(partitions)
     size = chunk_size(partitions, parts.sums.shape[1])
     chunks = [every[i : i + size] for i in range(0, len(every), size)]
-    pieces: list[ChunkFigures] = []
-    batch = 8
-    client = _client(scheduler)
-    try:
-        for start in range(0, len(chunks), batch):
-            tasks = [delayed(cscv_chunk)(parts, chosen) for chosen in chunks[start : start + batch]]
-            if client is None:
-                pieces += dask_compute(*tasks, scheduler="threads")  # type: ignore[no-untyped-call]
-            else:
-                pieces += client.gather(client.compute(tasks))
-            if not progress(0.5 * min(1.0, (start + batch) / len(chunks))):
-                raise Stopped
-    finally:
-        if client is not None:
-            client.close()
+    shared = delayed(parts, pure=True)
+    with _dask(scheduler) as run:
+        tasks = [delayed(cscv_chunk)(shared, chosen) for chosen in chunks]
+        pieces: list[ChunkFigures] = _in_batches(run, tasks, progress, 0.0, 0.5)
     return ChunkFigures(*(np.concatenate([getattr(p, name) for p in pieces])
                           for name in ("logits", "in_sample", "out_of_sample")))  # fmt: skip
 
 
-def _client(scheduler: str | None) -> Any:
+def spa_figures(returns: np.ndarray, benchmark: np.ndarray | None, request: AnalysisRequest,
+                progress: Progress, scheduler: str | None, budget: int = CHUNK_BYTES,
+                ) -> tuple[SpaResult, ConfidenceSet | None]:  # fmt: skip
+    """SPA, StepM and (up to ``MAX_VARIANTS`` variants) the Model Confidence Set: the
+    bootstrap over chunks of columns as Dask tasks sharing one set of indices (the
+    job's progress from 0.5 to 0.9), then the set (to 1.0)."""
+    from dask.delayed import delayed
+
+    rows, variants = returns.shape
+    base = losses_of_benchmark(rows, benchmark)
+    boot = bootstrap(rows, request.reps, request.block_length, request.seed)
+    with_losses = variants <= MAX_VARIANTS
+    slices = column_chunks(variants, rows, budget)
+
+    def chunks(floor: float, start: float, span: float) -> list[SpaChunk]:
+        shared = delayed(base, pure=True), delayed(boot, pure=True)
+        tasks = [delayed(spa_chunk)(np.ascontiguousarray(returns[:, s]), *shared, s.start,
+                                    floor, with_losses) for s in slices]  # fmt: skip
+        return _in_batches(run, tasks, progress, start, span)
+
+    with _dask(scheduler) as run:
+        found = chunks(0.0, 0.5, 0.4)
+        ability = combine(found, request.size)
+        if not ability.complete:  # StepM reached a column whose mean loss is not above 0
+            ability = combine(chunks(-np.inf, 0.9, 0.0), request.size)
+    if not with_losses:
+        return ability, None
+
+    def tick(share: float) -> None:
+        if not progress(0.9 + 0.1 * share):
+            raise Stopped
+
+    confidence = model_confidence_set(
+        np.concatenate([c.losses_mean for c in found if c.losses_mean is not None]),
+        np.concatenate([c.losses_star for c in found if c.losses_star is not None], axis=1),
+        request.size,
+        identical_columns(returns),
+        tick,
+    )
+    return ability, confidence
+
+
+Run = Callable[[list[Any]], list[Any]]
+
+
+@contextlib.contextmanager
+def _dask(scheduler: str | None) -> Iterator[Run]:
+    """A way to compute Dask tasks: this process's threads, or the cluster at
+    ``scheduler``."""
+    from dask.base import compute as dask_compute
+
     if not scheduler:
-        return None
+        yield lambda tasks: list(dask_compute(*tasks, scheduler="threads"))  # type: ignore[no-untyped-call]
+        return
     from distributed import Client
 
-    return Client(scheduler, set_as_default=False, timeout=30)  # type: ignore[no-untyped-call]
+    client = Client(scheduler, set_as_default=False, timeout=30)  # type: ignore[no-untyped-call]
+    try:
+        yield lambda tasks: list(client.gather(client.compute(tasks)))  # type: ignore[no-untyped-call]
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
+def _in_batches(run: Run, tasks: list[Any], progress: Progress, start: float,
+                span: float, batch: int = 8) -> list[Any]:  # fmt: skip
+    """The tasks' results in order, a batch at a time, the job's progress going from
+    ``start`` by ``span`` (``Stopped`` when a report is refused)."""
+    results: list[Any] = []
+    for first in range(0, len(tasks), batch):
+        results += run(tasks[first : first + batch])
+        if not progress(start + span * min(1.0, (first + batch) / len(tasks))):
+            raise Stopped
+    return results
 
 
 # --- the worker ---------------------------------------------------------------------

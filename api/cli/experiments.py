@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from api.cli.common import UsageError, emit_json, engine_of, err, fmt, out, owner_of, user_of
 from projections import experiments
@@ -93,5 +94,11 @@ def cmd_experiments_analyse(args: argparse.Namespace) -> int:
             f"  PBO {pbo['pbo']:.3f}, P(out-of-sample loss) {pbo['probability_of_loss']:.3f}\n"
             f"  Reality Check p {ability['reality_check']:.4f}, SPA p {spa:.4f}\n"
             f"  StepM: {len(ability['stepm'])} beat the benchmark, "
-            f"MCS: {len(ability['mcs'])} kept\n")  # fmt: skip
+            f"MCS: {_kept(ability)}\n")  # fmt: skip
     return 0 if job.status != jobs.FAILED else 1
+
+
+def _kept(ability: dict[str, Any]) -> str:
+    if ability["mcs"] is None:
+        return f"not computed above {ability['mcs_max_variants']} variants"
+    return f"{len(ability['mcs'])} kept"

@@ -6,6 +6,7 @@ is refused or fails naming why; a queued one is cancelled."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -133,9 +134,21 @@ def test_what_cannot_run_is_refused_or_fails_naming_why(analysing_api: Api) -> N
     for doc in short:
         doc["experiment"] = "short"
         api.record(document=doc)
-    failed = _finished(api, _post(api, "short", {"partitions": 16}).headers["location"])
-    assert failed["status"] == "failed" and failed["result"] is None
-    assert "at least 2 are needed" in failed["error"]  # every variant < 64 returns
+    few = _post(api, "short", {"partitions": 16})  # every variant < 64 returns: left out
+    assert few.status_code == 422 and "0 variant(s): at least 2" in few.json()["detail"]
+    apart = [backtest_document(days=60, trades=0, seed=n, start=dt.date(2024, 1, 1) +
+                               dt.timedelta(days=40 * n)) for n in range(2)]  # fmt: skip
+    for doc in apart:
+        doc["experiment"] = "apart"
+        api.record(document=doc)
+    overlap = _post(api, "apart", {"partitions": 4})  # 20 days in common, 16 needed: runs
+    assert overlap.status_code == 202, overlap.text
+    narrow = _post(api, "apart", {"partitions": 6})
+    assert narrow.status_code == 422, narrow.text
+    assert "20 rows: at least 4 × partitions = 24" in narrow.json()["detail"]
+    with api.engine.connect() as conn:  # the refused ones were not queued
+        queued = conn.execute(sa.text("SELECT experiment FROM analyses")).scalars().all()
+    assert sorted(queued) == ["apart"]
     for doc in [_variant(n) for n in range(3)]:
         api.record(document=doc)
     for bad, pointer in [({"partitions": 7}, "/partitions"), ({"partitions": 26}, "/partitions"),

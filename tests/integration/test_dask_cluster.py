@@ -1,7 +1,8 @@
 """CSCV's combinations on a real Dask cluster: a scheduler on 127.0.0.1 and two worker
 processes, started here, reached over TCP as ``BACKTEST_LEDGER_DASK_SCHEDULER`` would
-be. The figures are the same bits as on the threads of one process, and an analysis job
-sent to the cluster gives the same result."""
+be. CSCV's figures and the bootstrap's are the same bits as on the threads of one
+process (and as arch's own), and an analysis job sent to the cluster gives the same
+result."""
 
 from __future__ import annotations
 
@@ -12,9 +13,19 @@ import msgspec
 import numpy as np
 import pytest
 
+from domain.analysis_request import AnalysisRequest
 from domain.overfitting import blocks, probability_of_backtest_overfitting
+from domain.superior_ability import superior_ability
 from infrastructure import jobs
-from projections.analyses import cscv_figures, work_once
+from projections.analyses import cscv_figures, spa_figures, work_once
+
+
+def _note(heard: list[float]):  # type: ignore[no-untyped-def]
+    def progress(share: float) -> bool:
+        heard.append(share)
+        return True
+
+    return progress
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +45,8 @@ def cluster() -> Iterator[str]:
 
 def test_on_two_dask_workers_the_figures_are_the_same_bits(cluster: str, tmp_path: Path) -> None:
     """One test, so that one cluster serves both checks."""
-    from domain.analysis_request import AnalysisRequest
+    from arch.bootstrap import MCS
+
     from infrastructure.database import create_engine
     from projections.analyses import request_analysis
     from tests.factories import backtest_document, make_user, record
@@ -48,6 +60,17 @@ def test_on_two_dask_workers_the_figures_are_the_same_bits(cluster: str, tmp_pat
         assert getattr(here, name).tobytes() == getattr(there, name).tobytes()
     expected = probability_of_backtest_overfitting(m, 12)
     assert float(np.mean(there.logits <= 0)) == expected.pbo
+
+    # the bootstrap's chunks of columns (8 of them) on the two workers: arch's figures
+    request = AnalysisRequest(partitions=12, reps=200, seed=3, size=0.1)
+    heard: list[float] = []
+    spread, confidence = spa_figures(m, None, request, _note(heard), cluster, 1200 * 8 * 7)
+    alone = superior_ability(m, reps=200, seed=3, size=0.1)
+    assert spread == alone and confidence is not None
+    mcs = MCS(-m, size=0.1, reps=200, method="R", seed=3)
+    mcs.compute()
+    assert confidence.pvalues == mcs.pvalues["Pvalue"].sort_index().tolist()
+    assert heard == sorted(heard) and heard[0] > 0.5 and heard[-1] == 1.0
 
     # an analysis job sent to the cluster gives the same result as on local threads
     engine = create_engine(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
