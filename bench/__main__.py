@@ -10,6 +10,7 @@ from bench import (
     replication,
     sqlite_export,
     storage,
+    superior_ability,
     sweeps,
 )
 from bench.harness import bench_schema, fresh_schema, report, schema_url
@@ -28,6 +29,7 @@ def main() -> None:
     results += rebuild.run()
     results += replication.run()  # a primary and a standby of its own
     results += overfitting.run()
+    results += superior_ability.run()
     report(results)
 
 

@@ -165,6 +165,9 @@ class ExperimentPages(Controller):
                 "can_analyse": user.role is Role.USER,
                 "quoted": urllib.parse.quote(name, safe=""),
                 "keep": urllib.parse.urlencode(keep),
+                # a refresh to the URL as it is would be a jump to its #fragment (after
+                # the form's redirect to #analysis), not a reload
+                "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             },
             status_code=400 if error else 200,
         )  # fmt: skip

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from api.web.charts import WIDTH
 from tests.server_process import CLI, Server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,7 +35,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     assert demo.returncode == 0, demo.stderr
     key = demo.stdout.strip()
     server = Server(env["BACKTEST_LEDGER_DATABASE_URL"], root / "server.log", workers=1,
-                    BACKTEST_LEDGER_STATE_DIR=str(root))  # fmt: skip
+                    BACKTEST_LEDGER_STATE_DIR=str(root),
+                    BACKTEST_LEDGER_ANALYSIS_WORKERS="1")  # fmt: skip
     server.start()
     try:
         yield {"base": server.base, "key": key}
@@ -250,6 +252,46 @@ def test_a_quant_searches_a_sweep_reads_its_heatmap_and_compares_the_top_variant
         f"/backtests/{item['backtest_id']}" for item in ranked[:3]
     ]
     assert foreign == []
+    context.close()
+
+
+def test_a_quant_asks_whether_the_best_of_the_sweep_is_real(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    """The panel's button queues the analysis, the page refreshes itself (no script)
+    until the service's worker is done, then shows the figures the API gives."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    sign_in(page, site)
+    page.goto(f"{site['base']}/experiments/demo-sma-grid")
+    assert "No analysis of this sweep yet" in page.locator("#analysis").inner_text()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Analyse this sweep").click()
+    shown = page.locator("#analysis-progress, #analysis-figures").first.inner_text()
+    assert "Analysis queued" in shown or "Analysis running" in shown or "PBO" in shown
+    page.locator("#analysis-figures").wait_for(timeout=120_000)  # through meta refreshes
+    done = httpx.post(
+        f"{site['base']}/api/v1/experiments/demo-sma-grid/analyses",
+        headers={"Authorization": f"Bearer {site['key']}"},
+        json={},
+        timeout=30,
+    )
+    assert done.status_code == 200, done.text  # the same inputs: the page's analysis
+    result = done.json()["result"]
+    assert page.locator("#pbo").inner_text() == f"{result['pbo']['pbo']:.3f}"
+    ability = result["superior_ability"]
+    assert page.locator("#reality-check").inner_text() == f"{ability['reality_check']:.4f}"
+    assert page.locator("span.badge.stepm").count() == len(ability["stepm"])
+    assert page.locator("span.badge.mcs").count() == len(ability["mcs"]) > 0
+    bins = page.locator("#lambdas svg rect title").all_text_contents()
+    assert sum(int(text.rsplit(": ", 1)[1]) for text in bins) == result["pbo"]["combinations"]
+    points = [p for p in result["scatter"]["in_sample"] if p is not None]
+    scatter = page.locator("#degradation svg")
+    assert scatter.get_attribute("data-of") == str(len(points))
+    assert page.locator("#degradation svg circle").count() == min(len(points), WIDTH) > 0
+    assert page.get_by_role("button", name="Analyse again").count() == 1
+    assert unnamed_controls(page) == []
+    page.screenshot(path=str(ARTIFACTS / "analysis.png"), full_page=True)
     context.close()
 
 

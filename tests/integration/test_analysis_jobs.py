@@ -80,13 +80,13 @@ def test_workers_racing_for_jobs_never_take_the_same_one(engine: sa.Engine) -> N
     assert attempts == 1
 
 
-def test_an_analysis_survives_a_sigkill_of_the_service(tmp_path: Path) -> None:
+def test_an_analysis_survives_a_sigkill_of_the_service(tmp_path: Path, database_url: str) -> None:
     """A served ledger SIGKILLed mid-analysis; a `backtest-ledger worker` takes the job
     over when its lease expires and finishes it, once."""
     from infrastructure.database import create_engine
     from tests.migrated import migrate
 
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    url = database_url
     engine = create_engine(url)
     migrate(engine)
     key = make_keys(engine)["alice"]
