@@ -33,6 +33,7 @@ from api.throttle import FailureThrottle
 from api.web.experiment_pages import ExperimentPages
 from api.web.pages import Pages, template_filters
 from api.web.session import session_config
+from infrastructure.byte_cache import ByteCache
 from infrastructure.database import create_engine
 from infrastructure.rate_windows import SharedWindows
 from infrastructure.replicas import ReadRouting
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "routing": routing,
                 "throttle": FailureThrottle(settings.auth_failures_per_minute, shared=windows),
+                "details": ByteCache(settings.detail_cache_bytes),
             }
         ),
         exception_handlers=EXCEPTION_HANDLERS,

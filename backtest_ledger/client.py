@@ -29,6 +29,7 @@ from backtest_ledger.body import backtest_body
 from backtest_ledger.errors import LedgerError, RecordFailed
 from backtest_ledger.frames import csv_frame, parquet_frame, typed
 from backtest_ledger.provenance import Gathered, collected, gathered
+from backtest_ledger.revalidation import Revalidation
 from backtest_ledger.transport import RetryPolicy, Transport
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -46,10 +47,13 @@ class Ledger:
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,
         client: httpx.Client | None = None,
+        kept_bytes: int = 64 << 20,
     ) -> None:
         """``url`` and ``api_key`` default to ``BACKTEST_LEDGER_URL`` (else
         http://127.0.0.1:8000) and ``BACKTEST_LEDGER_API_KEY``; ``client`` replaces the
-        pooled client (its base URL and headers are then the caller's)."""
+        pooled client (its base URL and headers are then the caller's). Answers read
+        are kept, up to ``kept_bytes``, and revalidated when read again (a 304 sends no
+        body); 0 keeps none."""
         if api_key is not None and not api_key.strip():
             raise ValueError("api_key is empty: give a key, or None for BACKTEST_LEDGER_API_KEY")
         key = api_key or os.environ.get("BACKTEST_LEDGER_API_KEY")
@@ -64,6 +68,7 @@ class Ledger:
         elif key:
             client.headers["Authorization"] = f"Bearer {key}"
         self.transport = Transport(client, retry or RetryPolicy())
+        self.kept = Revalidation(kept_bytes)
 
     def close(self) -> None:
         self.transport.client.close()
@@ -194,7 +199,13 @@ class Ledger:
 
     def _get(self, path: str, **params: Any) -> httpx.Response:
         given = {name: value for name, value in params.items() if value is not None}
-        return self.transport.send("GET", path, params=given)
+        key = self.kept.key(path, given)
+        asked = self.kept.conditions(key)
+        answer = self.kept.answer(key, self.transport.send("GET", path, params=given,
+                                                           headers=asked))  # fmt: skip
+        if answer.status_code == 304:  # what was kept is gone: ask for the whole answer
+            answer = self.transport.send("GET", path, params=given)
+        return answer
 
     def get(self, backtest_id: str) -> dict[str, Any]:
         """A backtest's detail: its fields, metrics, daily rows and trades."""

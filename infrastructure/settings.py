@@ -60,6 +60,11 @@ class Settings:
     # seconds a worker holds a job without reporting progress; a worker that dies
     # leaves its job to be taken again once this has passed
     analysis_lease_s: float = field(default_factory=lambda: float(_env("ANALYSIS_LEASE_S", "60")))
+    # bytes of rendered details each worker process keeps, least recently used out
+    # first (keyed by the backtest's stream version: never stale); 0 keeps none
+    detail_cache_bytes: int = field(
+        default_factory=lambda: int(_env("DETAIL_CACHE_MB", "64")) * 1024 * 1024
+    )
     # wrong API keys (API or sign-in page) per client address and minute, per worker
     # process, before that address gets 429 for any key; 0 turns the throttle off
     auth_failures_per_minute: int = field(

@@ -35,6 +35,7 @@ from projections.series_reads import (
     row_key,
     trades,
 )
+from projections.versions import backtest_version
 from projections.views import BacktestSummary, detail_json
 
 __all__ = ["MissingDocument"]
@@ -154,10 +155,12 @@ WHOLE_ROWS = PART_ROWS
 
 @dataclass(frozen=True)
 class Document:
-    """A document ready to send: whole, or as a stream whose first part is read."""
+    """A document ready to send: whole, or as a stream whose first part is read; and
+    the version of the backtest's stream it was read at."""
 
     symbol: str
     body: bytes | Iterator[bytes]
+    version: int = 0
 
     def parts(self) -> Iterator[bytes]:
         if isinstance(self.body, bytes):
@@ -177,17 +180,17 @@ def read_document(
     ``MissingDocument``, before any byte is sent)."""
     b = backtests.c
     with read_connection(engine) as conn:
-        symbol = check_visible(conn, backtest_id, owner_id, as_of)
+        symbol, version = backtest_version(conn, backtest_id, owner_id, as_of)
         start, end, deals = conn.execute(
             sa.select(b.start_date, b.end_date, b.num_trades).where(b.backtest_id == backtest_id)
         ).one()
         # the dates strictly increase: there are at most as many days as dates between
         if (end - start).days < WHOLE_ROWS and deals <= WHOLE_ROWS:
-            return Document(symbol, b"".join(_rendered(conn, backtest_id, kind)))
+            return Document(symbol, b"".join(_rendered(conn, backtest_id, kind)), version)
     rest = stream_document(engine, backtest_id, kind, owner_id, as_of)
     # Started now, so that a backtest deleted meanwhile is an error, not a short 200.
     first = next(rest, b"")
-    return Document(symbol, itertools.chain((first,), rest))
+    return Document(symbol, itertools.chain((first,), rest), version)
 
 
 # What ``fields=`` may add to each item of a list page: the recorded text of these

@@ -315,6 +315,15 @@ def report_for(
     return report
 
 
+def report_inputs(
+    engine: sa.Engine, backtest_id: str, viewer: str | None, params: SignificanceParams
+) -> str:
+    """The digest of everything the report depends on (``inputs_hash``), read without
+    the series: a conditional GET's tag (``BacktestNotFound`` when not readable)."""
+    with read_connection(engine) as conn:
+        return inputs_hash(_subject(conn, backtest_id, viewer), params, False)
+
+
 def stored_report(
     engine: sa.Engine,
     backtest_id: str,

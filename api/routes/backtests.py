@@ -18,6 +18,7 @@ from litestar.response import Response, Stream
 
 from api.auth import AUTHENTICATES_ON_READ, authenticated_read, owner_scope, requires
 from api.cancellation import run_while_awaited
+from api.conditional import etag, holds, not_modified, validators
 from api.handlers import (
     Decided,
     Recorded,
@@ -34,6 +35,7 @@ from api.streams import started_stream
 from domain.errors import BacktestNotFound
 from domain.ids import canonical_id
 from domain.submission import parse_exclusion_reason, parse_submission
+from infrastructure.byte_cache import ByteCache
 from infrastructure.database import read_connection
 from infrastructure.event_store import load_stream
 from infrastructure.idempotency import request_hash
@@ -56,7 +58,9 @@ from projections.significance import (
     SignificanceParams,
     SignificanceReport,
     report_for,
+    report_inputs,
 )
+from projections.versions import backtest_version, stream_version
 from projections.views import BacktestDetail, BacktestPage
 
 READER_ROLES = (Role.USER, Role.AUDITOR)
@@ -195,12 +199,19 @@ def sent(document: documents.Document, media_type: str, **headers: str) -> Respo
     return Stream(document.body, media_type=media_type, headers=headers)
 
 
-def csv_download(engine: sa.Engine, user: User, backtest_id: str, kind: str) -> Response[Any]:
-    """A CSV download of a backtest the user may read (404 before any byte)."""
-    backtest_id = canonical_id(backtest_id)
-    document = documents.read_document(engine, backtest_id, kind, owner_scope(user))  # type: ignore[arg-type]
-    disposition = attachment(document.symbol, backtest_id, kind)
-    return sent(document, "text/csv", **{"Content-Disposition": disposition})
+def csv_download(request: Request[Any, Any, Any], engine: sa.Engine, user: User,
+                 backtest_id: str, kind: str) -> Response[Any]:  # fmt: skip
+    """A CSV download of a backtest the user may read (404 before any byte; 304, with
+    no series read, for a client that holds it)."""
+    backtest_id, scope = canonical_id(backtest_id), owner_scope(user)
+    with read_connection(engine) as conn:
+        symbol, version = backtest_version(conn, backtest_id, scope)
+    disposition = {"Content-Disposition": attachment(symbol, backtest_id, kind)}
+    if holds(request, tag := etag(kind, backtest_id, version)):
+        return not_modified(tag)
+    document = documents.read_document(engine, backtest_id, kind, scope)  # type: ignore[arg-type]
+    tag = etag(kind, backtest_id, document.version)
+    return sent(document, "text/csv", **disposition, **validators(tag))
 
 
 class BacktestController(Controller):
@@ -318,11 +329,17 @@ class BacktestController(Controller):
         returns by column."""
         wanted, viewer = parse_ids(ids), owner_scope(request.user)
         engine = read_engine(request)
+        with read_connection(engine) as conn:
+            versions = [backtest_version(conn, i, viewer)[1] for i in wanted]
+        tag = etag("compare", points, *zip(wanted, versions, strict=True))
+        if holds(request, tag):
+            return not_modified(tag)
         if points is not None:
             document = msgspec.json.encode(compare(engine, wanted, viewer, points))
-            return Response(document, media_type=MediaType.JSON)
+            return Response(document, media_type=MediaType.JSON, headers=validators(tag))
         # every backtest found (or 404) before a byte is sent
-        return started_stream(stream_comparison(engine, wanted, viewer), MediaType.JSON)
+        return started_stream(stream_comparison(engine, wanted, viewer), MediaType.JSON,
+                              validators(tag))  # fmt: skip
 
     @get(
         "/{backtest_id:str}",
@@ -338,16 +355,29 @@ class BacktestController(Controller):
         as_of: AsOfParameter = None,
     ) -> Response[bytes]:
         """Everything about one backtest: fields, daily and monthly results, trades, metrics
-        (with ``as_of``: as it was then, if it was live then)."""
+        (with ``as_of``: as it was then, if it was live then). Its ``ETag`` changes with
+        the backtest's stream; ``If-None-Match`` with it answers 304 without reading
+        the series, and each process keeps recent details rendered."""
         moment = queries.parse_as_of(as_of) if as_of else None
-        document = documents.read_document(
-            read_engine(request),
-            canonical_id(backtest_id),
-            "detail",
-            owner_scope(request.user),
-            moment,
-        )
-        return sent(document, MediaType.JSON)
+        backtest_id, scope = canonical_id(backtest_id), owner_scope(request.user)
+        engine = read_engine(request)
+        details: ByteCache = request.app.state.details
+        kept = details.get(backtest_id)
+        # Nothing kept and nothing held by the client: the document is read at once,
+        # with its version (a connection and a statement fewer).
+        if kept is not None or request.headers.get("if-none-match"):
+            with read_connection(engine) as conn:
+                _, version = backtest_version(conn, backtest_id, scope, moment)
+            tag = etag("detail", backtest_id, version)  # the same bytes whatever the as_of
+            if holds(request, tag):
+                return not_modified(tag)
+            if kept is not None and kept[0] == tag:
+                return Response(kept[1], media_type=MediaType.JSON, headers=validators(tag))
+        document = documents.read_document(engine, backtest_id, "detail", scope, moment)
+        tag = etag("detail", backtest_id, document.version)
+        if isinstance(document.body, bytes):
+            details.put(backtest_id, tag, document.body)
+        return sent(document, MediaType.JSON, **validators(tag))
 
     @delete(
         "/{backtest_id:str}",
@@ -401,7 +431,7 @@ class BacktestController(Controller):
     def _csv(
         self, request: Request[User, Any, State], backtest_id: str, kind: str
     ) -> Response[bytes]:
-        return csv_download(read_engine(request), request.user, backtest_id, kind)
+        return csv_download(request, read_engine(request), request.user, backtest_id, kind)
 
     @get(
         "/{backtest_id:str}/daily.csv",
@@ -468,7 +498,7 @@ class BacktestController(Controller):
                 "1 resamples single returns",
             ),
         ] = None,
-    ) -> SignificanceReport:
+    ) -> Response[SignificanceReport]:
         """Is it luck? Bootstrap intervals of the mean return and Sharpe, the bootstrap
         p-value of mean ≤ 0, the Probabilistic and Deflated Sharpe Ratios (the trials
         being every backtest this user recorded for this symbol and strategy, deleted
@@ -480,12 +510,16 @@ class BacktestController(Controller):
         backtest_id = canonical_id(backtest_id)
         viewer, primary = owner_scope(request.user), request.app.state.engine
         engine = await sync_to_thread(read_engine, request)
-        return await run_while_awaited(
+        inputs = await sync_to_thread(report_inputs, engine, backtest_id, viewer, params)
+        if holds(request, tag := etag("significance", backtest_id, inputs)):
+            return not_modified(tag)  # type: ignore[return-value]
+        report = await run_while_awaited(
             request,
             lambda stop: report_for(engine, backtest_id, viewer, params, stop=stop, store=primary),
             request.app.state.settings.significance_seconds,
             ReportAbandoned,
         )
+        return Response(report, headers=validators(tag))
 
     @get(
         "/{backtest_id:str}/history",
@@ -493,12 +527,18 @@ class BacktestController(Controller):
         guards=[READERS],
         sync_to_thread=True,
     )
-    def history(self, request: Request[User, Any, State], backtest_id: BacktestId) -> StreamHistory:
+    def history(
+        self, request: Request[User, Any, State], backtest_id: BacktestId
+    ) -> Response[StreamHistory]:
         """The backtest's events in stream order, deletions included (owner or auditor)."""
         backtest_id, viewer = canonical_id(backtest_id), owner_scope(request.user)
         with read_connection(read_engine(request)) as conn:
             owner = queries.owner_of(conn, backtest_id)  # before reading a stream
             if owner is None or viewer not in (None, owner):
                 raise BacktestNotFound(backtest_id)
+            tag = etag("history", backtest_id, stream_version(conn, backtest_id))
+            if holds(request, tag):
+                return not_modified(tag)  # type: ignore[return-value]
             stream = load_stream(conn, backtest_id)
-        return StreamHistory(backtest_id, [EventOut.of(e) for e in stream])
+        history = StreamHistory(backtest_id, [EventOut.of(e) for e in stream])
+        return Response(history, headers=validators(tag))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from api.auth import owner_scope, requires
+from api.conditional import etag, holds, not_modified, validators
 from api.reads import read_engine
 from api.routes.backtests import (
     NO_NUL,
@@ -32,6 +33,7 @@ from projections.experiments import (
 from projections.experiments import list_experiments as experiments_of
 from projections.search import search_query
 from projections.sweep_export import MEDIA_TYPES, SweepFormat, stream_sweep
+from projections.versions import experiment_version
 
 READERS = requires(*READER_ROLES)
 ExperimentName = Annotated[
@@ -65,7 +67,14 @@ ColumnsParameter = Annotated[
 ]
 
 
+LimitParameter = Annotated[
+    int | None,
+    QueryParameter(ge=1, description="only the first rows, in the order of `sort`"),
+]
+
+
 def sweep_download(
+    request: Request[Any, Any, Any],
     engine: sa.Engine,
     user: User,
     name: str,
@@ -74,19 +83,27 @@ def sweep_download(
     where: str | None,
     conventions: bool = False,
     columns: str | None = None,
-) -> Stream:
-    """The sweep's table, streamed, or 404 (before any byte) for an unknown experiment."""
+    limit: int | None = None,
+) -> Stream | Response[bytes]:
+    """The sweep's table (its first ``limit`` rows), streamed, or 404 (before any byte)
+    for an unknown experiment; 304 for a client that holds it as it is (its tag is the
+    experiment's last position in the log and the request's own terms)."""
     owner = owner_scope(user)
     query = search_query(owner, sort=sort or "created_at", where=where, experiment=name)
     chosen = parse_columns(columns)
     with read_connection(engine) as conn:
         if not experiment_exists(conn, name, owner):
             raise ExperimentNotFound(name)
+        version = experiment_version(conn, name, owner)
+    tag = etag("sweep", form, name, owner, version, sort, where, conventions, columns, limit)
+    if holds(request, tag):
+        return not_modified(tag)
     return started_stream(
-        stream_sweep(engine, query, form, conventions=conventions, columns=chosen),
+        stream_sweep(engine, query, form, limit, conventions=conventions, columns=chosen),
         MEDIA_TYPES[form],
-        {"Content-Disposition": attachment_named(f"{name}_backtests.{form}")},
-    )
+        {"Content-Disposition": attachment_named(f"{name}_backtests.{form}"),
+         **validators(tag)},
+    )  # fmt: skip
 
 
 class ExperimentController(Controller):
@@ -116,13 +133,14 @@ class ExperimentController(Controller):
         where: WhereParameter = None,
         conventions: ConventionsParameter = False,
         columns: ColumnsParameter = None,
+        limit: LimitParameter = None,
     ) -> Stream:
         """One row per live backtest of the experiment: backtest_id, created_at, the list
         fields, every metric, with ``conventions`` the same figures as backtesting.py and
         quantstats compute them (``backtesting_py.sharpe``...), then param.<dotted path>
         columns (oldest first unless ``sort``; filtered by ``where``)."""
-        return sweep_download(read_engine(request), request.user, name, "csv", sort, where,
-                              conventions, columns)  # fmt: skip
+        return sweep_download(request, read_engine(request), request.user, name, "csv", sort,
+                              where, conventions, columns, limit)  # type: ignore[return-value]  # fmt: skip
 
     @get(
         "/{name:str}/backtests.parquet",
@@ -139,8 +157,9 @@ class ExperimentController(Controller):
         where: WhereParameter = None,
         conventions: ConventionsParameter = False,
         columns: ColumnsParameter = None,
+        limit: LimitParameter = None,
     ) -> Stream:
         """The same table as backtests.csv, typed, as Parquet."""
         engine = read_engine(request)
-        return sweep_download(engine, request.user, name, "parquet", sort, where, conventions,
-                              columns)  # fmt: skip
+        return sweep_download(request, engine, request.user, name, "parquet", sort, where,
+                              conventions, columns, limit)  # type: ignore[return-value]  # fmt: skip

@@ -199,8 +199,8 @@ class ExperimentPages(Controller):
         user = reader_of(request)
         if user is None:
             return sign_in_first(request)
-        return sweep_download(read_engine(request), user, name, "csv", sort, where or None,
-                              columns=columns)  # fmt: skip
+        return sweep_download(request, read_engine(request), user, name, "csv", sort,
+                              where or None, columns=columns)  # fmt: skip
 
     @get("/experiments/{name:str}/compare", sync_to_thread=True)
     def compare_top(

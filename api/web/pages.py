@@ -238,7 +238,7 @@ class Pages(Controller):
             return sign_in_first(request)
         if kind not in KINDS:
             raise NotFoundException(f"no {kind} export")
-        return csv_download(read_engine(request), user, backtest_id, kind)
+        return csv_download(request, read_engine(request), user, backtest_id, kind)
 
     @get("/backtests/{backtest_id:str}/delete", sync_to_thread=True)
     def confirm_delete(self, request: Request[Any, Any, State], backtest_id: FromPath[str]) -> Page:

@@ -84,10 +84,18 @@ def test_an_analysis_survives_a_sigkill_of_the_service(tmp_path: Path, database_
     """A served ledger SIGKILLed mid-analysis; a `backtest-ledger worker` takes the job
     over when its lease expires and finishes it, once."""
     from infrastructure.database import create_engine
-    from tests.migrated import migrate
 
     url = database_url
     engine = create_engine(url)
+    try:
+        _sigkilled_mid_analysis(engine, url, tmp_path)
+    finally:
+        engine.dispose()
+
+
+def _sigkilled_mid_analysis(engine: sa.Engine, url: str, tmp_path: Path) -> None:
+    from tests.migrated import migrate
+
     migrate(engine)
     key = make_keys(engine)["alice"]
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}

@@ -1,0 +1,56 @@
+"""A bounded cache of bytes in one process: least recently used out first, bounded by
+the bytes it holds rather than by a count. Each entry is kept with its tag (for a
+backtest's detail, the ETag of its stream version): a reader that finds an entry uses
+it only if the tag is the one it has just read, so an entry is never served stale.
+Thread-safe: the sync handlers that read it run on many threads."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+
+
+class ByteCache:
+    """At most ``capacity`` bytes of values; a value larger than a quarter of it is not
+    kept (one huge document would push out everything else)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[Hashable, tuple[str, bytes]] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> tuple[str, bytes] | None:
+        """The tag and bytes kept for ``key``."""
+        with self._lock:
+            value = self._entries.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Hashable, tag: str, value: bytes) -> None:
+        """Keep ``value`` for ``key`` with its ``tag``, in place of any earlier one."""
+        if len(value) > self.capacity // 4:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._held -= len(old[1])
+            self._entries[key] = (tag, value)
+            self._held += len(value)
+            while self._held > self.capacity:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._held -= len(evicted)
+
+    @property
+    def held(self) -> int:
+        """The bytes held now."""
+        return self._held
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,170 @@
+"""Conditional GETs on both stores: every read of one backtest or one sweep carries a
+strong ETag and ``Cache-Control: private, no-cache``; ``If-None-Match`` with it is a 304
+that reads no stored series (counted on the connections); the tag moves when what the
+answer depends on moves (an exclusion, a new variant, a deletion, a new trial), and a
+detail read again in the same process comes from its cache of rendered details."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.api.conftest import Api
+from tests.factories import backtest_document
+
+SERIES_TABLES = ("backtest_series", "backtest_documents")
+
+
+@contextmanager
+def series_reads() -> Iterator[list[str]]:
+    """The statements that read a stored series, on any engine of this process while
+    the block runs."""
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def heard(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if any(table in statement for table in SERIES_TABLES):
+            with lock:
+                seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", heard)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", heard)
+
+
+def _record(api: Api, experiment: str | None = None, seed: int = 1) -> str:
+    doc = backtest_document(days=120, trades=4, seed=seed)
+    if experiment is not None:
+        doc["experiment"] = experiment
+    answer = api.record(document=doc)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["backtest_id"])
+
+
+def _again(api: Api, path: str, tag: str, **params: Any) -> Any:
+    return api.client.get(path, params=params,
+                          headers={**api.auth("alice"), "If-None-Match": tag})  # fmt: skip
+
+
+READS = ["", "/daily.csv", "/monthly.csv", "/trades.csv", "/history"]
+
+
+@pytest.mark.parametrize("read", READS)
+def test_a_read_of_one_backtest_is_revalidated_without_reading_its_series(
+    api: Api, read: str
+) -> None:
+    backtest_id = _record(api)
+    path = f"/api/v1/backtests/{backtest_id}{read}"
+    first = api.get(path)
+    assert first.status_code == 200
+    tag = first.headers["etag"]
+    assert tag.startswith('"') and tag.endswith('"') and not tag.startswith("W/")
+    assert first.headers["cache-control"] == "private, no-cache"
+    with series_reads() as seen:
+        held = _again(api, path, tag)
+    assert held.status_code == 304 and held.content == b"" and seen == []
+    assert held.headers["etag"] == tag
+    # a list of tags, one of them weak, still names it; another tag does not
+    assert _again(api, path, f'"other", W/{tag}').status_code == 304
+    assert _again(api, path, '"other"').status_code == 200
+    # an exclusion is an event of the stream: every answer's tag moves
+    excluded = api.client.post(
+        f"/api/v1/backtests/{backtest_id}/exclusion", json={"reason": "a test run"},
+        headers=api.auth("alice"),
+    )  # fmt: skip
+    assert excluded.status_code == 201
+    moved = _again(api, path, tag)
+    assert moved.status_code == 200 and moved.headers["etag"] != tag
+    assert moved.content == first.content or read == "/history"
+    # deleted: not found, whatever the client holds (the history is the owner's still)
+    assert api.client.delete(f"/api/v1/backtests/{backtest_id}",
+                             headers=api.auth("alice")).status_code == 204  # fmt: skip
+    gone = _again(api, path, moved.headers["etag"])
+    assert gone.status_code == (200 if read == "/history" else 404)
+    # another user's backtest is not found, tag or not
+    assert api.client.get(path, headers={**api.auth("bob"), "If-None-Match": "*"}
+                          ).status_code == 404  # fmt: skip
+
+
+def test_the_detail_is_kept_rendered_and_never_served_stale(api: Api) -> None:
+    backtest_id = _record(api)
+    path = f"/api/v1/backtests/{backtest_id}"
+    with series_reads() as seen:
+        first = api.get(path)
+    assert seen != []  # rendered from the stored series once
+    with series_reads() as seen:
+        kept = api.get(path)
+    assert seen == [] and kept.content == first.content  # then from the process's cache
+    assert kept.headers["etag"] == first.headers["etag"]
+    # the same bytes as a process with no cache renders
+    assert api.get(path, as_of="2999-01-01T00:00:00Z").content == first.content
+    api.client.delete(path, headers=api.auth("alice"))
+    assert api.get(path).status_code == 404
+
+
+def test_significance_and_compare_are_revalidated(api: Api) -> None:
+    one, two = _record(api, seed=1), _record(api, seed=2)
+    path = f"/api/v1/backtests/{one}/significance"
+    first = api.get(path, samples=200)
+    tag = first.headers["etag"]
+    assert first.status_code == 200 and _again(api, path, tag, samples=200).status_code == 304
+    assert _again(api, path, tag, samples=300).status_code == 200  # other inputs
+    _record(api, seed=3)  # a new trial of the same symbol and strategy: a new DSR
+    moved = _again(api, path, tag, samples=200)
+    assert moved.status_code == 200 and moved.json()["dsr"]["trials"] == 3
+    ids = f"{one},{two}"
+    compared = api.get("/api/v1/backtests/compare", ids=ids)
+    mark = compared.headers["etag"]
+    with series_reads() as seen:
+        assert _again(api, "/api/v1/backtests/compare", mark, ids=ids).status_code == 304
+    assert seen == []
+    shorter = _again(api, "/api/v1/backtests/compare", mark, ids=ids, points=40)
+    assert shorter.status_code == 200 and shorter.headers["etag"] != mark
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_a_sweep_export_is_revalidated_until_the_sweep_changes(api: Api, form: str) -> None:
+    ids = [_record(api, "grid", seed=n) for n in range(3)]
+    path = f"/api/v1/experiments/grid/backtests.{form}"
+    tag = api.get(path).headers["etag"]
+    assert _again(api, path, tag).status_code == 304
+    assert _again(api, path, tag, sort="-sharpe").status_code == 200  # other terms
+    changes = [
+        lambda: _record(api, "grid", seed=9),  # a new variant
+        lambda: api.client.post(f"/api/v1/backtests/{ids[0]}/exclusion",
+                                json={"reason": "a test"}, headers=api.auth("alice")),
+        lambda: api.client.delete(f"/api/v1/backtests/{ids[1]}", headers=api.auth("alice")),
+    ]  # fmt: skip
+    for change in changes:
+        change()
+        moved = _again(api, path, tag)
+        assert moved.status_code == 200 and moved.headers["etag"] != tag
+        tag = moved.headers["etag"]
+        assert _again(api, path, tag).status_code == 304
+    _record(api, "other", seed=5)  # another experiment's change is not this one's
+    assert _again(api, path, tag).status_code == 304
+
+
+def test_an_export_takes_a_limit(api: Api) -> None:
+    for n in range(5):
+        _record(api, "grid", seed=n)
+    everything = api.get("/api/v1/experiments/grid/backtests.csv", sort="-sharpe").text
+    top = api.get("/api/v1/experiments/grid/backtests.csv", sort="-sharpe", limit=2).text
+    rows = everything.splitlines()
+    assert top.splitlines() == rows[:3]  # the header and the best two
+    import io
+
+    import pandas as pd
+
+    parquet = api.get("/api/v1/experiments/grid/backtests.parquet", sort="-sharpe", limit=2)
+    assert len(pd.read_parquet(io.BytesIO(parquet.content))) == 2
+    for bad in ("0", "-1", "x"):
+        refused = api.get("/api/v1/experiments/grid/backtests.csv", limit=bad)
+        assert refused.status_code == 400, refused.text

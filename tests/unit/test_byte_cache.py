@@ -1,0 +1,29 @@
+"""The detail cache keeps at most its bytes, least recently used out first, each value
+with its tag, and never keeps a value so large it would push out everything else."""
+
+from __future__ import annotations
+
+from infrastructure.byte_cache import ByteCache
+
+
+def test_it_is_bounded_in_bytes_and_evicts_the_least_recently_used() -> None:
+    cache = ByteCache(100)
+    cache.put("a", "t", b"x" * 20)
+    cache.put("b", "t", b"y" * 20)
+    cache.put("c", "t", b"z" * 20)
+    assert cache.get("a") == ("t", b"x" * 20)  # now the most recently used
+    cache.put("d", "t", b"w" * 25)
+    cache.put("e", "t", b"v" * 25)  # 110 bytes: the least recently used, b, goes
+    assert cache.get("b") is None and cache.held == 90 and len(cache) == 4
+    assert cache.get("a") is not None and cache.get("c") is not None
+    cache.put("a", "u", b"x" * 5)  # replaced: its old bytes no longer count
+    assert cache.held == 75 and cache.get("a") == ("u", b"x" * 5)
+    cache.put("huge", "t", b"h" * 26)  # over a quarter of the capacity: not kept
+    assert cache.get("huge") is None and cache.held == 75
+    assert (cache.hits, cache.misses) == (4, 2)
+
+
+def test_a_cache_of_no_bytes_keeps_nothing() -> None:
+    cache = ByteCache(0)
+    cache.put("a", "t", b"x")
+    assert cache.get("a") is None and cache.held == 0
