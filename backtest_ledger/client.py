@@ -219,24 +219,26 @@ class Ledger:
         sort: str | None = None,
         symbol: str | None = None,
         strategy: str | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
-        """Backtests as a DataFrame, a row each (every page read): the list fields,
-        every metric and ``param.<path>`` columns. With an ``experiment`` it is that
-        sweep's table, one request; without, the list's pages with their parameters
-        (``fields=parameters``), 500 a request."""
+        """Backtests as a DataFrame, a row each (every page read, or the first ``limit``
+        rows): the list fields, every metric and ``param.<path>`` columns. With an
+        ``experiment`` it is that sweep's table, one request; without, the list's pages
+        with their parameters (``fields=parameters``), 500 a request."""
         if experiment is not None and symbol is None and strategy is None:
-            return self.experiment(experiment, where=where, sort=sort)
-        rows = []
+            return self.experiment(experiment, where=where, sort=sort, limit=limit)
+        rows: list[dict[str, Any]] = []
         cursor = None
         while True:
+            wanted = 500 if limit is None else min(500, limit - len(rows))
             page = self._get(f"{API}/backtests", experiment=experiment, where=where, sort=sort,
                              symbol=symbol, strategy=strategy, cursor=cursor,
-                             limit=500, fields="parameters").json()  # fmt: skip
+                             limit=wanted, fields="parameters").json()  # fmt: skip
             for item in page["items"]:
                 metrics, parameters = item.pop("metrics"), item.pop("parameters")
                 rows.append({**item, **metrics, **_flat(parameters, "param.")})
             cursor = page["next_cursor"]
-            if cursor is None:
+            if cursor is None or (limit is not None and len(rows) >= limit):
                 return typed(pd.DataFrame(rows))
 
     def experiment(
@@ -246,12 +248,16 @@ class Ledger:
         where: str | None = None,
         sort: str | None = None,
         conventions: bool = False,
+        limit: int | None = None,
     ) -> pd.DataFrame:
-        """A sweep's whole table (its Parquet export): a row per live backtest; with
-        ``conventions``, backtesting.py's and quantstats' figures as columns too."""
+        """A sweep's whole table (its Parquet export), or its first ``limit`` rows in
+        the order of ``sort`` (``sort="-sharpe", limit=50``: the top 50 with their
+        parameters, one request): a row per live backtest; with ``conventions``,
+        backtesting.py's and quantstats' figures as columns too."""
         path = f"{API}/experiments/{_segment(name)}/backtests.parquet"
         asked = {"conventions": "true"} if conventions else {}
-        return parquet_frame(self._get(path, where=where, sort=sort, **asked).content)
+        return parquet_frame(self._get(path, where=where, sort=sort, limit=limit,
+                                       **asked).content)  # fmt: skip
 
     def experiments(self) -> pd.DataFrame:
         return typed(pd.DataFrame(self._get(f"{API}/experiments").json()))

@@ -12,6 +12,7 @@ from bench import (
     storage,
     superior_ability,
     sweeps,
+    top_of_sweep,
 )
 from bench.harness import bench_schema, fresh_schema, report, schema_url
 
@@ -25,6 +26,7 @@ def main() -> None:
         results += sweeps.run(url)
     with bench_schema() as url:
         results += storage.run(url)
+    results += top_of_sweep.run()
     results += sqlite_export.run()
     results += rebuild.run()
     results += replication.run()  # a primary and a standby of its own

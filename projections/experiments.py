@@ -105,6 +105,10 @@ def experiment_exists(conn: sa.Connection, name: str, owner_id: str | None) -> b
 # --- flattening parameters ---------------------------------------------------------
 
 
+_TYPE_KINDS: dict[type, ParamKind | None] = {
+    type(None): None, bool: "bool", int: "int", float: "float", str: "text"}  # fmt: skip
+
+
 def _kind_of(value: Any) -> ParamKind | None:
     if value is None:
         return None
@@ -218,14 +222,33 @@ def sweep_columns(
 ) -> SweepTable:
     """The parameter columns of a sweep (those ``columns`` names), sorted by path, with
     the kind of each."""
-    kinds: dict[str, ParamKind | None] = {}
+    stored = _streamed(conn, _statement(conn, query, limit, _RECORDED))
+    return table_of((flat_parameters(text) for (text,) in stored), columns)
+
+
+def flat_parameters(recorded: str) -> dict[str, Any]:
+    """A row's parameters, recorded as this text, by dotted path."""
+    return flatten(_decode_parameters(recorded))
+
+
+def table_of(flats: Iterable[dict[str, Any]], columns: Sequence[str] | None = None) -> SweepTable:
+    """The parameter columns of rows with these parameters (``flat_parameters``)."""
+    types: dict[str, set[type]] = {}
     first: dict[str, Any] = {}
     varying: set[str] = set()
-    for (parameters,) in _streamed(conn, _statement(conn, query, limit, _RECORDED)):
-        for path, value in flatten(_decode_parameters(parameters)).items():
-            kinds[path] = _merge(_kind_of(value), kinds.get(path))
-            if first.setdefault(path, value) != value:
+    for flat in flats:
+        for path, value in flat.items():
+            seen = types.get(path)
+            if seen is None:  # by type, not value by value: every row of a sweep passes
+                types[path], first[path] = {type(value)}, value
+                continue
+            seen.add(type(value))
+            if path not in varying and first[path] != value:
                 varying.add(path)
+    kinds: dict[str, ParamKind | None] = {}
+    for path, seen in types.items():
+        for kind in seen:
+            kinds[path] = _merge(_TYPE_KINDS.get(kind, "json"), kinds.get(path))
     paths = chosen_paths(kinds, columns)
     return SweepTable({path: kinds[path] or "text" for path in paths},
                       [path for path in paths if path in varying])  # fmt: skip
@@ -239,12 +262,39 @@ def provenance_columns(
 ) -> dict[str, ParamKind]:
     """The provenance paths of a sweep's rows, sorted, with the kind of each (none
     when no row has a provenance: the table is then as it was before they existed)."""
+    stored = _streamed(conn, _statement(conn, query, limit, _PROVENANCE))
+    return provenance_of(provenance for (provenance,) in stored)
+
+
+def provenance_of(recorded: Iterable[str | None]) -> dict[str, ParamKind]:
+    """The provenance columns of rows whose provenance was recorded as these texts."""
     kinds: dict[str, ParamKind | None] = {}
-    for (stored,) in _streamed(conn, _statement(conn, query, limit, _PROVENANCE)):
+    for stored in recorded:
         if stored is not None:
             for path, value in flatten(_decode_parameters(stored)).items():
                 kinds[path] = _merge(_kind_of(value), kinds.get(path))
     return {path: kinds[path] or "text" for path in sorted(kinds)}
+
+
+def first_batch(conn: sa.Connection, query: SearchQuery, limit: int | None,
+                *columns: Any) -> list[tuple[Any, ...]] | None:  # fmt: skip
+    """The ``columns`` of every row of a sweep when they fit one batch (a sweep of a
+    few thousand variants is then read once, where a larger one is scanned for its
+    columns first and streamed after); None when there are more."""
+    if limit is not None and limit <= BATCH_ROWS:  # all that is wanted fits
+        return [tuple(row) for row in conn.execute(_statement(conn, query, limit, *columns))]
+    rows = conn.execute(_statement(conn, query, BATCH_ROWS + 1, *columns)).all()
+    return [tuple(row) for row in rows] if len(rows) <= BATCH_ROWS else None
+
+
+def whole_sweep(
+    conn: sa.Connection, query: SearchQuery, limit: int | None, conventions: bool
+) -> list[tuple[Any, ...]] | None:
+    """Every row ``sweep_batches`` reads, with the provenance last, if they fit one
+    batch (``first_batch``)."""
+    extra = [backtest_details.c.conventions] if conventions else []
+    columns = [b[name] for name in FIXED_COLUMNS]
+    return first_batch(conn, query, limit, *columns, _RECORDED, *extra, _PROVENANCE)
 
 
 def provenance_cells(stored: str | None, paths: Iterable[str]) -> list[Any]:
@@ -283,11 +333,21 @@ def sweep_rows(
     """(backtest_id, stored fixed cells, stored parameter cells) of a sweep's rows, and
     with ``conventions`` their stored conventions (JSON) after those, then with
     ``provenance`` their stored provenance (JSON or None)."""
+    return _streamed(conn, _statement(conn, query, limit, *_row_columns(conventions, provenance)))
+
+
+def _row_columns(conventions: bool, provenance: bool) -> list[Any]:
     extra = [backtest_details.c.conventions] if conventions else []
     extra += [_PROVENANCE] if provenance else []
-    statement = _statement(conn, query, limit, b.backtest_id, b.sweep_row, b.sweep_params,
-                           *extra)  # fmt: skip
-    return _streamed(conn, statement)
+    return [b.backtest_id, b.sweep_row, b.sweep_params, *extra]
+
+
+def whole_sweep_rows(
+    conn: sa.Connection, query: SearchQuery, limit: int | None, conventions: bool
+) -> list[tuple[Any, ...]] | None:
+    """Every row ``sweep_rows`` reads, with the provenance last, if they fit one batch
+    (``first_batch``)."""
+    return first_batch(conn, query, limit, *_row_columns(conventions, True))
 
 
 def convention_values(stored: str | None) -> list[float | None]:
@@ -308,24 +368,31 @@ def sweep_batches(
     table: SweepTable,
     limit: int | None = None,
     conventions: bool = False,
+    whole: list[tuple[Any, ...]] | None = None,
+    flats: list[dict[str, Any]] | None = None,
 ) -> Iterator[list[list[Any]]]:
     """The sweep's rows, ``BATCH_ROWS`` at a time, each batch as a list of columns:
     ``FIXED_COLUMNS``, ``CONVENTION_COLUMNS`` if asked, then ``table.parameters`` in
-    order, then ``table.provenance``."""
-    columns = [b[name] for name in FIXED_COLUMNS]
-    extra = [backtest_details.c.conventions] if conventions else []
-    extra += [_PROVENANCE] if table.provenance else []
-    result = _streamed(conn, _statement(conn, query, limit, *columns, _RECORDED, *extra))
+    order, then ``table.provenance``; or the rows ``whole_sweep`` read, as one batch
+    (with their ``flat_parameters``, when already made)."""
+    if whole is not None:
+        partitions: Iterable[Iterable[Any]] = [whole]
+    else:
+        columns = [b[name] for name in FIXED_COLUMNS]
+        extra = [backtest_details.c.conventions] if conventions else []
+        extra += [_PROVENANCE] if table.provenance else []
+        statement = _statement(conn, query, limit, *columns, _RECORDED, *extra)
+        partitions = _streamed(conn, statement).partitions()
     fixed = len(FIXED_COLUMNS)
     created = FIXED_COLUMNS.index("created_at")
-    for partition in result.partitions():
+    for partition in partitions:
         rows = [tuple(row) for row in partition]
         batch = [list(values) for values in zip(*(row[:fixed] for row in rows), strict=True)]
         batch[created] = [as_utc(moment) for moment in batch[created]]
         if conventions:
             figures = [convention_values(row[fixed + 1]) for row in rows]
             batch += [list(values) for values in zip(*figures, strict=True)]
-        flat = [flatten(_decode_parameters(row[fixed])) for row in rows]
+        flat = flats if flats is not None else [flat_parameters(row[fixed]) for row in rows]
         for path, kind in table.parameters.items():
             batch.append([cell(kind, values.get(path)) for values in flat])
         if table.provenance:

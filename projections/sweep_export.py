@@ -11,7 +11,7 @@ non-text values) when they mix.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -27,13 +27,19 @@ from projections.experiments import (
     PARAM_PREFIX,
     PROVENANCE_PREFIX,
     SweepTable,
+    chosen_paths,
     convention_values,
+    flat_parameters,
     provenance_cells,
     provenance_columns,
+    provenance_of,
     sweep_batches,
     sweep_columns,
     sweep_paths,
     sweep_rows,
+    table_of,
+    whole_sweep,
+    whole_sweep_rows,
 )
 from projections.search import SearchQuery
 
@@ -58,13 +64,25 @@ def stream_sweep(
     on a connection held only while they are sent, in one snapshot: the rows are
     those the parameter columns were found in."""
     with snapshot(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # A sweep's rows are one experiment's: starting parallel workers to scan them
+            # cost more than it saved (a top 50 took longer than the whole sweep).
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         if form == "csv":
             parts = _csv(conn, query, limit, conventions, columns)
             yield from (part.encode() for part in parts)
         else:
-            table = sweep_columns(conn, query, limit, columns)
-            table.provenance = provenance_columns(conn, query, limit)
-            batches = sweep_batches(conn, query, table, limit, conventions)
+            whole = whole_sweep(conn, query, limit, conventions)
+            fixed = len(FIXED_COLUMNS)
+            flats = None
+            if whole is not None:  # read once: the columns found in the rows themselves
+                flats = [flat_parameters(row[fixed]) for row in whole]
+                table = table_of(flats, columns)
+                table.provenance = provenance_of(row[-1] for row in whole)
+            else:
+                table = sweep_columns(conn, query, limit, columns)
+                table.provenance = provenance_columns(conn, query, limit)
+            batches = sweep_batches(conn, query, table, limit, conventions, whole, flats)
             yield from _parquet(parquet_schema(table, conventions), batches)
 
 
@@ -77,12 +95,20 @@ def _csv(
 ) -> Iterator[str]:
     """The stored rows joined: each row's fixed cells, its conventions' cells if asked,
     then its cell (or an empty one) for every parameter any row of the sweep has."""
-    paths = sweep_paths(conn, query, limit, columns)
-    given = list(provenance_columns(conn, query, limit))
+    whole = whole_sweep_rows(conn, query, limit, conventions)
+    rows: Iterable[Any]
+    if whole is not None:  # read once: the columns found in the rows themselves
+        found = {path for row in whole if row[2] for path in _decode_cells(row[2])}
+        paths = chosen_paths(found, columns)
+        given = list(provenance_of(row[-1] for row in whole))
+        rows = whole
+    else:
+        paths = sweep_paths(conn, query, limit, columns)
+        given = list(provenance_columns(conn, query, limit))
+        rows = sweep_rows(conn, query, limit, conventions, provenance=bool(given))
     extra = CONVENTION_COLUMNS if conventions else ()
     header = [*FIXED_COLUMNS, *extra, *(PARAM_PREFIX + path for path in paths),
               *(PROVENANCE_PREFIX + path for path in given)]  # fmt: skip
-    rows = sweep_rows(conn, query, limit, conventions, provenance=bool(given))
 
     def lines() -> Iterator[str]:
         for backtest_id, fixed, params, *stored in rows:

@@ -1,24 +1,38 @@
 """What a read's answer depends on, as a number that only grows: a backtest's stream
 version (every event of the backtest: recorded, excluded, deleted) and an experiment's
-last position in the log (any event of any of its backtests). Conditional GETs derive
+newest record, deletion and exclusion. Conditional GETs derive
 their ETags from these, and the detail cache its keys, so that neither can outlive a
 change."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from domain.errors import BacktestNotFound
+from infrastructure.database import fetch_rows
 from infrastructure.tables import backtests, events
-from projections.queries import AsOf, visible
+from projections.queries import AsOf, visible, visible_now
 
 b, e = backtests.c, events.c
 
 
-def _stream_version(backtest_id: str) -> sa.ScalarSelect[int]:
-    return (
-        sa.select(sa.func.max(e.stream_version)).where(e.stream_id == backtest_id).scalar_subquery()
+def _stream_version(backtest_id: Any) -> sa.ScalarSelect[int]:
+    latest = sa.select(sa.func.max(e.stream_version)).where(e.stream_id == backtest_id)
+    return latest.scalar_subquery()
+
+
+def _live_version(owned: bool) -> sa.Select[Any]:
+    """The statement of a live backtest's symbol and version, built once per shape:
+    every conditional read runs it, and building it cost more than running it."""
+    query = sa.select(b.symbol, _stream_version(sa.bindparam("id"))).where(
+        b.backtest_id == sa.bindparam("id"), visible_now()
     )
+    return query.where(b.owner_id == sa.bindparam("owner")) if owned else query
+
+
+_LIVE_VERSION = {owned: _live_version(owned) for owned in (False, True)}
 
 
 def backtest_version(conn: sa.Connection, backtest_id: str, owner_id: str | None,
@@ -26,12 +40,17 @@ def backtest_version(conn: sa.Connection, backtest_id: str, owner_id: str | None
     """The symbol and stream version of a backtest live now (or at ``as_of``) that the
     caller may read (``owner_id=None``: any owner's), in one statement, or
     ``BacktestNotFound``."""
-    query = sa.select(b.symbol, _stream_version(backtest_id)).where(
-        b.backtest_id == backtest_id, visible(conn, as_of)
-    )
-    if owner_id is not None:
-        query = query.where(b.owner_id == owner_id)
-    found = conn.execute(query).first()
+    if as_of is None:
+        rows = fetch_rows(conn, _LIVE_VERSION[owner_id is not None],
+                          {"id": backtest_id, "owner": owner_id})  # fmt: skip
+        found = rows[0] if rows else None
+    else:
+        query = sa.select(b.symbol, _stream_version(backtest_id)).where(
+            b.backtest_id == backtest_id, visible(conn, as_of)
+        )
+        if owner_id is not None:
+            query = query.where(b.owner_id == owner_id)
+        found = conn.execute(query).first()
     if found is None:
         raise BacktestNotFound(backtest_id)
     return str(found[0]), int(found[1] or 0)
@@ -42,14 +61,15 @@ def stream_version(conn: sa.Connection, backtest_id: str) -> int:
     return int(conn.execute(sa.select(_stream_version(backtest_id))).scalar() or 0)
 
 
-def experiment_version(conn: sa.Connection, experiment: str, owner_id: str | None) -> int:
-    """The position of the last event of any backtest of the experiment (the owner's;
-    None: anyone's), deleted ones included."""
-    query = (
-        sa.select(sa.func.max(e.position))
-        .select_from(events.join(backtests, e.stream_id == b.backtest_id))
-        .where(b.experiment == experiment)
-    )
+def experiment_version(conn: sa.Connection, experiment: str, owner_id: str | None) -> str:
+    """What changes with any event of the experiment's backtests (the owner's; None:
+    anyone's), read from the list model in one aggregate over its rows: its newest
+    record's position, its newest deletion's, and how many rows and exclusions it has
+    (an exclusion is never undone)."""
+    query = sa.select(
+        sa.func.max(b.position), sa.func.max(b.deleted_position), sa.func.count(),
+        sa.func.count(b.excluded_reason),
+    ).where(b.experiment == experiment)  # fmt: skip
     if owner_id is not None:
         query = query.where(b.owner_id == owner_id)
-    return int(conn.execute(query).scalar() or 0)
+    return ".".join(str(value or 0) for value in conn.execute(query).one())

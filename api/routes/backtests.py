@@ -344,13 +344,13 @@ class BacktestController(Controller):
     @get(
         "/{backtest_id:str}",
         operation_id="getBacktest",
-        guards=[READERS],
+        opt={AUTHENTICATES_ON_READ: True},
         sync_to_thread=True,
         responses={200: answer(BacktestDetail, "Everything about one backtest")},
     )
     def detail(
         self,
-        request: Request[User, Any, State],
+        request: Request[None, str, State],
         backtest_id: BacktestId,
         as_of: AsOfParameter = None,
     ) -> Response[bytes]:
@@ -359,21 +359,23 @@ class BacktestController(Controller):
         the backtest's stream; ``If-None-Match`` with it answers 304 without reading
         the series, and each process keeps recent details rendered."""
         moment = queries.parse_as_of(as_of) if as_of else None
-        backtest_id, scope = canonical_id(backtest_id), owner_scope(request.user)
-        engine = read_engine(request)
+        backtest_id = canonical_id(backtest_id)
         details: ByteCache = request.app.state.details
         kept = details.get(backtest_id)
-        # Nothing kept and nothing held by the client: the document is read at once,
-        # with its version (a connection and a statement fewer).
-        if kept is not None or request.headers.get("if-none-match"):
-            with read_connection(engine) as conn:
+        # The caller is looked up on the connection that reads the version: a kept
+        # detail or a 304 costs one pooled connection, as the list does.
+        with authenticated_read(request, READER_ROLES) as (conn, user):
+            scope = owner_scope(user)
+            # nothing kept, nothing held by the client: the document is read at once
+            if kept is not None or request.headers.get("if-none-match"):
                 _, version = backtest_version(conn, backtest_id, scope, moment)
-            tag = etag("detail", backtest_id, version)  # the same bytes whatever the as_of
-            if holds(request, tag):
-                return not_modified(tag)
-            if kept is not None and kept[0] == tag:
-                return Response(kept[1], media_type=MediaType.JSON, headers=validators(tag))
-        document = documents.read_document(engine, backtest_id, "detail", scope, moment)
+                tag = etag("detail", backtest_id, version)  # the same bytes at any as_of
+                if holds(request, tag):
+                    return not_modified(tag)
+                if kept is not None and kept[0] == tag:
+                    return Response(kept[1], media_type=MediaType.JSON, headers=validators(tag))
+        document = documents.read_document(read_engine(request), backtest_id, "detail", scope,
+                                           moment)  # fmt: skip
         tag = etag("detail", backtest_id, document.version)
         if isinstance(document.body, bytes):
             details.put(backtest_id, tag, document.body)

@@ -221,6 +221,12 @@ def test_search_and_the_experiment_table_have_parameter_columns(ledger: Ledger) 
     assert sorted(every["param.fast"]) == [5, 7] and every["sharpe"].is_monotonic_increasing
     assert set(every.columns) >= {"backtest_id", "sharpe", "max_drawdown", "symbol"}
     assert len(ledger.experiment("grid")) == 3
+    best = ledger.search(experiment="grid", sort="-sharpe", limit=2)
+    assert (
+        best["backtest_id"].tolist()
+        == ledger.experiment("grid", sort="-sharpe")["backtest_id"].tolist()[:2]
+    )
+    assert best["param.fast"].notna().all()
 
 
 @pytest.mark.feed
@@ -289,6 +295,12 @@ def test_search_without_an_experiment_reads_the_list_once_not_each_detail(
     assert sorted(table["param.fast"]) == list(range(2, 12))
     pairs = zip(table["param.fast"], table["param.nested.deep"], strict=True)
     assert all(list(deep) == [fast, "x"] for fast, deep in pairs)  # each row its own
+    # the top few, with their parameters: one request each way, no more rows than asked
+    paths.clear()
+    top = ledger.search(where="parameters.fast >= 2", sort="-sharpe", limit=3)
+    assert paths == ["/api/v1/backtests"] and len(top) == 3
+    assert top["sharpe"].tolist() == sorted(table["sharpe"], reverse=True)[:3]
+    assert top["param.fast"].notna().all()
 
 
 def test_analyse_waits_for_the_sweeps_analysis_and_gives_its_tables(
