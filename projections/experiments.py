@@ -375,8 +375,8 @@ def sweep_batches(
     ``FIXED_COLUMNS``, ``CONVENTION_COLUMNS`` if asked, then ``table.parameters`` in
     order, then ``table.provenance``; or the rows ``whole_sweep`` read, as one batch
     (with their ``flat_parameters``, when already made)."""
-    if whole is not None:
-        partitions: Iterable[Iterable[Any]] = [whole]
+    if whole is not None:  # no rows: no batch, as a stream of none gives none
+        partitions: Iterable[Iterable[Any]] = [whole] if whole else []
     else:
         columns = [b[name] for name in FIXED_COLUMNS]
         extra = [backtest_details.c.conventions] if conventions else []

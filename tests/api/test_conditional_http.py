@@ -152,7 +152,7 @@ def test_a_sweep_export_is_revalidated_until_the_sweep_changes(api: Api, form: s
     assert _again(api, path, tag).status_code == 304
 
 
-def test_an_export_takes_a_limit(api: Api) -> None:
+def test_an_export_takes_a_limit_and_may_keep_no_row(api: Api) -> None:
     for n in range(5):
         _record(api, "grid", seed=n)
     everything = api.get("/api/v1/experiments/grid/backtests.csv", sort="-sharpe").text
@@ -165,6 +165,13 @@ def test_an_export_takes_a_limit(api: Api) -> None:
 
     parquet = api.get("/api/v1/experiments/grid/backtests.parquet", sort="-sharpe", limit=2)
     assert len(pd.read_parquet(io.BytesIO(parquet.content))) == 2
+    # a filter that keeps nothing: a table of no rows, in either form
+    nothing = api.get("/api/v1/experiments/grid/backtests.parquet", where="sharpe > 1000")
+    assert nothing.status_code == 200, nothing.text
+    empty = pd.read_parquet(io.BytesIO(nothing.content))
+    assert len(empty) == 0 and "sharpe" in empty.columns
+    header = api.get("/api/v1/experiments/grid/backtests.csv", where="sharpe > 1000").text
+    assert len(header.splitlines()) == 1 and rows[0].startswith(header.strip())
     for bad in ("0", "-1", "x"):
         refused = api.get("/api/v1/experiments/grid/backtests.csv", limit=bad)
         assert refused.status_code == 400, refused.text
