@@ -1,5 +1,5 @@
 """Conditional GETs: strong ETags derived from what an answer depends on (a stream's
-version, an experiment's last position, a report's inputs), and 304 Not Modified for a
+version, an experiment's ``experiment_version``, a report's inputs), and 304 Not Modified for a
 client that already holds the answer, decided before any series is read.
 
 Every tag also names the representation (the package's version and the newest

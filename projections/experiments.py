@@ -281,10 +281,9 @@ def first_batch(conn: sa.Connection, query: SearchQuery, limit: int | None,
     """The ``columns`` of every row of a sweep when they fit one batch (a sweep of a
     few thousand variants is then read once, where a larger one is scanned for its
     columns first and streamed after); None when there are more."""
-    if limit is not None and limit <= BATCH_ROWS:  # all that is wanted fits
-        return [tuple(row) for row in conn.execute(_statement(conn, query, limit, *columns))]
-    rows = conn.execute(_statement(conn, query, BATCH_ROWS + 1, *columns)).all()
-    return [tuple(row) for row in rows] if len(rows) <= BATCH_ROWS else None
+    fits = limit is not None and limit <= BATCH_ROWS  # all that is wanted fits
+    rows = conn.execute(_statement(conn, query, limit if fits else BATCH_ROWS + 1, *columns)).all()
+    return [tuple(row) for row in rows] if fits or len(rows) <= BATCH_ROWS else None
 
 
 def whole_sweep(

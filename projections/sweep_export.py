@@ -64,10 +64,6 @@ def stream_sweep(
     on a connection held only while they are sent, in one snapshot: the rows are
     those the parameter columns were found in."""
     with snapshot(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            # A sweep's rows are one experiment's: starting parallel workers to scan them
-            # cost more than it saved (a top 50 took longer than the whole sweep).
-            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         if form == "csv":
             parts = _csv(conn, query, limit, conventions, columns)
             yield from (part.encode() for part in parts)

@@ -204,14 +204,15 @@ def csv_download(request: Request[Any, Any, Any], engine: sa.Engine, user: User,
     """A CSV download of a backtest the user may read (404 before any byte; 304, with
     no series read, for a client that holds it)."""
     backtest_id, scope = canonical_id(backtest_id), owner_scope(user)
-    with read_connection(engine) as conn:
-        symbol, version = backtest_version(conn, backtest_id, scope)
-    disposition = {"Content-Disposition": attachment(symbol, backtest_id, kind)}
-    if holds(request, tag := etag(kind, backtest_id, version)):
-        return not_modified(tag)
+    if request.headers.get("if-none-match"):  # the version alone decides a 304
+        with read_connection(engine) as conn:
+            _, version = backtest_version(conn, backtest_id, scope)
+        if holds(request, tag := etag(kind, backtest_id, version)):
+            return not_modified(tag)
     document = documents.read_document(engine, backtest_id, kind, scope)  # type: ignore[arg-type]
-    tag = etag(kind, backtest_id, document.version)
-    return sent(document, "text/csv", **disposition, **validators(tag))
+    disposition = attachment(document.symbol, backtest_id, kind)
+    return sent(document, "text/csv", **{"Content-Disposition": disposition},
+                **validators(etag(kind, backtest_id, document.version)))  # fmt: skip
 
 
 class BacktestController(Controller):

@@ -86,8 +86,8 @@ def sweep_download(
     limit: int | None = None,
 ) -> Stream | Response[bytes]:
     """The sweep's table (its first ``limit`` rows), streamed, or 404 (before any byte)
-    for an unknown experiment; 304 for a client that holds it as it is (its tag is the
-    experiment's last position in the log and the request's own terms)."""
+    for an unknown experiment; 304 for a client that holds it as it is (its tag is
+    ``experiment_version`` and the request's own terms)."""
     owner = owner_scope(user)
     query = search_query(owner, sort=sort or "created_at", where=where, experiment=name)
     chosen = parse_columns(columns)
