@@ -136,10 +136,14 @@ class SignificanceReport(msgspec.Struct, frozen=True):
 AUTOMATIC_BLOCK_MINIMUM = 8
 
 
+# Resamples when none are asked for: as many of these as fit under MAX_DRAWS.
+DEFAULT_SAMPLES = 10_000
+
+
 @dataclass(frozen=True)
 class SignificanceParams:
     seed: int = 0
-    samples: int = 10_000
+    samples: int = DEFAULT_SAMPLES
     level: float = 0.95
     block_length: float | None = None
     in_sample: int | None = None  # default: one year of periods
@@ -316,12 +320,16 @@ def report_for(
 
 
 def report_inputs(
-    engine: sa.Engine, backtest_id: str, viewer: str | None, params: SignificanceParams
+    engine: sa.Engine,
+    backtest_id: str,
+    viewer: str | None,
+    params: SignificanceParams,
+    fit: bool = False,
 ) -> str:
     """The digest of everything the report depends on (``inputs_hash``), read without
     the series: a conditional GET's tag (``BacktestNotFound`` when not readable)."""
     with read_connection(engine) as conn:
-        return inputs_hash(_subject(conn, backtest_id, viewer), params, False)
+        return inputs_hash(_subject(conn, backtest_id, viewer), params, fit)
 
 
 def stored_report(

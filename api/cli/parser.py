@@ -177,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     sig.add_argument("id")
     sig.add_argument("--json", action="store_true")
     sig.add_argument("--seed", type=int, default=0)
-    sig.add_argument("--samples", type=int, default=10_000)
+    sig.add_argument(
+        "--samples",
+        type=int,
+        help="bootstrap resamples (default: 10,000, or as many as fit for a long backtest)",
+    )
     sig.add_argument("--level", type=float, default=0.95)
     sig.add_argument("--block-length", type=float)
 

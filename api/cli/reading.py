@@ -15,7 +15,7 @@ from infrastructure.settings import Settings
 from infrastructure.users import user_by_name
 from projections import cursors, documents, queries
 from projections.search import search_json, search_query
-from projections.significance import SignificanceParams, report_for
+from projections.significance import DEFAULT_SAMPLES, SignificanceParams, report_for
 from projections.sweep_export import stream_sweep
 from projections.views import BacktestPage, BacktestSummary
 
@@ -128,8 +128,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_significance(args: argparse.Namespace) -> int:
-    params = SignificanceParams(args.seed, args.samples, args.level, args.block_length)
-    report = report_for(engine_of(args), args.id, None, params)
+    fit = args.samples is None  # as the API: the default fits a long backtest
+    samples = DEFAULT_SAMPLES if fit else args.samples
+    params = SignificanceParams(args.seed, samples, args.level, args.block_length)
+    report = report_for(engine_of(args), args.id, None, params, fit=fit)
     if args.json:
         emit_json(report)
         return 0

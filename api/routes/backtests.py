@@ -53,6 +53,7 @@ from projections.compare import (
 from projections.documents import ADDED_FIELDS_PATTERN
 from projections.search import search_json, search_query
 from projections.significance import (
+    DEFAULT_SAMPLES,
     MIN_SAMPLES,
     ReportAbandoned,
     SignificanceParams,
@@ -486,9 +487,14 @@ class BacktestController(Controller):
         backtest_id: BacktestId,
         seed: Annotated[int, QueryParameter(ge=0, le=2**32 - 1, description="bootstrap seed")] = 0,
         samples: Annotated[
-            int,
-            QueryParameter(ge=MIN_SAMPLES, le=100_000, description="bootstrap resamples"),
-        ] = 10_000,
+            int | None,
+            QueryParameter(
+                ge=MIN_SAMPLES,
+                le=100_000,
+                description="bootstrap resamples (default: 10,000, or as many as fit under "
+                "the 50,000,000 draws one report may take; given, more than fit is a 400)",
+            ),
+        ] = None,
         level: Annotated[
             float, QueryParameter(gt=0.5, lt=1.0, description="confidence level")
         ] = 0.95,
@@ -509,16 +515,21 @@ class BacktestController(Controller):
         numbers. A report is computed once for the same parameters and trials, then
         read back; the computation stops when the client goes away, and past the
         service's time budget answers 503."""
-        params = SignificanceParams(seed, samples, level, block_length)
+        # the default fits a long backtest; a figure given is kept, or refused
+        fit = samples is None
+        asked = DEFAULT_SAMPLES if samples is None else samples
+        params = SignificanceParams(seed, asked, level, block_length)
         backtest_id = canonical_id(backtest_id)
         viewer, primary = owner_scope(request.user), request.app.state.engine
         engine = await sync_to_thread(read_engine, request)
-        inputs = await sync_to_thread(report_inputs, engine, backtest_id, viewer, params)
+        inputs = await sync_to_thread(report_inputs, engine, backtest_id, viewer, params, fit)
         if holds(request, tag := etag("significance", backtest_id, inputs)):
             return not_modified(tag)  # type: ignore[return-value]
         report = await run_while_awaited(
             request,
-            lambda stop: report_for(engine, backtest_id, viewer, params, stop=stop, store=primary),
+            lambda stop: report_for(
+                engine, backtest_id, viewer, params, fit=fit, stop=stop, store=primary
+            ),
             request.app.state.settings.significance_seconds,
             ReportAbandoned,
         )

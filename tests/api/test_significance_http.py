@@ -67,6 +67,26 @@ def test_a_bootstrap_past_the_cap_is_a_400_whose_advice_can_be_followed(
     assert page.status_code == 200 and "100 resamples" in page.text
 
 
+def test_without_samples_a_long_backtest_gets_as_many_as_fit(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newcomer's first report of twenty years of days asked for the default 10,000
+    samples and got a 400: the default now takes as many as fit, and says how many."""
+    from projections import significance
+
+    monkeypatch.setattr(significance, "MAX_DRAWS", 20_000)
+    long = api.record(document=backtest_document(days=61)).json()["backtest_id"]
+    url = f"/api/v1/backtests/{long}/significance"
+    fitted = api.get(url)
+    # the cap is on stored days x samples: 20,000 // 61
+    assert fitted.status_code == 200 and fitted.json()["samples"] == 327
+    assert api.get(url).content == fitted.content  # stored once, read back
+    assert api.get(url, samples=fitted.json()["samples"] + 1).status_code == 400
+    short = api.record(document=backtest_document(days=30)).json()["backtest_id"]
+    monkeypatch.setattr(significance, "MAX_DRAWS", 50_000_000)
+    assert api.get(f"/api/v1/backtests/{short}/significance").json()["samples"] == 10_000
+
+
 def test_a_refusal_reads_the_last_part_of_the_series_alone(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
