@@ -13,7 +13,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # 3 workers 3 min 26 s, 4 workers 3 min 46 s.
 PYTEST_WORKERS ?= 3
 
-.PHONY: run test lint contract bench bench-smoke clean
+.PHONY: run test lint docs contract bench bench-smoke clean
 
 # uv installs from PyPI into the venv pip made: on this machine a fresh dev install
 # took 67 s with pip and 36 s with uv, which also compiles the bytecode on every core.
@@ -54,6 +54,12 @@ test: $(DEV_STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS); passed=$$?; \
 	wait $$typed; checked=$$?; cat $(VENV)/mypy.out; \
 	[ $$passed -eq 0 ] && [ $$checked -eq 0 ]
+
+# The reference pages generated from the code, then the site (build/site); the suite
+# fails when a generated page is stale or the strict build does.
+docs: $(DEV_STAMP)
+	$(BIN)/python -m api.reference
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Schemathesis with every check against a served ledger: the OpenAPI document states
 # what the service enforces (schemathesis.toml: the rules it cannot state).

@@ -56,7 +56,7 @@ def finite(value: float | None) -> float | None:
 
 
 def compute_metrics(submission: RecordedSubmission, derived: Derived | None = None) -> Metrics:
-    """Every metric of SPEC.md's table for one submitted backtest. Extreme inputs can
+    """Every metric (docs/explanation/metrics.md) of one submitted backtest. Extreme inputs can
     overflow; whatever is not finite comes out as None, so numpy's warnings are moot."""
     with np.errstate(all="ignore"):
         return _metrics(submission, derived or derive(submission))

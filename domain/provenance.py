@@ -24,6 +24,11 @@ Commit = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{7,64}\Z")]
 MAX_PACKAGES = 200
 
 
+def doc(text: str) -> msgspec.Meta:
+    """A field's description, for the OpenAPI document and the reference."""
+    return msgspec.Meta(description=text)
+
+
 class _Part(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     pass
 
@@ -31,7 +36,7 @@ class _Part(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 class CodeProvenance(_Part):
     repository: str | UnsetType = UNSET
     commit: str | UnsetType = UNSET
-    dirty: bool | UnsetType = UNSET
+    dirty: Annotated[bool | UnsetType, doc("tracked files differed from the commit")] = UNSET
     source_sha256: str | UnsetType = UNSET
     entry_point: str | UnsetType = UNSET
 
@@ -56,33 +61,44 @@ class Provenance(_Part):
 
 
 class SubmittedCode(CodeProvenance):
-    repository: Text | UnsetType = UNSET
-    commit: Commit | UnsetType = UNSET
-    source_sha256: Sha256 | UnsetType = UNSET
-    entry_point: Text | UnsetType = UNSET
+    """Which code ran."""
+
+    repository: Annotated[Text | UnsetType, doc("the repository's remote, no credentials")] = UNSET
+    commit: Annotated[Commit | UnsetType, doc("the git commit checked out")] = UNSET
+    source_sha256: Annotated[
+        Sha256 | UnsetType, doc("sha256 of the strategy class's source text")
+    ] = UNSET
+    entry_point: Annotated[Text | UnsetType, doc("the script's path in the repository")] = UNSET
 
 
 class SubmittedData(DataProvenance):
-    sha256: Sha256 | UnsetType = UNSET
-    rows: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)] | UnsetType = UNSET
-    first: Short | UnsetType = UNSET
-    last: Short | UnsetType = UNSET
-    source: Text | UnsetType = UNSET
+    """On which data: the client's fingerprint of it."""
+
+    sha256: Annotated[Sha256 | UnsetType, doc("the data's fingerprint (see provenance)")] = UNSET
+    rows: Annotated[
+        Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)] | UnsetType, doc("rows of data")
+    ] = UNSET
+    first: Annotated[Short | UnsetType, doc("the first row's time")] = UNSET
+    last: Annotated[Short | UnsetType, doc("the last row's time")] = UNSET
+    source: Annotated[Text | UnsetType, doc("where it came from, in your words")] = UNSET
 
 
 class SubmittedEnvironment(EnvironmentProvenance):
-    python: Short | UnsetType = UNSET
-    packages: Annotated[dict[Short, Short], msgspec.Meta(max_length=MAX_PACKAGES)] | UnsetType = (
-        UNSET
-    )
+    """In which environment."""
+
+    python: Annotated[Short | UnsetType, doc("Python's version")] = UNSET
+    packages: Annotated[
+        Annotated[dict[Short, Short], msgspec.Meta(max_length=MAX_PACKAGES)] | UnsetType,
+        doc("package names and their versions"),
+    ] = UNSET
 
 
 class SubmittedProvenance(Provenance):
     """The ``provenance`` of a RecordBacktest body, with its limits."""
 
-    code: SubmittedCode | UnsetType = UNSET
-    data: SubmittedData | UnsetType = UNSET
-    environment: SubmittedEnvironment | UnsetType = UNSET
+    code: Annotated[SubmittedCode | UnsetType, doc("which code ran")] = UNSET
+    data: Annotated[SubmittedData | UnsetType, doc("on which data")] = UNSET
+    environment: Annotated[SubmittedEnvironment | UnsetType, doc("in which environment")] = UNSET
 
 
 def provenance_document(provenance: Provenance | UnsetType | None) -> dict[str, Any] | None:

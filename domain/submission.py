@@ -49,7 +49,10 @@ def _pointer(path: str, document: Any) -> str:
         return msgspec_path_to_pointer(path)
     name = match.group(1)
     mapping = document.get(name)
-    kinds = [t for t in typing.get_args(_FIELD_TYPES.get(name)) if t is not msgspec.UnsetType]
+    field_type = _FIELD_TYPES.get(name)
+    if typing.get_origin(field_type) is typing.Annotated:  # a described field: its type
+        field_type = typing.get_args(field_type)[0]
+    kinds = [t for t in typing.get_args(field_type) if t is not msgspec.UnsetType]
     if not isinstance(mapping, dict) or len(kinds) != 1:
         return msgspec_path_to_pointer(path)
     for key, value in mapping.items():

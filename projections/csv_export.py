@@ -23,7 +23,7 @@ from infrastructure.database import as_utc
 
 ExportKind = Literal["daily", "monthly", "trades"]
 KINDS: tuple[ExportKind, ...] = ("daily", "monthly", "trades")
-# SPEC's columns; daily.csv adds those of DAILY_EXTRA_COLUMNS that any day has.
+# The documented columns; daily.csv adds those of DAILY_EXTRA_COLUMNS that any day has.
 COLUMNS: dict[ExportKind, tuple[str, ...]] = {
     "daily": ("date", "equity", "return", "drawdown"),
     "monthly": ("month", "return", "start_equity", "end_equity"),

@@ -1,4 +1,4 @@
-"""Every route × every kind of caller gives the status SPEC.md prescribes."""
+"""Every route × every kind of caller gives the status the HTTP API prescribes."""
 
 from __future__ import annotations
 

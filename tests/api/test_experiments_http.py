@@ -249,7 +249,8 @@ def test_trials_are_counted_by_experiment_with_a_deleted_variant(api: Api) -> No
     report = api.get(f"/api/v1/backtests/{ids[0]}/significance", samples=200).json()
     dsr = report["dsr"]
     assert (dsr["trials"], dsr["trials_rule"]) == (4, "experiment")
-    # SPEC's SR0 from the per-period Sharpes of the four variants, the deleted one included
+    # SR0, the Deflated Sharpe Ratio's expected maximum, from the per-period Sharpes of
+    # the four variants, the deleted one included
     per_period = np.array([sharpes[i] / math.sqrt(365) for i in ids])
     gamma = 0.5772156649015329
     n = 4

@@ -27,7 +27,11 @@ def test_the_record_body_refuses_what_the_service_refuses(api: Api) -> None:
     name = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     properties = spec["components"]["schemas"][name]["properties"]
     assert properties["daily_results"]["minItems"] == 1
-    assert properties["initial_capital"] == {"type": "number", "exclusiveMinimum": 0}
+    assert properties["initial_capital"] == {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "description": "the equity before the first bar",
+    }
     for field, value in (("daily_results", []), ("initial_capital", None)):
         body = {**backtest_document(days=5), field: value}
         sent = api.client.post("/api/v1/backtests", json=body, headers=api.auth("alice"))

@@ -65,14 +65,14 @@ def test_backtesting_py(ledger: Ledger, sp500: pd.DataFrame) -> None:
     assert len(daily) == len(ohlc)
     _same(daily["equity"], stats["_equity_curve"]["Equity"])
     # CAGR: backtesting.py compounds over calendar years of 365.25 days from the first
-    # bar to the last; the ledger (SPEC) over n returns at 252 a year.
+    # bar to the last; the ledger (docs/explanation/metrics.md) over n returns at 252 a year.
     years = (daily["date"].iloc[-1] - daily["date"].iloc[0]).days / 365.25
     growth = 1 + m["total_return"]
     assert stats["CAGR [%]"] / 100 == pytest.approx(growth ** (1 / years) - 1, rel=1e-9)
     assert m["cagr"] == pytest.approx(growth ** (252 / len(daily)) - 1, rel=1e-12)
     # Sharpe: backtesting.py's is its geometric annual return over a compounded annual
     # volatility (ddof=1, 252 bars) of the bar returns after the first; the ledger's the
-    # arithmetic mean over std(ddof=1) times sqrt(252) of every return (SPEC).
+    # arithmetic mean over std(ddof=1) times sqrt(252) of every return (the ledger's).
     r = daily["return"].to_numpy()
     g = math.exp(np.log1p(r[1:]).mean()) - 1
     annual = (1 + g) ** 252 - 1

@@ -43,7 +43,29 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
 def test_every_example_is_tested() -> None:
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(STRATEGIES)
-    assert all(len(p.read_text().splitlines()) < 30 for p in EXAMPLES.glob("*.py"))
+    assert [p.name for p in EXAMPLES.glob("*.sh")] == ["record_http.sh"]
+    assert all(len(p.read_text().splitlines()) < 30 for p in EXAMPLES.iterdir())
+
+
+def test_the_curl_example_records_reads_and_downloads(served: tuple[str, str]) -> None:
+    base, key = served
+    env = dict(os.environ, BACKTEST_LEDGER_URL=base, BACKTEST_LEDGER_API_KEY=key)
+    done = subprocess.run(["bash", str(EXAMPLES / "record_http.sh")], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    backtest_id = str(uuid.UUID(lines[0]))
+    with Ledger(base, key) as ledger:
+        detail = ledger.get(backtest_id)
+    # NaN was sent as Python writes it, and stored as null, never 0
+    assert detail["daily_results"][3]["equity"] is None
+    assert detail["sanitized_fields"] == ["/daily_results/3/equity"]
+    # 10,000 → 10,050 over the known days; one trade, a win
+    assert detail["metrics"]["total_return"] == 10_050 / 10_000 - 1
+    assert detail["metrics"]["num_trades"] == 1 and detail["metrics"]["win_rate"] == 1.0
+    # the download it printed: the header, then the days, the last equity empty
+    csv_start = lines.index("date,equity,return,drawdown")
+    assert lines[csv_start + 4].startswith("2024-01-05,,")
 
 
 @pytest.mark.parametrize("script", sorted(STRATEGIES))
