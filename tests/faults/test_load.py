@@ -24,7 +24,7 @@ from tests.server_process import Server
 CLIENTS = 32
 # Long enough for every kind of request to race every other; the throughput figure is
 # the bench's business (BACKTEST_LEDGER_LOAD_SECONDS=60 for a longer soak).
-SECONDS = float(os.environ.get("BACKTEST_LEDGER_LOAD_SECONDS", "5"))
+SECONDS = float(os.environ.get("BACKTEST_LEDGER_LOAD_SECONDS", "3"))
 
 
 @pytest.mark.slow
