@@ -1,0 +1,122 @@
+"""A strategy's figures relative to its benchmark, and the benchmark's own.
+
+The inputs are the strategy's effective returns r and the benchmark's returns b, row
+by row (NaN for null). Only the pairs where both are known count, so a benchmark given
+on some rows only is usable. P is ``periods_per_year`` and the risk-free rate is 0.
+The formulas are empyrical-reloaded's, annualised with P:
+
+- beta = cov(r, b) / var(b); alpha = (1 + mean(r − beta·b))^P − 1 (``alpha_beta``);
+- information ratio = mean(r − b) / std(r − b, ddof=1) · √P (``excess_sharpe``,
+  annualised); tracking error = std(r − b, ddof=1) · √P;
+- correlation: Pearson's, of r and b;
+- up (down) capture: the annual return of r over the pairs where b > 0 (b < 0) over
+  b's over the same pairs (``up_capture``, ``down_capture``; the same for P = 252);
+- the benchmark's total return, CAGR, Sharpe and maximum drawdown: the ledger's own
+  definitions (``domain.metrics``) applied to b over the pairs, its wealth starting
+  at 1.
+
+With fewer than 2 pairs every figure is None; so is any that is undefined (a constant
+benchmark has no beta and no correlation), never inf or 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import numpy as np
+
+from domain.metrics import cagr, finite, power, sharpe
+
+# Variances below this are a constant series seen through rounding: empyrical's floor.
+VARIANCE_FLOOR = 1.0e-30
+
+
+class RelativeMetrics(msgspec.Struct, frozen=True):
+    beta: float | None = None
+    alpha: float | None = None
+    information_ratio: float | None = None
+    tracking_error: float | None = None
+    correlation: float | None = None
+    up_capture: float | None = None
+    down_capture: float | None = None
+    benchmark_total_return: float | None = None
+    benchmark_cagr: float | None = None
+    benchmark_sharpe: float | None = None
+    benchmark_max_drawdown: float | None = None
+    pairs: int = 0
+
+
+NO_BENCHMARK = RelativeMetrics()
+
+
+def _annual_return(returns: np.ndarray, periods: int) -> float | None:
+    """empyrical's ``annual_return``: the compounded growth, per year of P returns."""
+    if len(returns) == 0:
+        return None
+    return finite(power(float(np.prod(1.0 + returns)), periods / len(returns)) - 1.0)
+
+
+def _capture(r: np.ndarray, b: np.ndarray, periods: int) -> float | None:
+    strategy, benchmark = _annual_return(r, periods), _annual_return(b, periods)
+    if strategy is None or not benchmark:
+        return None
+    return finite(strategy / benchmark)
+
+
+def _beta(r: np.ndarray, b: np.ndarray) -> float | None:
+    residual = b - np.mean(b)
+    variance = float(np.mean(residual * residual))
+    if variance < VARIANCE_FLOOR:
+        return None
+    return finite(float(np.mean(residual * r)) / variance)
+
+
+def _correlation(r: np.ndarray, b: np.ndarray) -> float | None:
+    dr, db = r - np.mean(r), b - np.mean(b)
+    denominator = math.sqrt(float(np.sum(dr * dr)) * float(np.sum(db * db)))
+    if denominator == 0:
+        return None
+    return finite(float(np.sum(dr * db)) / denominator)
+
+
+def _max_drawdown(b: np.ndarray) -> float | None:
+    wealth = np.cumprod(1.0 + b)
+    peaks = np.maximum.accumulate(wealth)
+    with np.errstate(all="ignore"):
+        drawdowns = wealth / peaks - 1.0
+    return finite(float(np.min(drawdowns)))
+
+
+def relative_metrics(returns: np.ndarray, benchmark: np.ndarray, periods: int) -> RelativeMetrics:
+    """Every relative figure of ``returns`` against ``benchmark`` (aligned rows, NaN
+    for null), annualised with ``periods`` a year."""
+    known = np.isfinite(returns) & np.isfinite(benchmark)
+    r, b = returns[known], benchmark[known]
+    if len(r) < 2:
+        return RelativeMetrics(pairs=len(r))
+    with np.errstate(all="ignore"):
+        beta = _beta(r, b)
+        alpha = None
+        if beta is not None:
+            alpha = finite(power(1.0 + float(np.mean(r - beta * b)), periods) - 1.0)
+        active = r - b
+        spread = float(np.std(active, ddof=1))
+        up, down = b > 0, b < 0
+        total = finite(float(np.prod(1.0 + b)) - 1.0)
+        return RelativeMetrics(
+            beta=beta,
+            alpha=alpha,
+            information_ratio=None
+            if spread == 0
+            else finite(float(np.mean(active)) / spread * math.sqrt(periods)),
+            tracking_error=finite(spread * math.sqrt(periods)),
+            correlation=_correlation(r, b),
+            up_capture=_capture(r[up], b[up], periods),
+            down_capture=_capture(r[down], b[down], periods),
+            benchmark_total_return=total,
+            benchmark_cagr=cagr(total, len(b), periods),
+            benchmark_sharpe=finite(sharpe(b, periods)),
+            benchmark_max_drawdown=_max_drawdown(b),
+            pairs=len(r),
+        )
