@@ -14,6 +14,8 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 
+# (domain.relative imports this module too: each looks the other's names up when called)
+from domain import relative as benchmark_relative
 from domain.results import RecordedSubmission, Trade
 from domain.series import Derived, derive
 
@@ -29,6 +31,11 @@ class Metrics(msgspec.Struct, frozen=True):
     num_trades: int
     win_rate: float | None
     profit_factor: float | None
+    # against the benchmark_return of the rows (domain.relative); null without one
+    beta: float | None = None
+    alpha: float | None = None
+    information_ratio: float | None = None
+    tracking_error: float | None = None
 
 
 METRIC_NAMES: tuple[str, ...] = Metrics.__struct_fields__
@@ -55,14 +62,22 @@ def finite(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def compute_metrics(submission: RecordedSubmission, derived: Derived | None = None) -> Metrics:
+def compute_metrics(
+    submission: RecordedSubmission,
+    derived: Derived | None = None,
+    relative: benchmark_relative.RelativeMetrics | None = None,
+) -> Metrics:
     """Every metric (docs/explanation/metrics.md) of one submitted backtest. Extreme inputs can
     overflow; whatever is not finite comes out as None, so numpy's warnings are moot."""
+    derived = derived or derive(submission)
+    relative = relative or benchmark_relative.relative_of(submission, derived)
     with np.errstate(all="ignore"):
-        return _metrics(submission, derived or derive(submission))
+        return _metrics(submission, derived, relative)
 
 
-def _metrics(submission: RecordedSubmission, derived: Derived) -> Metrics:
+def _metrics(
+    submission: RecordedSubmission, derived: Derived, relative: benchmark_relative.RelativeMetrics
+) -> Metrics:
     capital = submission.initial_capital or 0.0
     days = submission.daily_results
     returns = np.array(derived.metric_returns(), dtype=np.float64)
@@ -84,6 +99,10 @@ def _metrics(submission: RecordedSubmission, derived: Derived) -> Metrics:
         num_trades=trades.num_trades,
         win_rate=trades.win_rate,
         profit_factor=trades.profit_factor,
+        beta=relative.beta,
+        alpha=relative.alpha,
+        information_ratio=relative.information_ratio,
+        tracking_error=relative.tracking_error,
     )
 
 

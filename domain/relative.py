@@ -22,11 +22,18 @@ benchmark has no beta and no correlation), never inf or 0.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
 
-from domain.metrics import cagr, finite, power, sharpe
+# domain.metrics imports this module for its four list metrics: its functions are
+# looked up when called, after both modules are loaded
+from domain import metrics
+
+if TYPE_CHECKING:
+    from domain.results import RecordedSubmission
+    from domain.series import Derived
 
 # Variances below this are a constant series seen through rounding: empyrical's floor.
 VARIANCE_FLOOR = 1.0e-30
@@ -54,14 +61,15 @@ def _annual_return(returns: np.ndarray, periods: int) -> float | None:
     """empyrical's ``annual_return``: the compounded growth, per year of P returns."""
     if len(returns) == 0:
         return None
-    return finite(power(float(np.prod(1.0 + returns)), periods / len(returns)) - 1.0)
+    growth = float(np.prod(1.0 + returns))
+    return metrics.finite(metrics.power(growth, periods / len(returns)) - 1.0)
 
 
 def _capture(r: np.ndarray, b: np.ndarray, periods: int) -> float | None:
     strategy, benchmark = _annual_return(r, periods), _annual_return(b, periods)
     if strategy is None or not benchmark:
         return None
-    return finite(strategy / benchmark)
+    return metrics.finite(strategy / benchmark)
 
 
 def _beta(r: np.ndarray, b: np.ndarray) -> float | None:
@@ -69,15 +77,15 @@ def _beta(r: np.ndarray, b: np.ndarray) -> float | None:
     variance = float(np.mean(residual * residual))
     if variance < VARIANCE_FLOOR:
         return None
-    return finite(float(np.mean(residual * r)) / variance)
+    return metrics.finite(float(np.mean(residual * r)) / variance)
 
 
 def _correlation(r: np.ndarray, b: np.ndarray) -> float | None:
     dr, db = r - np.mean(r), b - np.mean(b)
-    denominator = math.sqrt(float(np.sum(dr * dr)) * float(np.sum(db * db)))
-    if denominator == 0:
+    var_r, var_b = float(np.mean(dr * dr)), float(np.mean(db * db))
+    if var_r < VARIANCE_FLOOR or var_b < VARIANCE_FLOOR:  # a constant series
         return None
-    return finite(float(np.sum(dr * db)) / denominator)
+    return metrics.finite(float(np.mean(dr * db)) / math.sqrt(var_r * var_b))
 
 
 def _max_drawdown(b: np.ndarray) -> float | None:
@@ -85,7 +93,7 @@ def _max_drawdown(b: np.ndarray) -> float | None:
     peaks = np.maximum.accumulate(wealth)
     with np.errstate(all="ignore"):
         drawdowns = wealth / peaks - 1.0
-    return finite(float(np.min(drawdowns)))
+    return metrics.finite(float(np.min(drawdowns)))
 
 
 def relative_metrics(returns: np.ndarray, benchmark: np.ndarray, periods: int) -> RelativeMetrics:
@@ -95,11 +103,12 @@ def relative_metrics(returns: np.ndarray, benchmark: np.ndarray, periods: int) -
     r, b = returns[known], benchmark[known]
     if len(r) < 2:
         return RelativeMetrics(pairs=len(r))
+    finite = metrics.finite
     with np.errstate(all="ignore"):
         beta = _beta(r, b)
         alpha = None
         if beta is not None:
-            alpha = finite(power(1.0 + float(np.mean(r - beta * b)), periods) - 1.0)
+            alpha = finite(metrics.power(1.0 + float(np.mean(r - beta * b)), periods) - 1.0)
         active = r - b
         spread = float(np.std(active, ddof=1))
         up, down = b > 0, b < 0
@@ -115,8 +124,24 @@ def relative_metrics(returns: np.ndarray, benchmark: np.ndarray, periods: int) -
             up_capture=_capture(r[up], b[up], periods),
             down_capture=_capture(r[down], b[down], periods),
             benchmark_total_return=total,
-            benchmark_cagr=cagr(total, len(b), periods),
-            benchmark_sharpe=finite(sharpe(b, periods)),
+            benchmark_cagr=metrics.cagr(total, len(b), periods),
+            benchmark_sharpe=finite(metrics.sharpe(b, periods)),
             benchmark_max_drawdown=_max_drawdown(b),
             pairs=len(r),
         )
+
+
+def relative_of(submission: RecordedSubmission, derived: Derived) -> RelativeMetrics:
+    """The relative figures of a recorded backtest: its effective returns and its rows'
+    ``benchmark_return``, over the rows its metrics cover."""
+    covered = derived.covered
+    benchmark = [day.benchmark_return for day in submission.daily_results[:covered]]
+    if all(value is None or value is msgspec.UNSET for value in benchmark):
+        return NO_BENCHMARK
+    returns = np.array(
+        [np.nan if r is None else r for r in derived.returns[:covered]], dtype=np.float64
+    )
+    b = np.array(
+        [np.nan if v is None or v is msgspec.UNSET else v for v in benchmark], dtype=np.float64
+    )
+    return relative_metrics(returns, b, submission.periods)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 _UPGRADE_LOCK = 7_312_025  # any constant: serialises concurrent upgrades on PostgreSQL
 _VERSION_TABLE = "alembic_version"
 

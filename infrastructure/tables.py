@@ -77,6 +77,11 @@ backtests = sa.Table(
     sa.Column("num_trades", sa.Integer, nullable=False),
     sa.Column("win_rate", Money),
     sa.Column("profit_factor", Money),
+    # Against the rows' benchmark_return (domain.relative); null without one (0016).
+    sa.Column("beta", Money),
+    sa.Column("alpha", Money),
+    sa.Column("information_ratio", Money),
+    sa.Column("tracking_error", Money),
     # The backtest's item of the list, as the JSON the API serves, written by the
     # projector: a page is one index scan of this table, with no second table to join
     # per item (that join was a quarter of a list request's cost).
@@ -131,6 +136,9 @@ backtest_details = sa.Table(
     sa.Column("conventions", sa.Text, nullable=True),
     # The provenance as recorded (JSON), served in the detail; null when none (0014).
     sa.Column("provenance", sa.Text, nullable=True),
+    # The figures against the benchmark (domain.relative, JSON); null only on a row
+    # projected before revision 0016 (filled after it).
+    sa.Column("relative", sa.Text, nullable=True),
 )
 
 

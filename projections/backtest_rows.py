@@ -20,6 +20,7 @@ from domain.conventions import conventions
 from domain.events import BacktestDeleted, BacktestExcludedFromTrials, BacktestRecorded, Event
 from domain.metrics import compute_metrics
 from domain.provenance import provenance_document
+from domain.relative import relative_of
 from domain.results import given
 from domain.series import derive
 from domain.submission_warnings import submission_warnings
@@ -132,7 +133,8 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     days = sub.daily_results
     capital = sub.initial_capital or 0.0
     derived = derive(sub)
-    metrics = msgspec.structs.asdict(compute_metrics(sub, derived))
+    relative = relative_of(sub, derived)
+    metrics = msgspec.structs.asdict(compute_metrics(sub, derived, relative))
     optional = [
         name
         for name in ("return", *DAILY_EXTRA_COLUMNS)  # given on any day (counted in C)
@@ -176,6 +178,7 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "warnings": msgspec.json.encode(submission_warnings(sub)).decode(),
         "conventions": msgspec.json.encode(conventions(sub, derived.metric_returns())).decode(),
         "provenance": None if provenance is None else msgspec.json.encode(provenance).decode(),
+        "relative": msgspec.json.encode(relative).decode(),
     }
     # What the client gave, column by column: the returns only if it gave any (else
     # they are derived from equity as the parts are read, like the drawdowns).

@@ -166,22 +166,25 @@ def fill_missing_documents(engine: sa.Engine) -> int:
         (the JSON list item: revision 0004; the rows of a sweep's table: 0006; the stored
         series and compressed trades.csv: 0010, which dropped the row-per-day tables; the
         bar size, warnings and conventions of the details: 0011; with the warnings, the
-    metrics: 0013) from the log; return how many
+    metrics: 0013; the figures against the benchmark: 0016) from the log; return how many
         backtests needed them."""
     series, documents, details = LIVE.series, LIVE.documents, LIVE.details
     b = backtests.c
     has_series = (
         sa.select(series.c.backtest_id).where(series.c.backtest_id == b.backtest_id).exists()
     )
-    lacks_warnings = (
+    lacks_details = (
         sa.select(details.c.backtest_id)
-        .where(details.c.backtest_id == b.backtest_id, details.c.warnings.is_(None))
+        .where(
+            details.c.backtest_id == b.backtest_id,
+            sa.or_(details.c.warnings.is_(None), details.c.relative.is_(None)),
+        )
         .exists()
     )
     with write_transaction(engine) as conn:
         missing = conn.execute(
             sa.select(b.backtest_id, has_series).where(
-                sa.or_(b.list_item.is_(None), b.sweep_row.is_(None), ~has_series, lacks_warnings)
+                sa.or_(b.list_item.is_(None), b.sweep_row.is_(None), ~has_series, lacks_details)
             )
         ).all()
         filled = 0
@@ -211,7 +214,7 @@ def fill_missing_documents(engine: sa.Engine) -> int:
 
 
 STORED_IN_SUMMARY = ("list_item", "sweep_row", "sweep_params", *METRIC_NAMES)
-STORED_IN_DETAILS = ("bar_size", "warnings", "conventions")
+STORED_IN_DETAILS = ("bar_size", "warnings", "conventions", "relative")
 
 
 def total_events(engine: sa.Engine) -> int:

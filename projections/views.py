@@ -14,6 +14,7 @@ import msgspec
 from domain.conventions import Conventions
 from domain.metrics import METRIC_NAMES, Metrics
 from domain.provenance import Provenance
+from domain.relative import RelativeMetrics
 from domain.results import DailyResult, MonthlyResult, Trade
 from domain.submission_warnings import SubmissionWarning
 from infrastructure.database import as_utc
@@ -68,6 +69,8 @@ class BacktestDetail(msgspec.Struct, frozen=True):
     bar_size: str | None
     warnings: list[SubmissionWarning]
     conventions: Conventions | None
+    # against the rows' benchmark_return: every figure null without one (0016)
+    relative: RelativeMetrics | None
     daily_results: list[DailyResult]
     monthly_results: list[MonthlyResult]
     trades: list[Trade]
@@ -116,6 +119,7 @@ def detail_of(
         conventions=None
         if details["conventions"] is None
         else _conventions.decode(details["conventions"]),
+        relative=None if details.get("relative") is None else _relative.decode(details["relative"]),
         daily_results=list(daily),
         monthly_results=list(monthly),
         trades=list(trades),
@@ -128,6 +132,7 @@ def detail_of(
 _provenance = msgspec.json.Decoder(Provenance)
 _warnings = msgspec.json.Decoder(list[SubmissionWarning])
 _conventions = msgspec.json.Decoder(Conventions)
+_relative = msgspec.json.Decoder(RelativeMetrics)
 
 # msgspec escapes a NUL inside any string it encodes, so a NUL byte in its output can
 # only be one of these placeholders

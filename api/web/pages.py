@@ -57,12 +57,14 @@ PAGE_INLINE_DRAWS = 10_000_000
 # a compared curve keeps four points a span: a span to each pixel column of its chart
 CHART_POINTS = 4 * COLUMNS
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-PERCENT_METRICS = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate"}
+PERCENT_METRICS = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "alpha",
+                   "tracking_error"}  # fmt: skip
 LABELS = {
     "total_return": "Total return", "cagr": "CAGR", "volatility": "Volatility",
     "sharpe": "Sharpe", "sortino": "Sortino", "max_drawdown": "Max drawdown",
     "calmar": "Calmar", "num_trades": "Trades", "win_rate": "Win rate",
-    "profit_factor": "Profit factor",
+    "profit_factor": "Profit factor", "beta": "Beta", "alpha": "Alpha",
+    "information_ratio": "Information ratio", "tracking_error": "Tracking error",
 }  # fmt: skip
 
 Page = Template | Redirect

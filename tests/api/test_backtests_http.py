@@ -36,7 +36,11 @@ def test_recording_answers_201_and_the_backtest_is_readable_at_once(api: Api) ->
     assert set(d["metrics"]) == {
         "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
         "calmar", "num_trades", "win_rate", "profit_factor",
+        "beta", "alpha", "information_ratio", "tracking_error",
     }  # fmt: skip
+    # no benchmark_return on any row: every figure against it is null, none is 0
+    assert [d["metrics"][n] for n in ("beta", "alpha", "information_ratio")] == [None] * 3
+    assert d["relative"]["pairs"] == 0 and d["relative"]["correlation"] is None
     listed = api.get("/api/v1/backtests").json()
     assert [i["backtest_id"] for i in listed["items"]] == [answer["backtest_id"]]
 

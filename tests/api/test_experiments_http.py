@@ -18,7 +18,8 @@ from tests.api.conftest import Api
 from tests.factories import backtest_document
 
 METRICS = ["total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
-           "calmar", "num_trades", "win_rate", "profit_factor"]  # fmt: skip
+           "calmar", "num_trades", "win_rate", "profit_factor", "beta", "alpha",
+           "information_ratio", "tracking_error"]  # fmt: skip
 LIST_FIELDS = ["symbol", "interval", "strategy", "test_mode", "market_type", "start_date",
                "end_date", "position", "experiment"]  # fmt: skip
 

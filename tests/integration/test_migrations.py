@@ -205,7 +205,8 @@ def test_upgrading_from_0012_makes_every_metric_cover_the_rows_through_the_last_
     engine: sa.Engine,
 ) -> None:
     """0013 projects again the backtests whose final equity is null, metrics included,
-    and drops their stored significance reports; the others are left as they are."""
+    and drops their stored significance reports (the others keep theirs); 0016 then
+    projects every backtest again, for the figures against a benchmark."""
     from alembic import command
 
     from infrastructure.tables import backtest_details, backtests, significance_reports
@@ -235,13 +236,18 @@ def test_upgrading_from_0012_makes_every_metric_cover_the_rows_through_the_last_
             computed_at=dt.datetime.now(dt.UTC),
         ))  # fmt: skip
 
+        conn.execute(significance_reports.insert().values(
+            backtest_id=untouched, inputs_hash="y", report=b"{}",
+            computed_at=dt.datetime.now(dt.UTC),
+        ))  # fmt: skip
+
     assert upgrade(engine) is True
-    assert rebuild.fill_missing_documents(engine) == 1
+    assert rebuild.fill_missing_documents(engine) == 2  # 0016: every backtest
     with engine.connect() as conn:
         sharpe = dict(conn.execute(sa.select(b.backtest_id, b.sharpe)).all())
-        reports = conn.execute(sa.select(sa.func.count()).select_from(significance_reports))
-        assert reports.scalar_one() == 0
-    assert sharpe[untouched] == 8.0  # not re-projected: its final equity is known
+        reports = conn.execute(sa.select(significance_reports.c.backtest_id)).scalars().all()
+        assert reports == [untouched]  # 0013 dropped the truncated one's report only
+    assert sharpe[untouched] != 8.0  # projected again from the log by 0016
     returns = np.diff(np.r_[10_000.0, [r["equity"] for r in doc["daily_results"][:30]]])
     returns /= np.r_[10_000.0, [r["equity"] for r in doc["daily_results"][:29]]]
     assert sharpe[truncated] == pytest.approx(

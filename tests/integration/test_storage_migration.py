@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -61,8 +62,15 @@ def _recorded_before_0010(engine: sa.Engine) -> None:
                 "(SELECT max(position) FROM events))"))  # fmt: skip
 
 
-# The detail's fields added after the fixture was recorded (revision 0011).
-ADDED_TO_DETAIL = ("bar_size", "warnings", "conventions")
+# The detail's fields added after the fixture was recorded (0011; relative: 0016), and
+# the metrics added to every detail and list item (0016): each the relative block's.
+ADDED_TO_DETAIL = ("bar_size", "warnings", "conventions", "relative")
+ADDED_METRICS = ("beta", "alpha", "information_ratio", "tracking_error")
+
+
+def _without_added_metrics(item: dict[str, Any]) -> dict[str, Any]:
+    metrics = {k: v for k, v in item["metrics"].items() if k not in ADDED_METRICS}
+    return {**item, "metrics": metrics}
 
 
 def _served(engine: sa.Engine) -> dict[str, dict[str, Any]]:
@@ -79,6 +87,9 @@ def _served(engine: sa.Engine) -> dict[str, dict[str, Any]]:
         assert after[: len(ADDED_TO_DETAIL)] == list(ADDED_TO_DETAIL)
         # 0014 added the provenance last: none was recorded before it
         assert list(detail)[-1] == "provenance" and detail.pop("provenance") is None
+        assert list(detail["metrics"])[-len(ADDED_METRICS) :] == list(ADDED_METRICS)
+        assert all(detail["metrics"][k] == detail["relative"][k] for k in ADDED_METRICS)
+        detail = _without_added_metrics(detail)
         texts["detail"] = json.dumps({k: v for k, v in detail.items() if k not in ADDED_TO_DETAIL})
         served[backtest_id] = texts
     return served
@@ -129,18 +140,38 @@ def test_a_database_recorded_before_0010_serves_the_same_documents_after_it(
     given = next(backtest_id for backtest_id, served in FIXTURE["served"].items()
                  if len(json.loads(served["detail"])["daily_results"]) == 70)  # fmt: skip
     assert {backtest_id: (bar, [w["pointer"] for w in warnings])
-            for backtest_id, (bar, warnings, _) in added.items()} == {
+            for backtest_id, (bar, warnings, _, _) in added.items()} == {
         backtest_id: ("1d", ["/daily_results/0/return"] if backtest_id == given else [])
         for backtest_id in FIXTURE["served"]
     }  # fmt: skip
     assert "69 row(s) disagree" in added[given][1][0]["message"]
     # quantstats' Sharpe is the ledger's own convention: the old detail's figure
-    for backtest_id, (_, _, conventions) in added.items():
+    for backtest_id, (_, _, conventions, _) in added.items():
         old = json.loads(FIXTURE["served"][backtest_id]["detail"])["metrics"]["sharpe"]
         assert conventions["quantstats"]["sharpe"] == pytest.approx(old, rel=1e-12)
     with engine.connect() as conn:
         listed = documents.list_json(conn, queries.ListQuery(FIXTURE["owner"]))
-    assert listed.decode() == FIXTURE["list"]
+    page = json.loads(listed)
+    assert json.dumps({**page, "items": [_without_added_metrics(i) for i in page["items"]]}) == (
+        json.dumps(json.loads(FIXTURE["list"]))
+    )
+    # the relative block from the fixture's own rows: its days' returns and benchmark
+    for backtest_id, (_, _, _, relative) in added.items():
+        days = json.loads(FIXTURE["served"][backtest_id]["detail"])["daily_results"]
+        equity = np.array([d["equity"] for d in days], dtype=float)
+        capital = json.loads(FIXTURE["served"][backtest_id]["detail"])["initial_capital"]
+        given_returns = [d.get("return") for d in days]
+        if any(r is not None for r in given_returns):
+            returns = np.array([np.nan if r is None else r for r in given_returns], dtype=float)
+        else:
+            returns = equity / np.r_[capital, equity[:-1]] - 1
+        bench = np.array([np.nan if d.get("benchmark_return") is None
+                          else d["benchmark_return"] for d in days], dtype=float)  # fmt: skip
+        known = np.isfinite(returns) & np.isfinite(bench)
+        assert relative["pairs"] == int(known.sum())
+        if known.sum() > 2 and np.var(bench[known]) > 0:
+            r, b = returns[known], bench[known]
+            assert relative["beta"] == pytest.approx(np.cov(r, b)[0, 1] / np.var(b, ddof=1))
     assert verify_log(engine).ok  # the events' bytes, as hashed, untouched
     # a rebuild from the log gives the same read models, and the store takes new records
     rebuild.rebuild(engine)
