@@ -136,6 +136,24 @@ def daily_rows(
     ]
 
 
+def benchmark_column(benchmark: Any, series: pd.Series) -> list[float | None]:
+    """The benchmark's return on each bar of ``series``: a Series (or a DataFrame of one
+    column) on the same times, NaN where it has none. A bar it lacks is an error naming
+    the bar, since a benchmark shifted by a day would compare every return with the
+    wrong one."""
+    given = as_series(benchmark, "benchmark")
+    assert given is not None
+    if given.index.has_duplicates:
+        at = given.index[given.index.duplicated()][0]
+        raise ValueError(f"the benchmark has two values for {at}")
+    absent = ~series.index.isin(given.index)
+    if absent.any():
+        at = series.index[int(np.argmax(absent))]
+        raise ValueError(f"the benchmark has no value for {at}, a bar of the backtest: "
+                         "give it on the backtest's index (NaN where it has none)")  # fmt: skip
+    return [number(v) for v in given.reindex(series.index).to_numpy(dtype=float, na_value=np.nan)]
+
+
 def trade_rows(
     trades: pd.DataFrame | None, columns: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
@@ -182,12 +200,14 @@ def backtest_body(
     market_type: str = "spot",
     metrics: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    benchmark: pd.Series | pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The POST body of one backtest. ``initial_capital`` defaults to the first finite
     equity (with ``returns``: 1.0). ``periods_per_year`` is sent only when given: the service
     infers it from the rows' spacing otherwise (252 for weekday daily bars, 365 with
     weekend rows, 52 weekly, 12 monthly, 365 × bars a day for markets open every day),
-    and refuses a series whose spacing does not tell it, naming the field."""
+    and refuses a series whose spacing does not tell it, naming the field.
+    ``benchmark``: the benchmark's returns on the same bars (``benchmark_column``)."""
     equity, returns = as_series(equity, "equity"), as_series(returns, "returns")
     if initial_capital is None and equity is not None:
         finite = equity[np.isfinite(equity.to_numpy(dtype=float, na_value=np.nan))]
@@ -207,6 +227,12 @@ def backtest_body(
         "daily_results": daily_rows(equity, returns, float(initial_capital)),
         "trades": trade_rows(trades, trade_columns),
     }
+    if benchmark is not None:
+        series = equity if equity is not None else returns
+        assert series is not None
+        for row, value in zip(body["daily_results"], benchmark_column(benchmark, series),
+                              strict=True):  # fmt: skip
+            row["benchmark_return"] = value
     if periods_per_year is not None:
         body["periods_per_year"] = int(periods_per_year)
     if experiment is not None:

@@ -108,8 +108,9 @@ class Ledger:
         """Record a backtest from plain pandas: an ``equity`` curve or ``returns`` (a
         Series, or a DataFrame of one column) on a DatetimeIndex of bars of any size, a
         ``trades`` DataFrame (``trade_columns=`` maps
-        its column names), ``parameters``, and any other field of the POST body
-        (``initial_capital``, ``periods_per_year``, ``experiment``, ``interval``...).
+        its column names), ``parameters``, ``benchmark`` (the benchmark's returns on the
+        same bars: a bar it lacks is a ValueError naming it), and any other field of
+        the POST body (``initial_capital``, ``periods_per_year``, ``experiment``...).
 
         The provenance is filled in by itself (``backtest_ledger.provenance``): the git
         commit and dirty flag of the repository holding the running script, python's
@@ -134,20 +135,24 @@ class Ledger:
         """Record the ``stats`` of a backtesting.py ``Backtest.run()``: its equity curve,
         trades (net of commission, fees its commission), strategy name and
         parameters; in the provenance, the sha256 of the strategy class's source and,
-        given the ``Backtest`` (``backtest=``), the fingerprint of its data."""
+        given the ``Backtest`` (``backtest=``), the fingerprint of its data, and its
+        Close held from the first bar the strategy could trade as the benchmark (its
+        total return is backtesting.py's ``Buy & Hold Return``)."""
         found = adapters.backtesting_fields(stats, backtest)
         return self.record(**{**found, "symbol": symbol, **fields})
 
     def record_vectorbt(self, portfolio: Any, *, symbol: str, **fields: Any) -> str:
-        """Record a vectorbt ``Portfolio`` of one column: its value, closed trades and,
-        when given, ``strategy=`` and ``parameters=`` (the call's own arguments); in the
-        provenance, the fingerprint of its ``close``."""
+        """Record a vectorbt ``Portfolio`` of one column: its value, closed trades, its
+        ``benchmark_returns()`` as the benchmark and, when given, ``strategy=`` and
+        ``parameters=`` (the call's own arguments); in the provenance, the fingerprint
+        of its ``close``."""
         return self.record(**{**adapters.vectorbt_fields(portfolio), "symbol": symbol, **fields})
 
     def record_backtrader(self, strategy: Any, *, symbol: str, **fields: Any) -> str:
         """Record a finished backtrader strategy (an item of ``cerebro.run()``, run with
         ``Cerebro(tradehistory=True)`` and the default observers): its broker value,
-        closed trades, class name and ``params``; in the provenance, the sha256 of the
+        closed trades, class name and ``params``, its first data feed's close as the
+        benchmark; in the provenance, the sha256 of the
         strategy class's source and the fingerprint of its data feeds."""
         return self.record(**{**adapters.backtrader_fields(strategy), "symbol": symbol, **fields})
 

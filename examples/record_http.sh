@@ -15,5 +15,6 @@ BODY='{"symbol": "SPX", "interval": "1d", "strategy": "buy-and-hold", "test_mode
 ID=$(curl -sSf -H "$AUTH" -H 'Content-Type: application/json' -H 'Idempotency-Key: example-1' \
      --data "$BODY" "$URL/api/v1/backtests" | python3 -c 'import json,sys; print(json.load(sys.stdin)["backtest_id"])')
 echo "$ID"
-curl -sSf -H "$AUTH" "$URL/api/v1/backtests/$ID" | python3 -m json.tool | head -20
+curl -sSf -H "$AUTH" "$URL/api/v1/backtests/$ID" \
+  | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["metrics"], indent=1))'
 curl -sSf -H "$AUTH" "$URL/api/v1/backtests/$ID/daily.csv"

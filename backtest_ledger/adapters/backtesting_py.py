@@ -34,6 +34,25 @@ def periods_per_year(index: pd.DatetimeIndex) -> int:
     return 365 if weekends else 252
 
 
+def buy_and_hold(data: pd.DataFrame, equity: pd.Series, strategy: Any) -> pd.Series:
+    """Holding the data's Close from the first bar the strategy could trade (after its
+    indicators' warm-up), as backtesting.py's ``Buy & Hold Return`` does: a return per
+    bar of the equity curve, null before."""
+    returns = data["Close"].pct_change().reindex(equity.index)
+    returns.iloc[: warmup_bars(strategy) + 1] = float("nan")
+    return returns
+
+
+def warmup_bars(strategy: Any) -> int:
+    """The bars before the strategy's indicators are all known, by backtesting.py's own
+    count (0 when this release of it has none to ask)."""
+    try:
+        from backtesting._util import _indicator_warmup_nbars
+    except ImportError:
+        return 0
+    return int(_indicator_warmup_nbars(strategy))
+
+
 def backtesting_fields(stats: pd.Series, backtest: Any = None) -> dict[str, Any]:
     equity = stats["_equity_curve"]["Equity"]
     trades = stats["_trades"]
@@ -55,6 +74,11 @@ def backtesting_fields(stats: pd.Series, backtest: Any = None) -> dict[str, Any]
         "initial_capital": float(equity.iloc[0]),
         "trades": frame,
         "periods_per_year": periods_per_year(pd.DatetimeIndex(equity.index)),
+        **(
+            {}
+            if backtest is None
+            else {"benchmark": buy_and_hold(backtest._data, equity, strategy)}
+        ),
         "found_provenance": found_provenance(
             "backtesting", strategy, None if backtest is None else backtest._data
         ),

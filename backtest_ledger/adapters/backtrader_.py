@@ -59,10 +59,14 @@ def backtrader_fields(strategy: Any) -> dict[str, Any]:
     trades = [t for t in every if t.isclosed]
     warn_of_open_trades(sum(1 for t in every if t.isopen), "backtrader")
     trades.sort(key=lambda t: (t.dtopen, t.ref))
+    index = pd.DatetimeIndex(dates)
+    close = pd.Series(list(strategy.datas[0].close.get(size=bars)), index=index)
     return {
         "strategy": type(strategy).__name__,
         "parameters": dict(strategy.p._getkwargs()),
-        "equity": pd.Series(values, index=pd.DatetimeIndex(dates)),
+        "equity": pd.Series(values, index=index),
+        # the first data feed held: the benchmark
+        "benchmark": close.pct_change(),
         "initial_capital": float(strategy.broker.startingcash),
         "trades": pd.DataFrame([_trade_row(t) for t in trades]),
         "found_provenance": found_provenance(

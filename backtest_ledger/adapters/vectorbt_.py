@@ -3,7 +3,8 @@
 ``value()`` gives the equity (relative to ``init_cash``, as vectorbt's own returns
 are), ``trades.records_readable`` the closed trades (open ones are left out, with an
 ``OpenTradesLeftOut`` warning; ``PnL`` is net of both fees;
-``Direction`` the side), and vectorbt's annualisation factor the periods per year.
+``Direction`` the side), vectorbt's annualisation factor the periods per year, and
+``benchmark_returns()`` (holding the close) the benchmark.
 vectorbt does not keep the name or arguments of the strategy that made the signals:
 pass ``strategy=`` and ``parameters=``."""
 
@@ -41,5 +42,7 @@ def vectorbt_fields(portfolio: Any) -> dict[str, Any]:
         "initial_capital": float(portfolio.init_cash),
         "trades": trades,
         "periods_per_year": round(float(portfolio.returns_acc.ann_factor)),
+        # vectorbt's own benchmark: holding what the portfolio traded (its close)
+        "benchmark": portfolio.benchmark_returns(),
         "found_provenance": found_provenance("vectorbt", None, portfolio.close),
     }
