@@ -56,6 +56,11 @@ class QuantstatsFigures(msgspec.Struct, frozen=True):
     calmar: float | None
     win_rate: float | None
     profit_factor: float | None
+    # greeks() and information_ratio() against the benchmark, on the pairs of returns
+    # where both are known; null without a benchmark (quantstats would say 0)
+    beta: float | None = None
+    alpha: float | None = None
+    information_ratio: float | None = None
 
 
 class Conventions(msgspec.Struct, frozen=True):
@@ -63,13 +68,21 @@ class Conventions(msgspec.Struct, frozen=True):
     quantstats: QuantstatsFigures
 
 
-def conventions(submission: RecordedSubmission, returns: Sequence[float | None]) -> Conventions:
-    """Both libraries' figures for one submission; ``returns`` its effective returns."""
+def conventions(
+    submission: RecordedSubmission,
+    returns: Sequence[float | None],
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Conventions:
+    """Both libraries' figures for one submission; ``returns`` its effective returns,
+    ``pairs`` its returns and its benchmark's where both are known (none: no
+    benchmark)."""
     with np.errstate(all="ignore"):
-        return Conventions(
-            backtesting_py=backtesting_py(submission),
-            quantstats=quantstats([r for r in returns if r is not None], submission.periods),
-        )
+        figures = quantstats([r for r in returns if r is not None], submission.periods)
+        if pairs is not None:
+            figures = msgspec.structs.replace(
+                figures, **quantstats_greeks(*pairs, submission.periods)
+            )
+        return Conventions(backtesting_py=backtesting_py(submission), quantstats=figures)
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -191,6 +204,23 @@ def _trade_figures(trades: Sequence[Trade]) -> tuple[float | None, float | None]
 
 def _annualised(ratio: float | None, periods: int) -> float | None:
     return None if ratio is None else finite(ratio * math.sqrt(periods))
+
+
+def quantstats_greeks(r: np.ndarray, b: np.ndarray, periods: int) -> dict[str, float | None]:
+    """``quantstats.stats.greeks`` (beta: the covariance's ratio, ddof 1; alpha: the
+    mean excess over beta times the benchmark's mean, times P, not compounded) and
+    ``information_ratio`` (mean(r − b) / std(r − b, ddof=1), not annualised), on the
+    pairs ``r``, ``b``; None where quantstats would fill a 0 in for an undefined one."""
+    if len(r) < 2:
+        return {"beta": None, "alpha": None, "information_ratio": None}
+    matrix = np.cov(r, b)
+    beta = _ratio(float(matrix[0, 1]), float(matrix[1, 1]))
+    alpha = (
+        None if beta is None else finite((float(np.mean(r)) - beta * float(np.mean(b))) * periods)
+    )
+    active = r - b
+    ratio = _ratio(float(np.mean(active)), float(np.std(active, ddof=1)))
+    return {"beta": beta, "alpha": alpha, "information_ratio": ratio}
 
 
 def quantstats(returns: Sequence[float], periods: int) -> QuantstatsFigures:

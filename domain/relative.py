@@ -131,17 +131,34 @@ def relative_metrics(returns: np.ndarray, benchmark: np.ndarray, periods: int) -
         )
 
 
-def relative_of(submission: RecordedSubmission, derived: Derived) -> RelativeMetrics:
-    """The relative figures of a recorded backtest: its effective returns and its rows'
-    ``benchmark_return``, over the rows its metrics cover."""
+def aligned(
+    submission: RecordedSubmission, derived: Derived
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A recorded backtest's effective returns and its rows' ``benchmark_return``, row
+    by row (NaN for null) over the rows its metrics cover; None without a benchmark."""
     covered = derived.covered
     benchmark = [day.benchmark_return for day in submission.daily_results[:covered]]
     if all(value is None or value is msgspec.UNSET for value in benchmark):
-        return NO_BENCHMARK
+        return None
     returns = np.array(
         [np.nan if r is None else r for r in derived.returns[:covered]], dtype=np.float64
     )
     b = np.array(
         [np.nan if v is None or v is msgspec.UNSET else v for v in benchmark], dtype=np.float64
     )
-    return relative_metrics(returns, b, submission.periods)
+    return returns, b
+
+
+def paired(rows: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pairs of ``aligned`` rows where both returns are known."""
+    if rows is None:
+        return None
+    returns, benchmark = rows
+    known = np.isfinite(returns) & np.isfinite(benchmark)
+    return returns[known], benchmark[known]
+
+
+def relative_of(submission: RecordedSubmission, derived: Derived) -> RelativeMetrics:
+    """The relative figures of a recorded backtest (``aligned``)."""
+    rows = aligned(submission, derived)
+    return NO_BENCHMARK if rows is None else relative_metrics(*rows, submission.periods)

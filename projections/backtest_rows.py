@@ -20,7 +20,7 @@ from domain.conventions import conventions
 from domain.events import BacktestDeleted, BacktestExcludedFromTrials, BacktestRecorded, Event
 from domain.metrics import compute_metrics
 from domain.provenance import provenance_document
-from domain.relative import relative_of
+from domain.relative import NO_BENCHMARK, aligned, paired, relative_metrics
 from domain.results import given
 from domain.series import derive
 from domain.submission_warnings import submission_warnings
@@ -133,7 +133,12 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
     days = sub.daily_results
     capital = sub.initial_capital or 0.0
     derived = derive(sub)
-    relative = relative_of(sub, derived)
+    rows_and_benchmark = aligned(sub, derived)
+    relative = (
+        NO_BENCHMARK
+        if rows_and_benchmark is None
+        else relative_metrics(*rows_and_benchmark, sub.periods)
+    )
     metrics = msgspec.structs.asdict(compute_metrics(sub, derived, relative))
     optional = [
         name
@@ -176,7 +181,9 @@ def recorded_rows(stored: StoredEvent, event: BacktestRecorded) -> BacktestRows:
         "monthly_derived": sub.monthly_results is UNSET,
         "bar_size": bars.bar_size(bars.spacing([day.at for day in days])),
         "warnings": msgspec.json.encode(submission_warnings(sub)).decode(),
-        "conventions": msgspec.json.encode(conventions(sub, derived.metric_returns())).decode(),
+        "conventions": msgspec.json.encode(
+            conventions(sub, derived.metric_returns(), paired(rows_and_benchmark))
+        ).decode(),
         "provenance": None if provenance is None else msgspec.json.encode(provenance).decode(),
         "relative": msgspec.json.encode(relative).decode(),
     }

@@ -13,6 +13,7 @@ import time
 import urllib.parse
 from typing import Annotated, Any
 
+import numpy as np
 import sqlalchemy as sa
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
@@ -20,6 +21,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
+from msgspec import UnsetType
 
 from api.auth import client_address, owner_scope
 from api.handlers import delete_backtest
@@ -32,7 +34,8 @@ from domain.ids import canonical_id
 from domain.metrics import METRIC_NAMES
 from domain.parameters import flatten
 from domain.provenance import Provenance, provenance_document
-from domain.series import drawdowns
+from domain.rolling import rolling_beta, rolling_sharpe, window_of
+from domain.series import drawdowns, effective_returns
 from infrastructure.database import read_connection, write_transaction
 from infrastructure.users import Role, User, end_sessions, hash_key, session_user
 from projections import queries
@@ -68,6 +71,40 @@ LABELS = {
 }  # fmt: skip
 
 Page = Template | Redirect
+
+
+def against_benchmark(
+    detail: Any, equity: list[float | None], span: tuple[str, str]
+) -> dict[str, Any]:
+    """The report's benchmark: its equity rebased to the initial capital (drawn under
+    the strategy's), the relative figures when there are pairs to compare, and the
+    rolling Sharpe (and, with a benchmark, beta) over half a year of bars."""
+    days = detail.daily_results
+    returns = np.array([np.nan if r is None else r
+                        for r in effective_returns(detail.initial_capital, days)])  # fmt: skip
+    window, periods = window_of(detail.periods_per_year), detail.periods_per_year
+    sharpe_title = f"Rolling Sharpe, {window} bars"
+    charts = [
+        (sharpe_title,
+         line_chart([rolling_sharpe(returns, periods, window)], ["rolling Sharpe"], span,
+                    title=sharpe_title, height=160, fmt=".2f"))
+    ]  # fmt: skip
+    relative = detail.relative
+    if relative is None or relative.pairs < 2:
+        return {"rebased": [], "names": [], "charts": charts, "relative": None}
+    given = [d.benchmark_return for d in days]
+    benchmark = np.array(
+        [np.nan if isinstance(v, UnsetType) or v is None else v for v in given], dtype=float
+    )
+    growth = np.cumprod(1.0 + np.nan_to_num(benchmark, nan=0.0)) * detail.initial_capital
+    rebased = [float(v) if math.isfinite(v) else None for v in growth]
+    beta_title = f"Rolling beta, {window} bars"
+    charts.append(
+        (beta_title,
+         line_chart([rolling_beta(returns, benchmark, window)], ["rolling beta"], span,
+                    title=beta_title, height=160, fmt=".2f"))
+    )  # fmt: skip
+    return {"rebased": [rebased], "names": ["benchmark"], "charts": charts, "relative": relative}
 
 
 def fmt_metric(name: str, value: float | None) -> str:
@@ -212,12 +249,16 @@ class Pages(Controller):
         days = detail.daily_results
         span = (days[0].at.isoformat(), days[-1].at.isoformat())
         equity = [d.equity for d in days]
+        against = against_benchmark(detail, equity, span)
         return Template(
             "report.html.j2",
             context={
                 "user": user, "b": detail, "metrics": METRIC_NAMES, "labels": LABELS,
-                "equity_chart": line_chart([equity], [detail.symbol], span,
-                                           title=f"Equity of {detail.symbol}", fmt=",.0f"),
+                "equity_chart": line_chart(
+                    [equity, *against["rebased"]], [detail.symbol, *against["names"]], span,
+                    title=f"Equity of {detail.symbol}", fmt=",.0f"),
+                "rolling_charts": against["charts"], "relative": against["relative"],
+                "colours": PALETTE,
                 "drawdown_chart": line_chart([drawdowns(equity)], ["drawdown"], span,
                                              title="Drawdown", height=160, fmt=".0%", area=True),
                 "heatmap": heatmap(detail.monthly_results),

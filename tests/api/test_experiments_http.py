@@ -278,7 +278,7 @@ def test_a_sweep_with_conventions_adds_each_librarys_figures_after_the_metrics(
     added = list(got.columns[len(plain.columns) - 7 : -7])  # between metrics and params
     assert list(got.columns) == [*plain.columns[:-7], *added, *plain.columns[-7:]]
     assert added[:2] == ["backtesting_py.total_return", "backtesting_py.annual_return"]
-    assert added[-1] == "quantstats.profit_factor" and len(added) == 18
+    assert added[-1] == "quantstats.information_ratio" and len(added) == 21  # with greeks()
     parquet = pd.read_parquet(io.BytesIO(api.get("/api/v1/experiments/sma-grid/backtests.parquet",
                                                  conventions="true").content))  # fmt: skip
     for frame in (got, parquet):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -116,13 +117,32 @@ def test_a_quant_signs_in_reads_a_report_downloads_compares_and_signs_out(
     detail = api(site, f"/api/v1/backtests/{best['backtest_id']}").json()
     days = len(detail["daily_results"])
     closes = [d["equity"] for d in detail["daily_results"]]
-    equity = page.locator("#equity polyline")
+    equity = page.locator("#equity polyline[data-name=SPX]")
     drawn = int(equity.get_attribute("data-points") or 0)
     # 20 years of days on an 872-unit plot: each column's lowest and highest close
     assert days > 2 * 872 and 872 <= drawn <= 2 * 872
     assert len((equity.get_attribute("points") or "").split()) == drawn
-    assert float(page.locator("#equity svg").get_attribute("data-low") or 0) == min(closes)
-    assert float(page.locator("#equity svg").get_attribute("data-high") or 0) == max(closes)
+    # the benchmark (the demo holds the index) rebased to the capital, drawn beneath
+    growth = np.cumprod([1 + (d.get("benchmark_return") or 0.0) for d in detail["daily_results"]])
+    rebased = (detail["initial_capital"] * growth).tolist()
+    assert page.locator("#equity polyline[data-name=benchmark]").count() == 1
+    low = float(page.locator("#equity svg").get_attribute("data-low") or 0)
+    high = float(page.locator("#equity svg").get_attribute("data-high") or 0)
+    assert low == pytest.approx(min(closes + rebased), rel=1e-12)
+    assert high == pytest.approx(max(closes + rebased), rel=1e-12)
+    relative = detail["relative"]
+    shown = page.locator("#vs-benchmark")
+    assert shown.locator("[data-relative=beta]").inner_text() == f"{relative['beta']:.2f}"
+    assert shown.locator("[data-relative=benchmark_total_return]").inner_text() == (
+        f"{relative['benchmark_total_return']:.2%}"
+    )
+    assert f"{relative['pairs']:,} bars" in shown.inner_text()
+    # rolling Sharpe and beta over half a year of days
+    rolling = page.locator("figure.rolling svg")
+    assert rolling.count() == 2
+    assert [rolling.nth(i).get_attribute("aria-label") for i in range(2)] == [
+        "Rolling Sharpe, 126 bars", "Rolling beta, 126 bars"
+    ]  # fmt: skip
     # the deepest point of the drawdown chart is the backtest's own max drawdown
     deepest = float(page.locator("#drawdown svg").get_attribute("data-low") or 0)
     assert deepest == pytest.approx(best["metrics"]["max_drawdown"], rel=1e-12)

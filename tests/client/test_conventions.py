@@ -108,3 +108,34 @@ def test_conventions_of_a_volatile_run_that_trades_every_day(ledger: Ledger) -> 
     detail = _check_against_both(ledger, stats, 365)
     ours, theirs = detail["metrics"]["sharpe"], detail["conventions"]["backtesting_py"]["sharpe"]
     assert abs(ours - theirs) > 0.05
+
+
+@pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofweek is deprecated")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_quantstats_greeks_and_information_ratio_against_the_benchmark(
+    ledger: Ledger, sp500: pd.DataFrame
+) -> None:
+    """greeks() and information_ratio() of quantstats itself, on the pairs of the
+    ledger's returns and its benchmark (backtesting.py's data held)."""
+    import quantstats as qs
+    from backtesting import Backtest
+
+    ohlc = sp500[["Open", "High", "Low", "Close", "Volume"]]
+    backtest = Backtest(ohlc, sma_cross(), cash=10_000, commission=0.002, finalize_trades=True)
+    backtest_id = ledger.record_backtesting(backtest.run(), symbol="X", backtest=backtest)
+    detail = ledger.get(backtest_id)
+    daily = ledger.daily(backtest_id)
+    index = pd.DatetimeIndex(daily["date"]).tz_convert(None)  # quantstats compares naive
+    both = pd.DataFrame({"r": daily["return"].to_numpy(), "b": daily["benchmark_return"]
+                         .to_numpy()}, index=index).dropna()  # fmt: skip
+    greeks = qs.stats.greeks(both["r"], both["b"], periods=252)
+    figures = detail["conventions"]["quantstats"]
+    assert figures["beta"] == pytest.approx(greeks["beta"], rel=1e-9)
+    assert figures["alpha"] == pytest.approx(greeks["alpha"], rel=1e-9)
+    ratio = qs.stats.information_ratio(both["r"], both["b"])
+    assert figures["information_ratio"] == pytest.approx(ratio, rel=1e-9)
+    # the same beta as the ledger's; alpha and the ratio are conventions apart
+    assert figures["beta"] == pytest.approx(detail["metrics"]["beta"], rel=1e-12)
+    assert figures["information_ratio"] * np.sqrt(252) == pytest.approx(
+        detail["metrics"]["information_ratio"], rel=1e-12
+    )

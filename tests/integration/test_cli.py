@@ -389,6 +389,18 @@ def test_search_and_experiments_from_the_command_line(ledger: Ledger) -> None:
     frame = pd.read_csv(io.BytesIO(table))
     assert list(frame["backtest_id"]) == fast10 and list(frame["param.fast"]) == [10, 10]
 
+    # the figures against a benchmark: one variant with its index as benchmark
+    with_index = backtest_document(days=60, seed=7)
+    rng = np.random.default_rng(7)
+    index = rng.normal(0.0005, 0.01, 60)
+    equity = 10_000 * np.cumprod(1 + 0.5 * index + rng.normal(0, 0.002, 60))
+    for row, e, b in zip(with_index["daily_results"], equity, index, strict=True):
+        row["equity"], row["benchmark_return"] = float(e), float(b)
+    [half] = ledger.ok("record", ledger.file(with_index, "half.json"), "--user", "alice").split()
+    found = json.loads(ledger.ok("search", "--user", "alice", "--where",
+                                 "beta < 0.8 and information_ratio > 0", "--json"))  # fmt: skip
+    assert [item["backtest_id"] for item in found["items"]] == [half]  # the others: null beta
+
     bad = ledger.run("search", "--where", "sharpe > 1 and nope < 2")
     assert bad.returncode == 2 and bad.stdout == ""
     assert "offset 15" in bad.stderr and "'nope'" in bad.stderr and "Traceback" not in bad.stderr
