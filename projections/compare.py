@@ -95,6 +95,26 @@ def compare(engine: sa.Engine, ids: list[str], viewer: str | None, points: int) 
         return Comparison(compared, _months(conn, ids), _provenance(conn, ids))
 
 
+def benchmark_curve(
+    engine: sa.Engine, backtest_id: str, viewer: str | None, points: int
+) -> list[tuple[dt.date, float]] | None:
+    """The benchmark of one backtest held from its first day, rebased to 1 (a day
+    without a benchmark return holds its value), cut like ``compare``'s curves to at
+    most ``points`` points; None when its days carry no benchmark."""
+    with snapshot(engine) as conn:
+        find_summary(conn, backtest_id, viewer)  # readable by the viewer, or not found
+        days = curve(conn, backtest_id)
+        given = [v for part in daily_columns(conn, backtest_id) for v in part["benchmark_return"]]
+    returns = np.array([np.nan if v is None else v for v in given], dtype=np.float64)
+    if not np.isfinite(returns).any():
+        return None
+    held = np.cumprod(1.0 + np.nan_to_num(returns, nan=0.0))
+    first, last = int(days.seconds[0]), int(days.seconds[-1]) + _DAY
+    keep = extreme_indices(held, max(1, points // KEPT_PER_SPAN), days.seconds - first,
+                           last - first)  # fmt: skip
+    return [(days.key(int(i)), float(held[i])) for i in keep]
+
+
 def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> Iterator[bytes]:
     """The comparison at full resolution as JSON bytes, the same document ``Comparison``
     encodes to, read in batches from one snapshot. Its first chunk comes once every

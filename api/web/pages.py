@@ -39,7 +39,7 @@ from domain.series import drawdowns, effective_returns
 from infrastructure.database import read_connection, write_transaction
 from infrastructure.users import Role, User, end_sessions, hash_key, session_user
 from projections import queries
-from projections.compare import compare, on_one_axis, parse_ids
+from projections.compare import benchmark_curve, compare, on_one_axis, parse_ids
 from projections.csv_export import KINDS
 from projections.significance import (
     ReportAbandoned,
@@ -314,7 +314,12 @@ class Pages(Controller):
         comparison = compare(read_engine(request), wanted, owner_scope(user), CHART_POINTS)
         names = [f"{c.summary.symbol} · {c.summary.strategy} · {c.summary.backtest_id[:8]}"
                  for c in comparison.backtests]  # fmt: skip
+        first = comparison.backtests[0].summary if comparison.backtests else None
+        held = (None if first is None else
+                benchmark_curve(read_engine(request), first.backtest_id, owner_scope(user),
+                                CHART_POINTS))  # fmt: skip
         keys = {p.date for c in comparison.backtests for p in c.curve}
+        keys |= {day for day, _ in held or []}
         # a day's curve beside an intraday one: each key on one axis of UTC times
         as_time = on_one_axis if any(isinstance(k, dt.datetime) for k in keys) else _same
         dates = sorted(map(as_time, keys))
@@ -331,12 +336,17 @@ class Pages(Controller):
                    for c in comparison.backtests]  # fmt: skip
         drawdown = [aligned([(as_time(p.date), p.drawdown) for p in c.curve])
                     for c in comparison.backtests]  # fmt: skip
+        curve_names = list(names)
+        if held is not None and first is not None:  # the first one's benchmark, held
+            rebased.append(aligned([(as_time(day), value) for day, value in held]))
+            curve_names.append(f"benchmark of {first.symbol} · {first.backtest_id[:8]}")
         return Template(
             "compare.html.j2",
             context={
                 "user": user, "c": comparison, "names": names, "metrics": METRIC_NAMES,
                 "labels": LABELS,
-                "equity_chart": line_chart(rebased, names, span,
+                "curve_names": curve_names,
+                "equity_chart": line_chart(rebased, curve_names, span,
                                            title="Equity rebased to 1", fmt=".2f"),
                 "drawdown_chart": line_chart(drawdown, names, span, title="Drawdowns",
                                              height=200, fmt=".0%"),

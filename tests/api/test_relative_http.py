@@ -111,3 +111,24 @@ def test_a_benchmark_on_some_rows_or_constant_or_absent_gives_nulls_never_a_500(
         "/daily_results/3/benchmark_return", "/daily_results/5/benchmark_return"
     ]  # fmt: skip
     assert detail["relative"]["pairs"] == DAYS - 2 and detail["metrics"]["beta"] is not None
+
+
+def test_the_compare_pages_benchmark_is_the_first_backtest_s_held(api: Api) -> None:
+    from domain.errors import BacktestNotFound
+    from projections.compare import benchmark_curve
+
+    doc = with_benchmark(1.0, 11, "held")
+    backtest_id = api.record(document=doc).json()["backtest_id"]
+    held = benchmark_curve(api.engine, backtest_id, None, 40)
+    assert held is not None and 20 <= len(held) <= 40  # each span's extremes, 10 spans
+    rows = doc["daily_results"]  # type: ignore[index]
+    growth = np.cumprod([1 + row["benchmark_return"] for row in rows])  # type: ignore[index]
+    by_day = dict(zip([row["date"] for row in rows], growth, strict=True))  # type: ignore[index]
+    for day, value in held:  # every kept point is the index held to that day
+        assert value == pytest.approx(by_day[day.isoformat()], rel=1e-12)
+    assert max(v for _, v in held) == pytest.approx(growth.max(), rel=1e-12)
+    assert min(v for _, v in held) == pytest.approx(growth.min(), rel=1e-12)
+    bare = api.record(document=backtest_document(days=40)).json()["backtest_id"]
+    assert benchmark_curve(api.engine, bare, None, 40) is None
+    with pytest.raises(BacktestNotFound):  # another user's, as a missing one
+        benchmark_curve(api.engine, backtest_id, "somebody-else", 40)

@@ -164,7 +164,12 @@ def test_a_quant_signs_in_reads_a_report_downloads_compares_and_signs_out(
     boxes.nth(1).check()
     page.get_by_role("button", name="Compare selected (2–8)").click()
     page.wait_for_url("**/compare?**")
-    assert page.locator("#equity polyline").count() == 2
+    # the two curves, and the first one's benchmark (the demo holds the index)
+    assert page.locator("#equity polyline").count() == 3
+    held = page.locator('#equity polyline[data-name^="benchmark of SPX"]')
+    assert held.count() == 1 and int(held.get_attribute("data-points") or 0) > 100
+    assert page.locator("#drawdown polyline").count() == 2
+    assert page.locator("[data-benchmark]").inner_text().startswith("benchmark of SPX")
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
     page.get_by_role("button", name="Sign out").click()
@@ -266,7 +271,7 @@ def test_a_quant_searches_a_sweep_reads_its_heatmap_and_compares_the_top_variant
     page.get_by_label("How many to compare").fill("3")
     page.get_by_role("button", name="Compare").click()
     page.wait_for_url("**/compare?**")
-    assert page.locator("#equity polyline").count() == 3
+    assert page.locator("#equity polyline").count() == 4  # the top 3 and the first's benchmark
     links = page.locator("ul.legend a")
     assert [links.nth(i).get_attribute("href") for i in range(3)] == [
         f"/backtests/{item['backtest_id']}" for item in ranked[:3]
