@@ -45,19 +45,39 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         server.stop()
 
 
-def run_page(page: Path, served: tuple[str, str], tmp_path: Path) -> str:
+# The tutorial's blocks are typed (or pasted) at Python's prompt, a line at a time:
+# a compound statement ends at a blank line there, and an error does not stop the rest.
+AT_THE_PROMPT = """
+import code, sys
+console = code.InteractiveConsole()
+failed = []
+def noted(*args, **kwargs):
+    failed.append(1)
+    sys.__excepthook__(*sys.exc_info())
+console.showtraceback = console.showsyntaxerror = noted
+for line in open(sys.argv[1]).read().splitlines():
+    console.push(line)
+console.push("")
+sys.exit(1 if failed else 0)
+"""
+
+
+def run_page(
+    page: Path, served: tuple[str, str], tmp_path: Path, at_the_prompt: bool = False
+) -> str:
     base, key = served
     script = tmp_path / f"{page.stem}.py"
     script.write_text(python_blocks(page))
     env = dict(os.environ, BACKTEST_LEDGER_URL=base, BACKTEST_LEDGER_API_KEY=key)
-    done = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path,
+    run = [sys.executable, "-c", AT_THE_PROMPT] if at_the_prompt else [sys.executable]
+    done = subprocess.run([*run, str(script)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
 def test_the_tutorial_records_a_sweep_and_tests_it(served: tuple[str, str], tmp_path: Path) -> None:
-    out = run_page(ROOT / "docs" / "tutorial.md", served, tmp_path)
+    out = run_page(ROOT / "docs" / "tutorial.md", served, tmp_path, at_the_prompt=True)
     with Ledger(*served) as ledger:
         sweep = ledger.search(experiment="my-first-sweep", sort="-sharpe")
         assert sorted(sweep["param.lookback"]) == [5, 10, 20, 60, 120]
