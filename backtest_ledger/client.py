@@ -311,6 +311,21 @@ class Ledger:
             found = analysis_of(self._get(location).json())
         return found
 
+    def exclude(self, backtest_id: str, reason: str, idempotency_key: str | None = None) -> int:
+        """Say a backtest was a mistake, not a variant tried (``reason``: 1–500
+        characters): it stays listed, and no significance report or experiment counts
+        it as a trial any more. The position of the exclusion in the log. The same
+        ``idempotency_key`` (a fresh UUID unless given) goes with every retry, so a
+        retry after a lost answer excludes once; a second exclusion is ``Conflict``."""
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": idempotency_key or str(uuid.uuid4()),
+        }
+        content = msgspec.json.encode({"reason": reason})
+        path = f"{API}/backtests/{backtest_id}/exclusion"
+        response = self.transport.send("POST", path, content=content, headers=headers)
+        return int(response.json()["position"])
+
     def delete(self, backtest_id: str) -> None:
         """Withdraw a backtest from the live views (the log keeps it)."""
         self.transport.send("DELETE", f"{API}/backtests/{backtest_id}", gone_is_done=True)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from backtest_ledger import (
+    Conflict,
     InvalidBacktest,
     InvalidRequest,
     Ledger,
@@ -331,3 +332,27 @@ def test_analyse_waits_for_the_sweeps_analysis_and_gives_its_tables(
     with pytest.raises(InvalidBacktest) as refused:
         ledger.analyse("grid", partitions=7)
     assert refused.value.errors[0][0] == "/partitions"
+
+
+def test_a_mistake_is_excluded_from_the_trials_once_and_stays_listed(
+    ledger: Ledger, api: Api
+) -> None:
+    days = pd.date_range("2024-01-01", periods=40, freq="D", tz="UTC")
+    returns = pd.Series(np.random.default_rng(5).normal(0, 0.01, 40), index=days)
+    ids = [ledger.record_returns(returns * (1 + n / 10), symbol="X", strategy="s",
+                                 experiment="with-a-mistake") for n in range(3)]  # fmt: skip
+    before = ledger.significance(ids[0])["dsr"]
+    assert (before["trials"], before["excluded"]) == (3, 0)
+    events = api.event_count()
+    position = ledger.exclude(ids[2], "posted the fixture", idempotency_key="mistake-1")
+    # a retry with the same key (an answer lost on the way) excludes nothing more
+    assert ledger.exclude(ids[2], "posted the fixture", idempotency_key="mistake-1") == position
+    assert api.event_count() == events + 1
+    after = ledger.significance(ids[0])["dsr"]
+    assert (after["trials"], after["recorded"], after["excluded"]) == (2, 3, 1)
+    assert ids[2] in set(ledger.search(experiment="with-a-mistake")["backtest_id"])
+    assert ledger.history(ids[2])[-1]["event_type"] == "BacktestExcludedFromTrials"
+    with pytest.raises(Conflict):  # a second exclusion, under a new key
+        ledger.exclude(ids[2], "again")
+    with pytest.raises(InvalidBacktest):  # a reason of control characters only
+        ledger.exclude(ids[1], "\x1b")
