@@ -32,7 +32,9 @@ import numpy as np
 from domain import metrics
 
 if TYPE_CHECKING:
-    from domain.results import RecordedSubmission
+    from collections.abc import Sequence
+
+    from domain.results import DailyResult, RecordedSubmission
     from domain.series import Derived
 
 # Variances below this are a constant series seen through rounding: empyrical's floor.
@@ -131,22 +133,36 @@ def relative_metrics(returns: np.ndarray, benchmark: np.ndarray, periods: int) -
         )
 
 
+def benchmark_returns(days: Sequence[DailyResult]) -> np.ndarray | None:
+    """The rows' ``benchmark_return`` (NaN for null); None when no row has one."""
+    given = [day.benchmark_return for day in days]
+    if all(value is None or value is msgspec.UNSET for value in given):
+        return None
+    return np.array(
+        [np.nan if v is None or v is msgspec.UNSET else v for v in given], dtype=np.float64
+    )
+
+
+def held(benchmark: np.ndarray) -> np.ndarray:
+    """The benchmark held from the first row, its wealth starting at 1: each row's
+    growth so far (a row without a return holds the value)."""
+    wealth: np.ndarray = np.cumprod(1.0 + np.nan_to_num(benchmark, nan=0.0))
+    return wealth
+
+
 def aligned(
     submission: RecordedSubmission, derived: Derived
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """A recorded backtest's effective returns and its rows' ``benchmark_return``, row
     by row (NaN for null) over the rows its metrics cover; None without a benchmark."""
     covered = derived.covered
-    benchmark = [day.benchmark_return for day in submission.daily_results[:covered]]
-    if all(value is None or value is msgspec.UNSET for value in benchmark):
+    benchmark = benchmark_returns(submission.daily_results[:covered])
+    if benchmark is None:
         return None
     returns = np.array(
         [np.nan if r is None else r for r in derived.returns[:covered]], dtype=np.float64
     )
-    b = np.array(
-        [np.nan if v is None or v is msgspec.UNSET else v for v in benchmark], dtype=np.float64
-    )
-    return returns, b
+    return returns, benchmark
 
 
 def paired(rows: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray] | None:

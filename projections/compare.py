@@ -15,6 +15,7 @@ from domain.downsampling import extreme_indices
 from domain.errors import FieldError, InvalidBacktest
 from domain.ids import canonical_id
 from domain.provenance import Provenance, ProvenanceCheck, check_provenance
+from domain.relative import held
 from infrastructure.database import snapshot
 from infrastructure.tables import backtest_details
 from projections.queries import find_summary
@@ -104,15 +105,13 @@ def benchmark_curve(
     with snapshot(engine) as conn:
         find_summary(conn, backtest_id, viewer)  # readable by the viewer, or not found
         days = curve(conn, backtest_id)
-        given = [v for part in daily_columns(conn, backtest_id) for v in part["benchmark_return"]]
-    returns = np.array([np.nan if v is None else v for v in given], dtype=np.float64)
-    if not np.isfinite(returns).any():
+    if days.benchmark is None or not np.isfinite(days.benchmark).any():
         return None
-    held = np.cumprod(1.0 + np.nan_to_num(returns, nan=0.0))
+    wealth = held(days.benchmark)
     first, last = int(days.seconds[0]), int(days.seconds[-1]) + _DAY
-    keep = extreme_indices(held, max(1, points // KEPT_PER_SPAN), days.seconds - first,
+    keep = extreme_indices(wealth, max(1, points // KEPT_PER_SPAN), days.seconds - first,
                            last - first)  # fmt: skip
-    return [(days.key(int(i)), float(held[i])) for i in keep]
+    return [(days.key(int(i)), float(wealth[i])) for i in keep]
 
 
 def stream_comparison(engine: sa.Engine, ids: list[str], viewer: str | None) -> Iterator[bytes]:

@@ -70,6 +70,8 @@ class Curve:
     drawdown: np.ndarray
     days: np.ndarray | None  # day ordinals, when keyed by date
     micros: np.ndarray | None  # microseconds since 1970, when keyed by time
+    # each day's benchmark_return (NaN for null); None when no day has one
+    benchmark: np.ndarray | None = None
 
     def key(self, index: int) -> dt.date:
         if self.days is not None:
@@ -93,7 +95,13 @@ def curve(conn: sa.Connection, backtest_id: str) -> Curve:
     seconds = (np.sign(key) * (np.abs(key) // 1_000_000) if by_time
                else (key - _EPOCH_ORDINAL) * 86_400)  # fmt: skip
     drawdown = RunningSeries(None).drawdown_array(equity)
-    return Curve(seconds, equity, drawdown, None if by_time else key, key if by_time else None)
+    benchmark = None
+    if any("benchmark_return" in part for part in decoded):
+        benchmark = np.concatenate([part.get("benchmark_return", np.full(len(part["equity"]),
+                                                                         np.nan))
+                                    for part in decoded])  # fmt: skip
+    return Curve(seconds, equity, drawdown, None if by_time else key, key if by_time else None,
+                 benchmark)  # fmt: skip
 
 
 def row_count(conn: sa.Connection, backtest_id: str, kind: SeriesKind) -> int:

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -67,3 +69,24 @@ class Server:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=30)
+
+
+@contextmanager
+def serving_sqlite(folder: Path, **settings: str) -> Iterator[tuple[str, str]]:
+    """A served ledger (one worker) on a new SQLite database in ``folder``, as ``make
+    run`` serves one: its URL, and alice's API key."""
+    from infrastructure.database import create_engine
+    from infrastructure.migrate import upgrade
+    from tests.api.conftest import make_keys
+
+    url = f"sqlite:///{folder / 'ledger.sqlite3'}"
+    engine = create_engine(url)
+    upgrade(engine)
+    key = make_keys(engine)["alice"]
+    engine.dispose()
+    server = Server(url, folder / "server.log", workers=1, **settings)
+    server.start()
+    try:
+        yield server.base, key
+    finally:
+        server.stop()

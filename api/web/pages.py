@@ -21,7 +21,6 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
-from msgspec import UnsetType
 
 from api.auth import client_address, owner_scope
 from api.handlers import delete_backtest
@@ -34,6 +33,7 @@ from domain.ids import canonical_id
 from domain.metrics import METRIC_NAMES
 from domain.parameters import flatten
 from domain.provenance import Provenance, provenance_document
+from domain.relative import benchmark_returns, held
 from domain.rolling import rolling_beta, rolling_sharpe, window_of
 from domain.series import drawdowns, effective_returns
 from infrastructure.database import read_connection, write_transaction
@@ -73,9 +73,7 @@ LABELS = {
 Page = Template | Redirect
 
 
-def against_benchmark(
-    detail: Any, equity: list[float | None], span: tuple[str, str]
-) -> dict[str, Any]:
+def against_benchmark(detail: Any, span: tuple[str, str]) -> dict[str, Any]:
     """The report's benchmark: its equity rebased to the initial capital (drawn under
     the strategy's), the relative figures when there are pairs to compare, and the
     rolling Sharpe (and, with a benchmark, beta) over half a year of bars."""
@@ -92,11 +90,9 @@ def against_benchmark(
     relative = detail.relative
     if relative is None or relative.pairs < 2:
         return {"rebased": [], "names": [], "charts": charts, "relative": None}
-    given = [d.benchmark_return for d in days]
-    benchmark = np.array(
-        [np.nan if isinstance(v, UnsetType) or v is None else v for v in given], dtype=float
-    )
-    growth = np.cumprod(1.0 + np.nan_to_num(benchmark, nan=0.0)) * detail.initial_capital
+    benchmark = benchmark_returns(days)
+    assert benchmark is not None  # there are pairs
+    growth = held(benchmark) * detail.initial_capital
     rebased = [float(v) if math.isfinite(v) else None for v in growth]
     beta_title = f"Rolling beta, {window} bars"
     charts.append(
@@ -249,7 +245,7 @@ class Pages(Controller):
         days = detail.daily_results
         span = (days[0].at.isoformat(), days[-1].at.isoformat())
         equity = [d.equity for d in days]
-        against = against_benchmark(detail, equity, span)
+        against = against_benchmark(detail, span)
         return Template(
             "report.html.j2",
             context={

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from typing import Any
 
 import empyrical
 import numpy as np
@@ -20,7 +21,7 @@ from tests.factories import backtest_document
 DAYS = 300
 
 
-def with_benchmark(beta: float, seed: int, experiment: str = "vs-index") -> dict[str, object]:
+def with_benchmark(beta: float, seed: int, experiment: str = "vs-index") -> dict[str, Any]:
     """A strategy that holds ``beta`` of an index plus noise, the index as its benchmark."""
     rng = np.random.default_rng(seed)
     index = rng.normal(0.0004, 0.01, DAYS)
@@ -34,9 +35,9 @@ def with_benchmark(beta: float, seed: int, experiment: str = "vs-index") -> dict
     return doc
 
 
-def ledger_returns(doc: dict[str, object]) -> pd.Series:
+def ledger_returns(doc: dict[str, Any]) -> pd.Series:
     """The returns the ledger uses: each equity over the one before (the capital first)."""
-    equity = np.array([row["equity"] for row in doc["daily_results"]], dtype=float)  # type: ignore[attr-defined]
+    equity = np.array([row["equity"] for row in doc["daily_results"]], dtype=float)
     return pd.Series(equity / np.r_[10_000.0, equity[:-1]] - 1)
 
 
@@ -46,7 +47,7 @@ def test_the_figures_equal_empyrical_and_search_and_sort_by_them(api: Api) -> No
     for beta, doc in docs.items():
         detail = api.get(f"/api/v1/backtests/{ids[beta]}").json()
         r = ledger_returns(doc)
-        b = pd.Series([row["benchmark_return"] for row in doc["daily_results"]])  # type: ignore[attr-defined]
+        b = pd.Series([row["benchmark_return"] for row in doc["daily_results"]])
         periods = detail["periods_per_year"]
         alpha, fitted = empyrical.alpha_beta(r, b, annualization=periods)
         metrics, relative = detail["metrics"], detail["relative"]
@@ -78,14 +79,14 @@ def test_the_figures_equal_empyrical_and_search_and_sort_by_them(api: Api) -> No
 
 def test_a_benchmark_on_some_rows_or_constant_or_absent_gives_nulls_never_a_500(api: Api) -> None:
     partial = with_benchmark(1.0, 7, "odd")
-    for row in partial["daily_results"][::2]:  # type: ignore[index]
+    for row in partial["daily_results"][::2]:
         del row["benchmark_return"]
     recorded = api.record(document=partial)
     assert recorded.status_code == 201, recorded.text
     detail = api.get(f"/api/v1/backtests/{recorded.json()['backtest_id']}").json()
     assert detail["relative"]["pairs"] == DAYS // 2 and detail["metrics"]["beta"] is not None
     flat = with_benchmark(1.0, 8, "odd")
-    for row in flat["daily_results"]:  # type: ignore[attr-defined]
+    for row in flat["daily_results"]:
         row["benchmark_return"] = 0.001
     recorded = api.record(document=flat)
     assert recorded.status_code == 201, recorded.text
@@ -98,8 +99,8 @@ def test_a_benchmark_on_some_rows_or_constant_or_absent_gives_nulls_never_a_500(
     assert all(detail["metrics"][n] is None for n in ("beta", "alpha", "tracking_error"))
     # non-finite benchmark values are sanitised like every other number: null, no pair
     odd = with_benchmark(1.0, 9, "odd")
-    odd["daily_results"][3]["benchmark_return"] = float("nan")  # type: ignore[index]
-    odd["daily_results"][5]["benchmark_return"] = float("inf")  # type: ignore[index]
+    odd["daily_results"][3]["benchmark_return"] = float("nan")
+    odd["daily_results"][5]["benchmark_return"] = float("inf")
     sent = api.client.post(
         "/api/v1/backtests",
         content=json.dumps(odd).encode(),  # Python writes NaN and Infinity tokens
@@ -121,9 +122,9 @@ def test_the_compare_pages_benchmark_is_the_first_backtest_s_held(api: Api) -> N
     backtest_id = api.record(document=doc).json()["backtest_id"]
     held = benchmark_curve(api.engine, backtest_id, None, 40)
     assert held is not None and 20 <= len(held) <= 40  # each span's extremes, 10 spans
-    rows = doc["daily_results"]  # type: ignore[index]
-    growth = np.cumprod([1 + row["benchmark_return"] for row in rows])  # type: ignore[index]
-    by_day = dict(zip([row["date"] for row in rows], growth, strict=True))  # type: ignore[index]
+    rows = doc["daily_results"]
+    growth = np.cumprod([1 + row["benchmark_return"] for row in rows])
+    by_day = dict(zip([row["date"] for row in rows], growth, strict=True))
     for day, value in held:  # every kept point is the index held to that day
         assert value == pytest.approx(by_day[day.isoformat()], rel=1e-12)
     assert max(v for _, v in held) == pytest.approx(growth.max(), rel=1e-12)

@@ -52,3 +52,15 @@ def backtrader_sma_cross() -> Any:
                 self.close()
 
     return SmaCross
+
+
+def ma_cross_portfolio(close: Any) -> Any:
+    """vectorbt's 10/30 moving-average crossover on ``close``, 10,000 of cash, fees
+    0.1 %, daily bars; imported on call, like ``sma_cross``."""
+    import vectorbt as vbt
+
+    fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 30)
+    return vbt.Portfolio.from_signals(
+        close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),
+        init_cash=10_000, fees=0.001, freq="1D",
+    )  # fmt: skip

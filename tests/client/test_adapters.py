@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from backtest_ledger import Ledger, OpenTradesLeftOut
-from tests.client.strategies import backtrader_sma_cross, sma_cross
+from tests.client.strategies import backtrader_sma_cross, ma_cross_portfolio, sma_cross
 
 
 def _same(values: Any, expected: Any) -> None:
@@ -101,11 +101,7 @@ def test_vectorbt(ledger: Ledger, sp500: pd.DataFrame) -> None:
     import vectorbt as vbt
 
     close = sp500["Adj Close"]
-    fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 30)
-    portfolio = vbt.Portfolio.from_signals(
-        close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),
-        init_cash=10_000, fees=0.001, freq="1D",
-    )  # fmt: skip
+    portfolio = ma_cross_portfolio(close)
     records = portfolio.trades.records_readable
     with _left_out(int((records["Status"] == "Open").sum())):
         backtest_id = ledger.record_vectorbt(portfolio, symbol="SPX", strategy="sma_cross",
@@ -142,10 +138,7 @@ def test_vectorbt(ledger: Ledger, sp500: pd.DataFrame) -> None:
     year = vbt.settings.returns["year_freq"]
     vbt.settings.returns["year_freq"] = "252 days"
     try:
-        sessions = vbt.Portfolio.from_signals(
-            close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),
-            init_cash=10_000, fees=0.001, freq="1D",
-        )  # fmt: skip
+        sessions = ma_cross_portfolio(close)
         with _left_out(int((records["Status"] == "Open").sum())):
             trading_days = ledger.get(ledger.record_vectorbt(sessions, symbol="SPX", strategy="x"))
     finally:
@@ -157,6 +150,7 @@ def test_vectorbt(ledger: Ledger, sp500: pd.DataFrame) -> None:
 
     # bought on the first crossing and never sold: vectorbt's one trade is open at the end
     never = pd.Series(False, index=close.index)
+    fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 30)
     held = vbt.Portfolio.from_signals(close, fast.ma_crossed_above(slow), never,
                                       init_cash=10_000, freq="1D")  # fmt: skip
     open_at_end = int((held.trades.records_readable["Status"] == "Open").sum())

@@ -12,30 +12,17 @@ import pandas as pd
 import pytest
 
 from backtest_ledger import Ledger
+from tests.client.strategies import ma_cross_portfolio, sma_cross
 
 
 @pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofweek is deprecated")
 def test_backtesting_py_holds_the_data_as_its_benchmark(
     ledger: Ledger, sp500: pd.DataFrame
 ) -> None:
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-    from backtesting.test import SMA
-
-    class SmaCross(Strategy):
-        def init(self) -> None:
-            self.fast = self.I(SMA, self.data.Close, 10)
-            self.slow = self.I(SMA, self.data.Close, 30)
-
-        def next(self) -> None:
-            if crossover(self.fast, self.slow):
-                self.position.close()
-                self.buy()
-            elif crossover(self.slow, self.fast):
-                self.position.close()
+    from backtesting import Backtest
 
     bars = sp500[["Open", "High", "Low", "Close", "Volume"]]
-    bt = Backtest(bars, SmaCross, cash=10_000, commission=0.002, finalize_trades=True)
+    bt = Backtest(bars, sma_cross(), cash=10_000, commission=0.002, finalize_trades=True)
     stats = bt.run()
     backtest_id = ledger.record_backtesting(stats, symbol="SPX", backtest=bt)
     detail = ledger.get(backtest_id)
@@ -59,14 +46,7 @@ def test_backtesting_py_holds_the_data_as_its_benchmark(
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_vectorbt_records_its_own_benchmark(ledger: Ledger, sp500: pd.DataFrame) -> None:
-    import vectorbt as vbt
-
-    close = sp500["Adj Close"]
-    fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 30)
-    portfolio = vbt.Portfolio.from_signals(
-        close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),
-        init_cash=10_000, fees=0.001, freq="1D",
-    )  # fmt: skip
+    portfolio = ma_cross_portfolio(sp500["Adj Close"])
     backtest_id = ledger.record_vectorbt(portfolio, symbol="SPX", strategy="ma_cross")
     detail = ledger.get(backtest_id)
     benchmark = portfolio.benchmark_returns()

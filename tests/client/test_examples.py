@@ -15,10 +15,7 @@ from pathlib import Path
 import pytest
 
 from backtest_ledger import Ledger
-from infrastructure.database import create_engine
-from infrastructure.migrate import upgrade
-from tests.api.conftest import make_keys
-from tests.server_process import Server
+from tests.server_process import serving_sqlite
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 STRATEGIES = {"record_backtesting_py.py": "SmaCross", "record_vectorbt.py": "ma_cross",
@@ -27,18 +24,8 @@ STRATEGIES = {"record_backtesting_py.py": "SmaCross", "record_vectorbt.py": "ma_
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    folder = tmp_path_factory.mktemp("examples")
-    url = f"sqlite:///{folder / 'ledger.sqlite3'}"
-    engine = create_engine(url)
-    upgrade(engine)
-    key = make_keys(engine)["alice"]
-    engine.dispose()
-    server = Server(url, folder / "server.log", workers=1)
-    server.start()
-    try:
-        yield server.base, key
-    finally:
-        server.stop()
+    with serving_sqlite(tmp_path_factory.mktemp("examples")) as served:
+        yield served
 
 
 def test_every_example_is_tested() -> None:

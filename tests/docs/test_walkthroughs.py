@@ -14,10 +14,7 @@ from pathlib import Path
 import pytest
 
 from backtest_ledger import Ledger
-from infrastructure.database import create_engine
-from infrastructure.migrate import upgrade
-from tests.api.conftest import make_keys
-from tests.server_process import Server
+from tests.server_process import serving_sqlite
 
 ROOT = Path(__file__).parents[2]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -30,19 +27,10 @@ def python_blocks(page: Path) -> str:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    # as `make run` serves: an analysis worker thread in the process
     folder = tmp_path_factory.mktemp("walkthroughs")
-    url = f"sqlite:///{folder / 'ledger.sqlite3'}"
-    engine = create_engine(url)
-    upgrade(engine)
-    key = make_keys(engine)["alice"]
-    engine.dispose()
-    # as `make run` serves: one worker process, an analysis worker thread in it
-    server = Server(url, folder / "server.log", workers=1, BACKTEST_LEDGER_ANALYSIS_WORKERS="1")
-    server.start()
-    try:
-        yield server.base, key
-    finally:
-        server.stop()
+    with serving_sqlite(folder, BACKTEST_LEDGER_ANALYSIS_WORKERS="1") as served:
+        yield served
 
 
 # The tutorial's blocks are typed (or pasted) at Python's prompt, a line at a time:
