@@ -7,8 +7,9 @@ list. The sweep table has one row per live
 backtest: its list fields, every metric, then each parameter as a ``param.<dotted
 path>`` column (nested objects flattened, lists and other values as JSON text). Each
 backtest's row is rendered once by the projector (``sweep_cells``), so a CSV export
-joins stored text; the typed Parquet table is read twice, both times in flat memory:
-once for the parameter columns and their types, then row batch after row batch.
+joins stored text, and the typed Parquet table parses it (a sweep of more than one
+batch is read twice, both times in flat memory: once for the parameter columns and
+their types, then batch after batch).
 """
 
 from __future__ import annotations
@@ -286,14 +287,46 @@ def first_batch(conn: sa.Connection, query: SearchQuery, limit: int | None,
     return [tuple(row) for row in rows] if fits or len(rows) <= BATCH_ROWS else None
 
 
+# The text columns whose cells a Parquet table takes back from the CSV writer
+# (``projections.sweep_arrow``): it changed only text that starts with a formula
+# character or an apostrophe, so a cell that starts with an apostrophe is read again.
+TEXT_COLUMNS = ("symbol", "interval", "strategy", "test_mode", "market_type", "experiment")
+
+
+def _table_columns(conventions: bool, provenance: bool) -> list[Any]:
+    extra = [backtest_details.c.conventions] if conventions else []
+    extra += [_PROVENANCE] if provenance else []
+    return [b.backtest_id, b.sweep_row, _RECORDED, *extra]
+
+
+def text_originals(conn: sa.Connection, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The ``TEXT_COLUMNS`` of these backtests, as recorded."""
+    statement = sa.select(b.backtest_id, *(b[name] for name in TEXT_COLUMNS))
+    rows = conn.execute(statement.where(b.backtest_id.in_(ids)))
+    return {backtest_id: tuple(texts) for backtest_id, *texts in rows}
+
+
 def whole_sweep(
     conn: sa.Connection, query: SearchQuery, limit: int | None, conventions: bool
 ) -> list[tuple[Any, ...]] | None:
-    """Every row ``sweep_batches`` reads, with the provenance last, if they fit one
-    batch (``first_batch``)."""
-    extra = [backtest_details.c.conventions] if conventions else []
-    columns = [b[name] for name in FIXED_COLUMNS]
-    return first_batch(conn, query, limit, *columns, _RECORDED, *extra, _PROVENANCE)
+    """Every row ``sweep_partitions`` reads (with the provenance), if they fit one batch
+    (``first_batch``)."""
+    return first_batch(conn, query, limit, *_table_columns(conventions, True))
+
+
+def sweep_partitions(
+    conn: sa.Connection,
+    query: SearchQuery,
+    limit: int | None = None,
+    conventions: bool = False,
+    provenance: bool = False,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The sweep's rows, ``BATCH_ROWS`` at a time, each row: its id, its stored CSV
+    cells of ``FIXED_COLUMNS``, its recorded parameters, then
+    its stored conventions if asked, and its provenance last if asked."""
+    statement = _statement(conn, query, limit, *_table_columns(conventions, provenance))
+    for partition in _streamed(conn, statement).partitions():
+        yield [tuple(row) for row in partition]
 
 
 def provenance_cells(stored: str | None, paths: Iterable[str]) -> list[Any]:
@@ -359,46 +392,6 @@ def convention_values(stored: str | None) -> list[float | None]:
 
 
 _decode_conventions = msgspec.json.Decoder(Conventions).decode
-
-
-def sweep_batches(
-    conn: sa.Connection,
-    query: SearchQuery,
-    table: SweepTable,
-    limit: int | None = None,
-    conventions: bool = False,
-    whole: list[tuple[Any, ...]] | None = None,
-    flats: list[dict[str, Any]] | None = None,
-) -> Iterator[list[list[Any]]]:
-    """The sweep's rows, ``BATCH_ROWS`` at a time, each batch as a list of columns:
-    ``FIXED_COLUMNS``, ``CONVENTION_COLUMNS`` if asked, then ``table.parameters`` in
-    order, then ``table.provenance``; or the rows ``whole_sweep`` read, as one batch
-    (with their ``flat_parameters``, when already made)."""
-    if whole is not None:  # no rows: no batch, as a stream of none gives none
-        partitions: Iterable[Iterable[Any]] = [whole] if whole else []
-    else:
-        columns = [b[name] for name in FIXED_COLUMNS]
-        extra = [backtest_details.c.conventions] if conventions else []
-        extra += [_PROVENANCE] if table.provenance else []
-        statement = _statement(conn, query, limit, *columns, _RECORDED, *extra)
-        partitions = _streamed(conn, statement).partitions()
-    fixed = len(FIXED_COLUMNS)
-    created = FIXED_COLUMNS.index("created_at")
-    for partition in partitions:
-        rows = [tuple(row) for row in partition]
-        batch = [list(values) for values in zip(*(row[:fixed] for row in rows), strict=True)]
-        batch[created] = [as_utc(moment) for moment in batch[created]]
-        if conventions:
-            figures = [convention_values(row[fixed + 1]) for row in rows]
-            batch += [list(values) for values in zip(*figures, strict=True)]
-        flat = flats if flats is not None else [flat_parameters(row[fixed]) for row in rows]
-        for path, kind in table.parameters.items():
-            batch.append([cell(kind, values.get(path)) for values in flat])
-        if table.provenance:
-            given = [provenance_cells(row[-1], table.provenance) for row in rows]
-            for index, kind in enumerate(table.provenance.values()):
-                batch.append([cell(kind, values[index]) for values in given])
-        yield batch
 
 
 def sweep_cells(summary: dict[str, Any], parameters: dict[str, Any]) -> tuple[str, str]:
