@@ -99,22 +99,24 @@ def _new_key() -> str:
     return "btl_" + secrets.token_urlsafe(32)
 
 
-_USER_COLUMNS = (users.c.user_id, users.c.name, users.c.role)
+USER_COLUMNS = (users.c.user_id, users.c.name, users.c.role)
+# The row of the active user holding the key hash bound as ``key_hash``.
+ACTIVE_KEY = sa.and_(users.c.key_hash == sa.bindparam("key_hash"), users.c.revoked_at.is_(None))
 
 
-def _user(row: Any) -> User:
-    """A user from a row of ``_USER_COLUMNS`` (a SQLAlchemy row or a plain tuple)."""
+def user_of(row: Any) -> User:
+    """A user from a row of ``USER_COLUMNS`` (a SQLAlchemy row or a plain tuple)."""
     user_id, name, role = row
     return User(user_id=user_id, name=name, role=Role(role))
 
 
 def user_by_name(conn: sa.Connection, name: str) -> User:
     row = conn.execute(
-        sa.select(*_USER_COLUMNS).where(users.c.name == name, users.c.revoked_at.is_(None))
+        sa.select(*USER_COLUMNS).where(users.c.name == name, users.c.revoked_at.is_(None))
     ).first()
     if row is None:
         raise UserNotFound(name)
-    return _user(row)
+    return user_of(row)
 
 
 def user_by_key(conn: sa.Connection, api_key: str) -> User | None:
@@ -125,9 +127,7 @@ def user_by_key(conn: sa.Connection, api_key: str) -> User | None:
 
 # Built once: every authenticated request runs it, and building it cost more than
 # running it.
-_BY_KEY_HASH = sa.select(*_USER_COLUMNS).where(
-    users.c.key_hash == sa.bindparam("key_hash"), users.c.revoked_at.is_(None)
-)
+_BY_KEY_HASH = sa.select(*USER_COLUMNS).where(ACTIVE_KEY)
 
 
 def user_by_key_hash(conn: sa.Connection, key_hash: str) -> User | None:
@@ -136,12 +136,10 @@ def user_by_key_hash(conn: sa.Connection, key_hash: str) -> User | None:
     Fetched through ``fetch_rows``: every authenticated request runs this lookup, and
     SQLAlchemy's per-execution work was half of its client time."""
     rows = fetch_rows(conn, _BY_KEY_HASH, {"key_hash": key_hash})
-    return _user(rows[0]) if rows else None
+    return user_of(rows[0]) if rows else None
 
 
-_SESSION_OF = sa.select(*_USER_COLUMNS, users.c.session_epoch).where(
-    users.c.key_hash == sa.bindparam("key_hash"), users.c.revoked_at.is_(None)
-)
+_SESSION_OF = sa.select(*USER_COLUMNS, users.c.session_epoch).where(ACTIVE_KEY)
 
 
 def session_user(conn: sa.Connection, key_hash: str) -> tuple[User, int] | None:
@@ -150,4 +148,4 @@ def session_user(conn: sa.Connection, key_hash: str) -> tuple[User, int] | None:
     if not rows:
         return None
     user_id, name, role, epoch = rows[0]
-    return _user((user_id, name, role)), int(epoch)
+    return user_of((user_id, name, role)), int(epoch)

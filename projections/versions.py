@@ -6,13 +6,14 @@ change."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from domain.errors import BacktestNotFound
 from infrastructure.database import fetch_rows
-from infrastructure.tables import backtests, events
+from infrastructure.tables import backtests, events, users
+from infrastructure.users import ACTIVE_KEY, USER_COLUMNS, User, user_of
 from projections.queries import AsOf, visible, visible_now
 
 b, e = backtests.c, events.c
@@ -33,6 +34,46 @@ def _live_version(owned: bool) -> sa.Select[Any]:
 
 
 _LIVE_VERSION = {owned: _live_version(owned) for owned in (False, True)}
+
+
+class CallerAndVersion(NamedTuple):
+    """The caller, and a live backtest's owner and stream version (None: no such live
+    backtest)."""
+
+    user: User
+    owner_id: str | None
+    version: int | None
+
+    def visible_version(self, backtest_id: str, owner_id: str | None) -> int:
+        """The version, if the backtest is one a reader of ``owner_id``'s backtests
+        (None: anyone's) may see, else ``BacktestNotFound``."""
+        if self.version is None or owner_id not in (None, self.owner_id):
+            raise BacktestNotFound(backtest_id)
+        return self.version
+
+
+# A conditional read of one backtest looks its caller up and reads the version in one
+# statement: one round trip where two made a 304 cost 1.4 times the trivial route.
+_CALLER_AND_LIVE_VERSION = (
+    sa.select(*USER_COLUMNS, b.owner_id, _stream_version(sa.bindparam("id")))
+    .select_from(
+        users.outerjoin(backtests, sa.and_(b.backtest_id == sa.bindparam("id"), visible_now()))
+    )
+    .where(ACTIVE_KEY)
+)
+
+
+def caller_and_live_version(
+    conn: sa.Connection, key_hash: str, backtest_id: str
+) -> CallerAndVersion | None:
+    """The active user holding the key of this hash (None: nobody), with the backtest's
+    owner and version if it is live."""
+    rows = fetch_rows(conn, _CALLER_AND_LIVE_VERSION, {"key_hash": key_hash, "id": backtest_id})
+    if not rows:
+        return None
+    *user, owner_id, version = rows[0]
+    found = owner_id is not None
+    return CallerAndVersion(user_of(user), owner_id, int(version or 0) if found else None)
 
 
 def backtest_version(conn: sa.Connection, backtest_id: str, owner_id: str | None,

@@ -7,6 +7,7 @@ detail read again in the same process comes from its cache of rendered details."
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from infrastructure.database import write_transaction
+from infrastructure.users import revoke_user
 from projections import documents
 from tests.api.conftest import Api
 from tests.factories import backtest_document
@@ -109,6 +112,34 @@ def test_the_detail_is_kept_rendered_and_never_served_stale(api: Api) -> None:
     assert rendered.body == kept.content
     api.client.delete(path, headers=api.auth("alice"))
     assert api.get(path).status_code == 404
+
+
+def test_a_conditional_detail_answers_who_may_read_it_before_whether_it_changed(
+    api: Api,
+) -> None:
+    """The caller and the version are read in one statement: a kept detail or a tag
+    still answers 401, 403 and 404 as an unconditional read does, and the throttle
+    still counts a wrong key."""
+    backtest_id = _record(api)
+    path = f"/api/v1/backtests/{backtest_id}"
+    tag = api.get(path).headers["etag"]  # and kept by this process
+
+    def read(who: dict[str, str], held: str | None = tag) -> int:
+        headers = {**who, **({"If-None-Match": held} if held else {})}
+        return int(api.client.get(path, headers=headers).status_code)
+
+    assert read(api.auth("carol")) == 304  # an auditor reads anyone's
+    assert read(api.auth("carol"), None) == 200
+    for held in (tag, "*", None):  # another user: not found, held or kept
+        assert read(api.auth("bob"), held) == 404
+    assert read(api.auth("dave")) == 403  # an admin reads no backtests
+    assert read({"Authorization": "Bearer not-a-key"}) == 401
+    assert read({}) == 401
+    assert api.get(f"/api/v1/backtests/{uuid.uuid4()}").status_code == 404
+    # a revoked key is refused whatever it holds
+    with write_transaction(api.engine) as conn:
+        revoke_user(conn, "carol")
+    assert read(api.auth("carol")) == 401
 
 
 def test_significance_and_compare_are_revalidated(api: Api) -> None:
