@@ -11,6 +11,7 @@ time, so a detail of a million days streams in flat memory like its trades.csv.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,8 +20,9 @@ from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
-from infrastructure.database import read_connection
+from infrastructure.database import fetch_rows, read_connection
 from infrastructure.tables import backtest_details, backtest_documents, backtests
 from projections.csv_export import COLUMNS, write_slices
 from projections.queries import AsOf, ListQuery, check_visible, encode_cursor, page_rows
@@ -200,6 +202,19 @@ _ADDED = "(" + "|".join(ADDED_FIELDS) + ")"
 ADDED_FIELDS_PATTERN = rf"^{_ADDED}(,{_ADDED})*$"  # what the API's ``fields=`` takes
 
 
+@functools.lru_cache(maxsize=8)
+def _added_fields(fields: tuple[str, ...], postgres: bool) -> sa.Select[Any]:
+    """The statement of ``fields`` of some backtests' details, built once per shape: on
+    PostgreSQL with the ids as one array (one statement whatever their count, compiled
+    once), where an ``IN`` list was built and compiled for every page."""
+    d = backtest_details.c
+    if postgres:
+        listed = d.backtest_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)))
+    else:
+        listed = d.backtest_id.in_(sa.bindparam("ids", expanding=True))
+    return sa.select(d.backtest_id, *(d[name] for name in fields)).where(listed)
+
+
 def page_items(
     conn: sa.Connection, rows: Sequence[tuple[str, str | None]], fields: Sequence[str] = ()
 ) -> list[str]:
@@ -212,11 +227,9 @@ def page_items(
         items.append(item)
     if not fields or not items:
         return items
-    d = backtest_details.c
-    wanted = [d[name] for name in fields]
     ids = [backtest_id for backtest_id, _ in rows]
-    found = {row[0]: row[1:] for row in conn.execute(
-        sa.select(d.backtest_id, *wanted).where(d.backtest_id.in_(ids)))}  # fmt: skip
+    statement = _added_fields(tuple(fields), conn.dialect.name == "postgresql")
+    found = {row[0]: row[1:] for row in fetch_rows(conn, statement, {"ids": ids})}
     return [
         item[:-1] + "".join(f',"{name}":{text or "null"}' for name, text in
                             zip(fields, found.get(backtest_id, ()) or [None] * len(fields),
