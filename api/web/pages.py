@@ -15,14 +15,16 @@ from typing import Annotated, Any
 
 import numpy as np
 import sqlalchemy as sa
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
+from litestar.utils.scope.state import ScopeState
 
 from api.auth import client_address, owner_scope
+from api.conditional import etag, holds, not_modified, validators
 from api.handlers import delete_backtest
 from api.reads import on_users_database, read_engine, written
 from api.routes.backtests import csv_download
@@ -46,8 +48,10 @@ from projections.significance import (
     SignificanceParams,
     SignificanceReport,
     report_for,
+    report_inputs,
     stored_report,
 )
+from projections.versions import backtest_version
 
 PER_PAGE = 50
 # Past this a page's OFFSET overflows what the stores count in (a 500 before): 10^6
@@ -70,7 +74,7 @@ LABELS = {
     "information_ratio": "Information ratio", "tracking_error": "Tracking error",
 }  # fmt: skip
 
-Page = Template | Redirect
+Page = Template | Redirect | Response[bytes]
 
 
 def against_benchmark(detail: Any, span: tuple[str, str]) -> dict[str, Any]:
@@ -129,6 +133,29 @@ def reader_of(request: Request[Any, Any, Any]) -> User | None:
     if user is not None and user.role is Role.ADMIN:
         raise NotFoundException("administrators manage users and read no backtests")
     return user
+
+
+def report_page_tag(
+    request: Request[Any, Any, Any],
+    user: User,
+    backtest_id: str,
+    trades_page: int,
+    significance: str,
+    params: SignificanceParams,
+) -> str:
+    """The report page's ETag: what it shows depends on the backtest's stream, its
+    significance report's inputs (the trials of its experiment among them), the reader,
+    the page of trades, the significance budget, and the form token it carries (the
+    same while its cookie lives). Read without the series (404 if not readable)."""
+    engine = read_engine(request)
+    scope = owner_scope(user)
+    with read_connection(engine) as conn:
+        _, version = backtest_version(conn, backtest_id, scope)
+    inputs = report_inputs(engine, backtest_id, scope, params, fit=True)
+    form_token = ScopeState.from_scope(request.scope).csrf_token
+    return etag("report page", backtest_id, version, inputs, user.user_id, user.name,
+                user.role.value, trades_page, significance,
+                request.app.state.settings.significance_seconds, form_token)  # fmt: skip
 
 
 class Pages(Controller):
@@ -222,11 +249,15 @@ class Pages(Controller):
             return sign_in_first(request)
         scope, backtest_id = owner_scope(user), canonical_id(backtest_id)
         engine = read_engine(request)
+        budget = request.app.state.settings.significance_seconds
+        params = SignificanceParams(samples=PAGE_RESAMPLES)
+        # read before the page, so that a change made while it renders moves the tag
+        tag = report_page_tag(request, user, backtest_id, trades_page, significance, params)
+        if holds(request, tag):
+            return not_modified(tag)
         with read_connection(engine) as conn:
             detail = queries.get_detail(conn, backtest_id, scope, with_trades=False)
             trades, trade_count = queries.trade_page(conn, backtest_id, trades_page, PER_PAGE)
-        budget = request.app.state.settings.significance_seconds
-        params = SignificanceParams(samples=PAGE_RESAMPLES)
         # A long backtest's bootstrap takes seconds: the page shows it once computed,
         # on request (a link), so that the page itself answers at once.
         deferred = len(detail.daily_results) * PAGE_RESAMPLES > PAGE_INLINE_DRAWS
@@ -266,6 +297,8 @@ class Pages(Controller):
                 "provenance": shown_provenance(detail.provenance),
                 "kinds": KINDS, "is_owner": user.role is Role.USER,
             },
+            # a page without its significance (not computed yet) is never kept
+            headers=validators(tag) if report is not None else None,
         )  # fmt: skip
 
     @get("/backtests/{backtest_id:str}/csv/{kind:str}", sync_to_thread=True)

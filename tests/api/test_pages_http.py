@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -325,3 +326,60 @@ def test_a_long_backtests_page_defers_its_bootstrap_to_a_link(
     short = api.record(document=backtest_document(days=50)).json()["backtest_id"]
     inline = api.client.get(f"/backtests/{short}", headers=HTML)
     assert "resamples" in inline.text and stored() == 2  # computed as the page loaded
+
+
+def test_the_report_page_is_revalidated_until_what_it_shows_changes(api: Api) -> None:
+    """A browser keeps the report page (private, no-cache) and asks again with its tag:
+    a 304 that reads no series, until the backtest, its trials or the reader change."""
+    from tests.api.test_conditional_http import series_reads
+
+    doc = backtest_document(days=120, seed=1)
+    doc["experiment"] = "grid"
+    backtest_id = api.record(document=doc).json()["backtest_id"]
+    sign_in(api, "alice")
+    path = f"/backtests/{backtest_id}"
+    first = api.client.get(path, headers=HTML)
+    assert first.status_code == 200 and "resamples" in first.text
+    assert first.headers["cache-control"] == "private, no-cache"
+    tag = first.headers["etag"]
+
+    def again(held: str = tag, **params: str) -> Any:
+        return api.client.get(path, params=params, headers={**HTML, "If-None-Match": held})
+
+    with series_reads() as seen:
+        kept = again()
+    assert kept.status_code == 304 and kept.content == b"" and seen == []
+    assert again(trades_page="2").status_code == 200  # another page of trades
+    # a new variant in its experiment is one more trial: the DSR on the page moves
+    more = backtest_document(days=120, seed=2)
+    more["experiment"] = "grid"
+    assert api.record(document=more).status_code == 201
+    moved = again()
+    assert moved.status_code == 200 and moved.headers["etag"] != tag
+    assert moved.text != first.text  # the trials shown changed
+    tag = moved.headers["etag"]
+    exclusion = f"/api/v1/backtests/{backtest_id}/exclusion"
+    excluded = api.client.post(exclusion, json={"reason": "a test"}, headers=api.auth("alice"))
+    assert excluded.status_code == 201
+    assert again(tag).status_code == 200
+    # another reader holds nothing of alice's, and an auditor's page is their own
+    sign_in(api, "bob")
+    assert again("*").status_code == 404
+    sign_in(api, "carol")
+    assert again(tag).status_code == 200
+
+
+def test_a_report_page_without_its_significance_is_not_kept(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.web import pages
+
+    monkeypatch.setattr(pages, "PAGE_INLINE_DRAWS", 100 * pages.PAGE_RESAMPLES)
+    backtest_id = api.record(document=backtest_document(days=400)).json()["backtest_id"]
+    sign_in(api, "alice")
+    deferred = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
+    assert 'id="sig-deferred"' in deferred.text
+    assert "etag" not in deferred.headers and deferred.headers["cache-control"] == "no-store"
+    api.client.get(f"/backtests/{backtest_id}?significance=compute", headers=HTML)
+    stored = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
+    assert "resamples" in stored.text and "etag" in stored.headers
