@@ -19,6 +19,21 @@ from litestar import MediaType, Request, Response
 from infrastructure.migrate import HEAD_REVISION
 
 CACHE_CONTROL = "private, no-cache"
+# The API's conditional reads, by operation id, with what their tag is derived from
+# (``api.openapi`` documents their ETag, If-None-Match and 304 from this).
+CONDITIONAL_READS = {
+    "getBacktest": "the backtest's stream version",
+    "downloadDailyCsv": "the backtest's stream version",
+    "downloadMonthlyCsv": "the backtest's stream version",
+    "downloadTradesCsv": "the backtest's stream version",
+    "getBacktestHistory": "the backtest's stream version",
+    "compareBacktests": "each compared backtest's stream version and the points asked",
+    "getBacktestSignificance": "the report's inputs: its parameters and the trials counted",
+    "downloadExperimentCsv": "the experiment's newest record, deletion and exclusion, "
+    "and the request's terms",
+    "downloadExperimentParquet": "the experiment's newest record, deletion and "
+    "exclusion, and the request's terms",
+}
 
 
 def _release() -> str:

@@ -18,8 +18,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
+    OpenAPIType,
+    Parameter,
     Reference,
     RequestBody,
     Schema,
@@ -27,6 +30,7 @@ from litestar.openapi.spec import (
 )
 from litestar.static_files import create_static_files_router
 
+from api.conditional import CACHE_CONTROL, CONDITIONAL_READS
 from api.schemas import Problem
 from domain.results import BacktestSubmission
 from domain.submission import ExclusionRequest
@@ -99,10 +103,12 @@ ERRORS = {
 
 
 def finish_document(app: Litestar) -> None:
-    """Complete what Litestar cannot infer: the record body's schema, and the RFC 9457
-    problem responses every API operation can give."""
+    """Complete what Litestar cannot infer: the record body's schema, the RFC 9457
+    problem responses every API operation can give, and the conditional reads' ETag,
+    If-None-Match and 304."""
     document_request_bodies(app)
     document_problems(app)
+    document_conditional_reads(app)
 
 
 def document_problems(app: Litestar) -> None:
@@ -137,6 +143,34 @@ def document_problems(app: Litestar) -> None:
                     description="The database does not answer", content=health.content
                 )
             operation.responses = responses
+
+
+def document_conditional_reads(app: Litestar) -> None:
+    """Each of ``CONDITIONAL_READS``: its answer's ``ETag`` and ``Cache-Control``, the
+    ``If-None-Match`` it takes, and its 304."""
+    text = Schema(type=OpenAPIType.STRING)
+    for item in (app.openapi_schema.paths or {}).values():
+        operation = getattr(item, "get", None)
+        if operation is None or operation.operation_id not in CONDITIONAL_READS:
+            continue
+        source = CONDITIONAL_READS[operation.operation_id]
+        tag = OpenAPIHeader(schema=text, description=f"A strong tag of {source}: it "
+                            "changes whenever the answer would")  # fmt: skip
+        cache = OpenAPIHeader(schema=text, description=f"`{CACHE_CONTROL}`: the caller may "
+                              "keep the answer, a shared cache may not")  # fmt: skip
+        operation.parameters = [*(operation.parameters or []), Parameter(
+            name="If-None-Match", param_in="header", schema=text, required=False,
+            description="A tag this operation gave: 304 with no body if the answer is "
+            "still the same, decided before any stored series is read",
+        )]  # fmt: skip
+        responses = operation.responses or {}
+        if "200" in responses:
+            responses["200"].headers = {"ETag": tag, "Cache-Control": cache}
+        responses["304"] = OpenAPIResponse(
+            description="Not Modified: the tag sent still names the answer",
+            headers={"ETag": tag, "Cache-Control": cache},
+        )
+        operation.responses = responses
 
 
 # The POST bodies the routes read themselves (to stream, sanitise and name every bad

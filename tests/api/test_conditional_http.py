@@ -208,3 +208,42 @@ def test_an_export_takes_a_limit_and_may_keep_no_row(api: Api) -> None:
     for bad in ("0", "-1", "x"):
         refused = api.get("/api/v1/experiments/grid/backtests.csv", limit=bad)
         assert refused.status_code == 400, refused.text
+
+
+def test_the_openapi_document_names_exactly_the_reads_that_answer_304(api: Api) -> None:
+    """Every GET of the API is tried with the tag it gave: those that answer 304 are
+    the operations the document gives a 304, an ETag and an If-None-Match."""
+    one, two = _record(api, "grid", seed=1), _record(api, "grid", seed=2)
+    document = api.client.get("/schema/openapi.json").json()
+    filled = {"{backtest_id}": one, "{name}": "grid"}
+    queries = {"compareBacktests": {"ids": f"{one},{two}"}}
+    documented, answered = set(), set()
+    for template, item in document["paths"].items():
+        operation = item.get("get")
+        if not template.startswith("/api/") or operation is None:
+            continue
+        name = operation["operationId"]
+        if "304" in operation["responses"]:
+            headers = operation["responses"]["304"]["headers"]
+            assert set(headers) == {"ETag", "Cache-Control"}, name
+            assert set(operation["responses"]["200"]["headers"]) == {"ETag", "Cache-Control"}
+            assert any(p["name"] == "If-None-Match" for p in operation["parameters"]), name
+            documented.add(name)
+        path = template
+        for hole, value in filled.items():
+            path = path.replace(hole, value)
+        if "{" in path:  # of a resource this test makes none of (an analysis)
+            assert name not in documented
+            continue
+        params = queries.get(name, {})
+        for who in ("alice", "carol", "dave"):  # a user's, an auditor's, an admin's
+            first = api.get(path, who, **params)
+            if first.status_code != 403:
+                break
+        assert first.status_code == 200, (name, first.status_code)
+        if "etag" in first.headers:
+            held = {**api.auth(who), "If-None-Match": first.headers["etag"]}
+            if api.client.get(path, params=params, headers=held).status_code == 304:
+                answered.add(name)
+    assert documented == answered
+    assert len(answered) == 9
