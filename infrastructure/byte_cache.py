@@ -1,6 +1,6 @@
 """A bounded cache of bytes in one process: least recently used out first, bounded by
 the bytes it holds rather than by a count. Each entry is kept with its tag (for a
-backtest's detail, the ETag of its stream version): a reader that finds an entry uses
+backtest's detail or CSV, the ETag of its stream version): a reader that finds an entry uses
 it only if the tag is the one it has just read, so an entry is never served stale.
 Thread-safe: the sync handlers that read it run on many threads."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable, Iterator
 
 
 class ByteCache:
@@ -46,6 +46,19 @@ class ByteCache:
             while self._held > self.capacity:
                 _, (_, evicted) = self._entries.popitem(last=False)
                 self._held -= len(evicted)
+
+    def kept_as_sent(self, key: Hashable, tag: str, parts: Iterable[bytes]) -> Iterator[bytes]:
+        """``parts`` as they are sent, kept with ``tag`` once all are sent if together
+        they fit (a larger answer streams on in flat memory, and a stream cut short
+        keeps nothing)."""
+        most, held, kept = self.capacity // 4, 0, []
+        for part in parts:
+            held += len(part)
+            if held <= most:
+                kept.append(part)
+            yield part
+        if held <= most:
+            self.put(key, tag, b"".join(kept))
 
     @property
     def held(self) -> int:

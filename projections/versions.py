@@ -37,25 +37,27 @@ _LIVE_VERSION = {owned: _live_version(owned) for owned in (False, True)}
 
 
 class CallerAndVersion(NamedTuple):
-    """The caller, and a live backtest's owner and stream version (None: no such live
-    backtest)."""
+    """The caller, and a live backtest's owner, symbol and stream version (None: no
+    such live backtest)."""
 
     user: User
     owner_id: str | None
+    symbol: str
     version: int | None
 
-    def visible_version(self, backtest_id: str, owner_id: str | None) -> int:
-        """The version, if the backtest is one a reader of ``owner_id``'s backtests
-        (None: anyone's) may see, else ``BacktestNotFound``."""
+    def visible_version(self, backtest_id: str, owner_id: str | None) -> tuple[str, int]:
+        """The symbol and version, as ``backtest_version`` gives them, if the backtest is
+        one a reader of ``owner_id``'s backtests (None: anyone's) may see, else
+        ``BacktestNotFound``."""
         if self.version is None or owner_id not in (None, self.owner_id):
             raise BacktestNotFound(backtest_id)
-        return self.version
+        return self.symbol, self.version
 
 
 # A conditional read of one backtest looks its caller up and reads the version in one
 # statement: one round trip where two made a 304 cost 1.4 times the trivial route.
 _CALLER_AND_LIVE_VERSION = (
-    sa.select(*USER_COLUMNS, b.owner_id, _stream_version(sa.bindparam("id")))
+    sa.select(*USER_COLUMNS, b.owner_id, b.symbol, _stream_version(sa.bindparam("id")))
     .select_from(
         users.outerjoin(backtests, sa.and_(b.backtest_id == sa.bindparam("id"), visible_now()))
     )
@@ -71,9 +73,10 @@ def caller_and_live_version(
     rows = fetch_rows(conn, _CALLER_AND_LIVE_VERSION, {"key_hash": key_hash, "id": backtest_id})
     if not rows:
         return None
-    *user, owner_id, version = rows[0]
+    *user, owner_id, symbol, version = rows[0]
     found = owner_id is not None
-    return CallerAndVersion(user_of(user), owner_id, int(version or 0) if found else None)
+    return CallerAndVersion(user_of(user), owner_id, symbol or "",
+                            int(version or 0) if found else None)  # fmt: skip
 
 
 def backtest_version(conn: sa.Connection, backtest_id: str, owner_id: str | None,

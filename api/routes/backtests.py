@@ -199,27 +199,61 @@ def attachment_named(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"
 
 
-def sent(document: documents.Document, media_type: str, **headers: str) -> Response[Any]:
-    """A short document as one body, a long one streamed part by part."""
-    if isinstance(document.body, bytes):
-        return Response(document.body, media_type=media_type, headers=headers)
-    return Stream(document.body, media_type=media_type, headers=headers)
-
-
 def csv_download(request: Request[Any, Any, Any], engine: sa.Engine, user: User,
                  backtest_id: str, kind: str) -> Response[Any]:  # fmt: skip
-    """A CSV download of a backtest the user may read (404 before any byte; 304, with
-    no series read, for a client that holds it)."""
+    """A CSV download of a backtest the user may read, for a signed-in page."""
     backtest_id, scope = canonical_id(backtest_id), owner_scope(user)
-    if request.headers.get("if-none-match"):  # the version alone decides a 304
+    kept, found = kept_answer(request, (backtest_id, kind)), None
+    if kept is not None or request.headers.get("if-none-match"):
         with read_connection(engine) as conn:
-            _, version = backtest_version(conn, backtest_id, scope)
-        if holds(request, tag := etag(kind, backtest_id, version)):
+            found = backtest_version(conn, backtest_id, scope)
+    return kept_or_read(request, engine, scope, backtest_id, kind, found, kept)  # type: ignore[arg-type]
+
+
+def kept_answer(request: Request[Any, Any, Any], key: tuple[str, str]) -> tuple[str, bytes] | None:
+    """The tag and bytes of an answer this process keeps: if kept, or if the client
+    holds one, the version decides before anything else is read."""
+    details: ByteCache = request.app.state.details
+    return details.get(key)
+
+
+def kept_or_read(
+    request: Request[Any, Any, Any],
+    engine: sa.Engine,
+    scope: str | None,
+    backtest_id: str,
+    kind: documents.DocumentKind,
+    found: tuple[str, int] | None,
+    kept: tuple[str, bytes] | None,
+    moment: queries.AsOf | None = None,
+) -> Response[Any]:
+    """One backtest's document (its detail or a CSV): given its (symbol, version) as
+    ``found``, a 304 for a client that holds it, or the ``kept`` bytes if kept at that
+    version; else read (404 before any byte), and kept as it is sent if it fits."""
+    details: ByteCache = request.app.state.details
+    media_type = MediaType.JSON if kind == "detail" else "text/csv"
+    if found is not None:
+        symbol, version = found
+        tag = etag(kind, backtest_id, version)  # the same bytes at any as_of
+        if holds(request, tag):
             return not_modified(tag)
-    document = documents.read_document(engine, backtest_id, kind, scope)  # type: ignore[arg-type]
-    disposition = attachment(document.symbol, backtest_id, kind)
-    return sent(document, "text/csv", **{"Content-Disposition": disposition},
-                **validators(etag(kind, backtest_id, document.version)))  # fmt: skip
+        if kept is not None and kept[0] == tag:
+            headers = _headers(kind, tag, backtest_id, symbol)
+            return Response(kept[1], media_type=media_type, headers=headers)
+    document = documents.read_document(engine, backtest_id, kind, scope, moment)
+    tag = etag(kind, backtest_id, document.version)
+    headers = _headers(kind, tag, backtest_id, document.symbol)
+    if isinstance(document.body, bytes):
+        details.put((backtest_id, kind), tag, document.body)
+        return Response(document.body, media_type=media_type, headers=headers)
+    parts = details.kept_as_sent((backtest_id, kind), tag, document.body)
+    return Stream(parts, media_type=media_type, headers=headers)
+
+
+def _headers(kind: str, tag: str, backtest_id: str, symbol: str) -> dict[str, str]:
+    if kind == "detail":
+        return validators(tag)
+    return {"Content-Disposition": attachment(symbol, backtest_id, kind), **validators(tag)}
 
 
 def _reader_and_version(
@@ -227,20 +261,20 @@ def _reader_and_version(
     backtest_id: str,
     moment: queries.AsOf | None,
     conditional: bool,
-) -> tuple[str | None, int | None]:
-    """Whose backtests the caller reads, and, for a ``conditional`` read (a detail kept
-    or one the client holds), the backtest's stream version. Nothing kept, nothing held:
-    no version, as the document is read at once with its own. The live version is read
-    in one statement with the caller: a kept detail or a 304 costs one pooled
+) -> tuple[str | None, tuple[str, int] | None]:
+    """Whose backtests the caller reads, and, for a ``conditional`` read (an answer kept
+    or one the client holds), the backtest's symbol and stream version. Nothing kept,
+    nothing held: none, as the document is read at once with its own. The live version
+    is read in one statement with the caller: a kept answer or a 304 costs one pooled
     connection and one round trip, as the trivial route does."""
     if conditional and moment is None:
-        with authenticated_version(request, READER_ROLES, backtest_id) as (_, user, version):
-            return owner_scope(user), version
+        with authenticated_version(request, READER_ROLES, backtest_id) as (_, user, found):
+            return owner_scope(user), found
     with authenticated_read(request, READER_ROLES) as (conn, user):
         scope = owner_scope(user)
         if not conditional:
             return scope, None
-        return scope, backtest_version(conn, backtest_id, scope, moment)[1]
+        return scope, backtest_version(conn, backtest_id, scope, moment)
 
 
 class BacktestController(Controller):
@@ -389,22 +423,11 @@ class BacktestController(Controller):
         the series, and each process keeps recent details rendered."""
         moment = queries.parse_as_of(as_of) if as_of else None
         backtest_id = canonical_id(backtest_id)
-        details: ByteCache = request.app.state.details
-        kept = details.get(backtest_id)
+        kept = kept_answer(request, (backtest_id, "detail"))
         conditional = kept is not None or bool(request.headers.get("if-none-match"))
-        scope, version = _reader_and_version(request, backtest_id, moment, conditional)
-        if version is not None:
-            tag = etag("detail", backtest_id, version)  # the same bytes at any as_of
-            if holds(request, tag):
-                return not_modified(tag)
-            if kept is not None and kept[0] == tag:
-                return Response(kept[1], media_type=MediaType.JSON, headers=validators(tag))
-        document = documents.read_document(read_engine(request), backtest_id, "detail", scope,
-                                           moment)  # fmt: skip
-        tag = etag("detail", backtest_id, document.version)
-        if isinstance(document.body, bytes):
-            details.put(backtest_id, tag, document.body)
-        return sent(document, MediaType.JSON, **validators(tag))
+        scope, found = _reader_and_version(request, backtest_id, moment, conditional)
+        return kept_or_read(request, read_engine(request), scope, backtest_id, "detail", found,
+                            kept, moment)  # fmt: skip
 
     @delete(
         "/{backtest_id:str}",
@@ -456,19 +479,23 @@ class BacktestController(Controller):
                         headers=headers)  # fmt: skip
 
     def _csv(
-        self, request: Request[User, Any, State], backtest_id: str, kind: str
+        self, request: Request[Any, Any, State], backtest_id: str, kind: documents.DocumentKind
     ) -> Response[bytes]:
-        return csv_download(request, read_engine(request), request.user, backtest_id, kind)
+        backtest_id = canonical_id(backtest_id)
+        kept = kept_answer(request, (backtest_id, kind))
+        conditional = kept is not None or bool(request.headers.get("if-none-match"))
+        scope, found = _reader_and_version(request, backtest_id, None, conditional)
+        return kept_or_read(request, read_engine(request), scope, backtest_id, kind, found, kept)
 
     @get(
         "/{backtest_id:str}/daily.csv",
         operation_id="downloadDailyCsv",
-        guards=[READERS],
+        opt={AUTHENTICATES_ON_READ: True},
         sync_to_thread=True,
         media_type="text/csv",
     )
     def daily_csv(
-        self, request: Request[User, Any, State], backtest_id: BacktestId
+        self, request: Request[None, str, State], backtest_id: BacktestId
     ) -> Response[bytes]:
         """date, equity, return, drawdown (+ cash, position, benchmark_return when given)."""
         return self._csv(request, backtest_id, "daily")
@@ -476,12 +503,12 @@ class BacktestController(Controller):
     @get(
         "/{backtest_id:str}/monthly.csv",
         operation_id="downloadMonthlyCsv",
-        guards=[READERS],
+        opt={AUTHENTICATES_ON_READ: True},
         sync_to_thread=True,
         media_type="text/csv",
     )
     def monthly_csv(
-        self, request: Request[User, Any, State], backtest_id: BacktestId
+        self, request: Request[None, str, State], backtest_id: BacktestId
     ) -> Response[bytes]:
         """month, return, start_equity, end_equity (derived from daily when not given)."""
         return self._csv(request, backtest_id, "monthly")
@@ -489,12 +516,12 @@ class BacktestController(Controller):
     @get(
         "/{backtest_id:str}/trades.csv",
         operation_id="downloadTradesCsv",
-        guards=[READERS],
+        opt={AUTHENTICATES_ON_READ: True},
         sync_to_thread=True,
         media_type="text/csv",
     )
     def trades_csv(
-        self, request: Request[User, Any, State], backtest_id: BacktestId
+        self, request: Request[None, str, State], backtest_id: BacktestId
     ) -> Response[bytes]:
         """trade_no, side, entry_time, exit_time, prices, quantity, pnl, return, fees."""
         return self._csv(request, backtest_id, "trades")

@@ -1,4 +1,4 @@
-"""The detail cache keeps at most its bytes, least recently used out first, each value
+"""The cache of rendered answers keeps at most its bytes, least recently used out first, each value
 with its tag, and never keeps a value so large it would push out everything else."""
 
 from __future__ import annotations
@@ -27,3 +27,17 @@ def test_a_cache_of_no_bytes_keeps_nothing() -> None:
     cache = ByteCache(0)
     cache.put("a", "t", b"x")
     assert cache.get("a") is None and cache.held == 0
+
+
+def test_a_stream_is_kept_once_all_of_it_is_sent_and_only_if_it_fits() -> None:
+    cache = ByteCache(100)
+    parts = [b"ab", b"cd", b"ef"]
+    assert list(cache.kept_as_sent("fits", "t", iter(parts))) == parts
+    assert cache.get("fits") == ("t", b"abcdef")
+    wide = [b"x" * 10, b"y" * 10, b"z" * 10]  # 30 bytes: over a quarter of 100
+    assert list(cache.kept_as_sent("wide", "t", iter(wide))) == wide
+    assert cache.get("wide") is None
+    cut = cache.kept_as_sent("cut", "t", iter(parts))
+    assert next(cut) == b"ab"
+    cut.close()  # the client went away: half an answer is never kept
+    assert cache.get("cut") is None and cache.held == 6
