@@ -211,8 +211,9 @@ def csv_download(request: Request[Any, Any, Any], engine: sa.Engine, user: User,
 
 
 def kept_answer(request: Request[Any, Any, Any], key: tuple[str, str]) -> tuple[str, bytes] | None:
-    """The tag and bytes of an answer this process keeps: if kept, or if the client
-    holds one, the version decides before anything else is read."""
+    """The tag and bytes this process keeps of a backtest's answer (its detail or a
+    CSV), if any: kept, or held by the client, the version then decides before anything
+    else is read."""
     details: ByteCache = request.app.state.details
     return details.get(key)
 
