@@ -16,6 +16,7 @@ an object in one row and a value in another) is built in Python as before.
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -105,9 +106,10 @@ class Parameters:
                   for field in inferred.schema):  # fmt: skip
             inferred = inferred.flatten()
         names = inferred.column_names
+        twice = {name for name, count in Counter(names).items() if count > 1}
         primitive = (pa.int64(), pa.float64(), pa.bool_(), pa.string(), pa.null())
         for name, column in zip(names, inferred.columns, strict=True):
-            if names.count(name) == 1 and column.type in primitive:
+            if name not in twice and column.type in primitive:
                 self.columns[name] = column
         self.complete = unnested and len(self.columns) == len(names)
 

@@ -126,3 +126,14 @@ def test_the_parquet_metrics_are_the_list_items_figures_bit_for_bit(api: Api) ->
             assert not (isinstance(got, float) and math.isnan(got)), name
         assert pd.Timestamp(row["created_at"]) == pd.Timestamp(item["created_at"])
     assert sorted(items) == sorted(ids)
+
+
+def test_a_dotted_name_and_a_nested_path_across_rows_are_one_column(api: Api) -> None:
+    """``{"a.b": 1}`` in one row and ``{"a": {"b": 2}}`` in another are the same path,
+    as in the CSV: one column, whichever way each row spelled it."""
+    _record(api, [{"a.b": 1}, {"a": {"b": 2}}, {"a.b": 3.5}])
+    table = _table(api)
+    params = [name for name in table.column_names if name.startswith("param.")]
+    assert params == ["param.a.b"]
+    assert table.schema.field("param.a.b").type == pa.float64()
+    assert table.column("param.a.b").to_pylist() == [1.0, 2.0, 3.5]
