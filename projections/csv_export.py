@@ -91,6 +91,8 @@ def csv_column(values: Sequence[Any]) -> list[str]:
         return ["" if v is None else str(v) for v in values]
     if kinds == {dt.datetime}:
         return ["" if v is None else _instant(v) for v in values]
+    if kinds == {dt.date}:  # a daily CSV's first column
+        return ["" if v is None else v.isoformat() for v in values]
     return [csv_cell(v) for v in values]
 
 
