@@ -121,8 +121,8 @@ def authenticated_version(
     connection: ASGIConnection[Any, Any, Any, Any], roles: tuple[Role, ...], backtest_id: str
 ) -> Iterator[tuple[sa.Connection, User, tuple[str, int]]]:
     """``authenticated_read`` for a conditional read of one live backtest: the caller
-    and the backtest's symbol and stream version, read in one statement (401, 403, then 404 for a
-    backtest the caller may not read). With standbys, in two, as there."""
+    and the backtest's symbol and stream version, read in one statement (401, 403, then
+    404 for a backtest the caller may not read). With standbys, in two, as there."""
     routing: ReadRouting = connection.app.state.routing
     if routing.enabled:
         with authenticated_read(connection, roles) as (conn, user):
