@@ -135,6 +135,13 @@ def reader_of(request: Request[Any, Any, Any]) -> User | None:
     return user
 
 
+def page_tag(request: Request[Any, Any, Any], user: User, *depends_on: object) -> str:
+    """A page's ETag: what it shows (``depends_on``), the reader it shows it to, and the
+    form token it carries (the same while its cookie lives)."""
+    form_token = ScopeState.from_scope(request.scope).csrf_token
+    return etag(*depends_on, user.user_id, user.name, user.role.value, form_token)
+
+
 def report_page_tag(
     request: Request[Any, Any, Any],
     user: User,
@@ -143,19 +150,16 @@ def report_page_tag(
     significance: str,
     params: SignificanceParams,
 ) -> str:
-    """The report page's ETag: what it shows depends on the backtest's stream, its
-    significance report's inputs (the trials of its experiment among them), the reader,
-    the page of trades, the significance budget, and the form token it carries (the
-    same while its cookie lives). Read without the series (404 if not readable)."""
+    """The report page's ETag: it depends on the backtest's stream, its significance
+    report's inputs (the trials of its experiment among them), the page of trades and
+    the significance budget. Read without the series (404 if not readable)."""
     engine = read_engine(request)
     scope = owner_scope(user)
     with read_connection(engine) as conn:
         _, version = backtest_version(conn, backtest_id, scope)
     inputs = report_inputs(engine, backtest_id, scope, params, fit=True)
-    form_token = ScopeState.from_scope(request.scope).csrf_token
-    return etag("report page", backtest_id, version, inputs, user.user_id, user.name,
-                user.role.value, trades_page, significance,
-                request.app.state.settings.significance_seconds, form_token)  # fmt: skip
+    return page_tag(request, user, "report page", backtest_id, version, inputs, trades_page,
+                    significance, request.app.state.settings.significance_seconds)  # fmt: skip
 
 
 class Pages(Controller):
@@ -340,6 +344,12 @@ class Pages(Controller):
         if user is None:
             return sign_in_first(request)
         wanted = parse_ids(",".join(ids or []))
+        with read_connection(read_engine(request)) as conn:  # 404 before anything is read
+            versions = [backtest_version(conn, i, owner_scope(user))[1] for i in wanted]
+        tag = page_tag(request, user, "compare page", CHART_POINTS,
+                       *zip(wanted, versions, strict=True))  # fmt: skip
+        if holds(request, tag):
+            return not_modified(tag)
         comparison = compare(read_engine(request), wanted, owner_scope(user), CHART_POINTS)
         names = [f"{c.summary.symbol} · {c.summary.strategy} · {c.summary.backtest_id[:8]}"
                  for c in comparison.backtests]  # fmt: skip
@@ -381,6 +391,7 @@ class Pages(Controller):
                                              height=200, fmt=".0%"),
                 "colours": PALETTE,
             },
+            headers=validators(tag),
         )  # fmt: skip
 
 

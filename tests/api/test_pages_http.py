@@ -383,3 +383,24 @@ def test_a_report_page_without_its_significance_is_not_kept(
     api.client.get(f"/backtests/{backtest_id}?significance=compute", headers=HTML)
     stored = api.client.get(f"/backtests/{backtest_id}", headers=HTML)
     assert "resamples" in stored.text and "etag" in stored.headers
+
+
+def test_the_compare_page_is_revalidated_until_one_of_its_backtests_changes(api: Api) -> None:
+    from tests.api.test_conditional_http import series_reads
+
+    one = api.record(document=backtest_document(days=90, seed=1)).json()["backtest_id"]
+    two = api.record(document=backtest_document(days=90, seed=2)).json()["backtest_id"]
+    sign_in(api, "alice")
+    params = {"ids": [one, two]}
+    first = api.client.get("/compare", params=params, headers=HTML)
+    assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+    tag = first.headers["etag"]
+    held = {**HTML, "If-None-Match": tag}
+    with series_reads() as seen:
+        kept = api.client.get("/compare", params=params, headers=held)
+    assert kept.status_code == 304 and seen == []
+    api.client.post(f"/api/v1/backtests/{two}/exclusion", json={"reason": "a test"},
+                    headers=api.auth("alice"))  # fmt: skip
+    assert api.client.get("/compare", params=params, headers=held).status_code == 200
+    sign_in(api, "bob")
+    assert api.client.get("/compare", params=params, headers=held).status_code == 404
