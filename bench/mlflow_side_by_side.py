@@ -358,26 +358,12 @@ def run() -> list[Result]:
                 what, 1000 * seconds["ledger"], "ms", "MLflow's time", 1000 * seconds["mlflow"], 1.0
             )
         )
-    results.append(
-        at_most(
-            "server memory after the run",
-            memory["ledger"] / 2**20,
-            "MB",
-            "MLflow's (its workers included)",
-            memory["mlflow"] / 2**20,
-            1.0,
-        )
-    )
-    results.append(
-        at_most(
-            "storage",
-            storage["ledger"] / 2**20,
-            "MB",
-            "MLflow's tables and artifacts",
-            storage["mlflow"] / 2**20,
-            1.1,
-        )
-    )
+    # (figure, bytes by side, what MLflow's are, at most this ratio)
+    sizes = [("server memory after the run", memory, "MLflow's (its workers included)", 1.0),
+             ("storage", storage, "MLflow's tables and artifacts", 1.1)]  # fmt: skip
+    for what, measured, theirs_are, most in sizes:
+        results.append(at_most(what, measured["ledger"] / 2**20, "MB", theirs_are,
+                               measured["mlflow"] / 2**20, most))  # fmt: skip
     return results
 
 

@@ -15,7 +15,7 @@ their types, then batch after batch).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -293,40 +293,11 @@ def first_batch(conn: sa.Connection, query: SearchQuery, limit: int | None,
 TEXT_COLUMNS = ("symbol", "interval", "strategy", "test_mode", "market_type", "experiment")
 
 
-def _table_columns(conventions: bool, provenance: bool) -> list[Any]:
-    extra = [backtest_details.c.conventions] if conventions else []
-    extra += [_PROVENANCE] if provenance else []
-    return [b.backtest_id, b.sweep_row, _RECORDED, *extra]
-
-
 def text_originals(conn: sa.Connection, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """The ``TEXT_COLUMNS`` of these backtests, as recorded."""
     statement = sa.select(b.backtest_id, *(b[name] for name in TEXT_COLUMNS))
     rows = conn.execute(statement.where(b.backtest_id.in_(ids)))
     return {backtest_id: tuple(texts) for backtest_id, *texts in rows}
-
-
-def whole_sweep(
-    conn: sa.Connection, query: SearchQuery, limit: int | None, conventions: bool
-) -> list[tuple[Any, ...]] | None:
-    """Every row ``sweep_partitions`` reads (with the provenance), if they fit one batch
-    (``first_batch``)."""
-    return first_batch(conn, query, limit, *_table_columns(conventions, True))
-
-
-def sweep_partitions(
-    conn: sa.Connection,
-    query: SearchQuery,
-    limit: int | None = None,
-    conventions: bool = False,
-    provenance: bool = False,
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The sweep's rows, ``BATCH_ROWS`` at a time, each row: its id, its stored CSV
-    cells of ``FIXED_COLUMNS``, its recorded parameters, then
-    its stored conventions if asked, and its provenance last if asked."""
-    statement = _statement(conn, query, limit, *_table_columns(conventions, provenance))
-    for partition in _streamed(conn, statement).partitions():
-        yield [tuple(row) for row in partition]
 
 
 def provenance_cells(stored: str | None, paths: Iterable[str]) -> list[Any]:
@@ -361,25 +332,33 @@ def sweep_rows(
     limit: int | None = None,
     conventions: bool = False,
     provenance: bool = False,
+    recorded: bool = False,
 ) -> Any:
-    """(backtest_id, stored fixed cells, stored parameter cells) of a sweep's rows, and
-    with ``conventions`` their stored conventions (JSON) after those, then with
-    ``provenance`` their stored provenance (JSON or None)."""
-    return _streamed(conn, _statement(conn, query, limit, *_row_columns(conventions, provenance)))
+    """(backtest_id, stored fixed cells, parameters) of a sweep's rows, streamed
+    ``BATCH_ROWS`` at a time: the parameters' stored CSV cells (JSON), or with
+    ``recorded`` their recorded JSON (typed values, for Parquet); then with
+    ``conventions`` their stored conventions (JSON), then with ``provenance`` their
+    stored provenance (JSON or None)."""
+    columns = _row_columns(conventions, provenance, recorded)
+    return _streamed(conn, _statement(conn, query, limit, *columns))
 
 
-def _row_columns(conventions: bool, provenance: bool) -> list[Any]:
+def _row_columns(conventions: bool, provenance: bool, recorded: bool) -> list[Any]:
     extra = [backtest_details.c.conventions] if conventions else []
     extra += [_PROVENANCE] if provenance else []
-    return [b.backtest_id, b.sweep_row, b.sweep_params, *extra]
+    return [b.backtest_id, b.sweep_row, _RECORDED if recorded else b.sweep_params, *extra]
 
 
 def whole_sweep_rows(
-    conn: sa.Connection, query: SearchQuery, limit: int | None, conventions: bool
+    conn: sa.Connection,
+    query: SearchQuery,
+    limit: int | None,
+    conventions: bool,
+    recorded: bool = False,
 ) -> list[tuple[Any, ...]] | None:
     """Every row ``sweep_rows`` reads, with the provenance last, if they fit one batch
     (``first_batch``)."""
-    return first_batch(conn, query, limit, *_row_columns(conventions, True))
+    return first_batch(conn, query, limit, *_row_columns(conventions, True, recorded))
 
 
 def convention_values(stored: str | None) -> list[float | None]:

@@ -40,7 +40,7 @@ from projections.experiments import (
     table_of,
 )
 
-# Where each of ``sweep_partitions``' columns is in a row it reads.
+# Where each column of a row ``sweep_rows(..., recorded=True)`` reads is.
 ID, CELLS, RECORDED, CONVENTIONS = 0, 1, 2, 3
 # The recorded text of some backtests' ``TEXT_COLUMNS``, by id (``text_originals``).
 Originals = Callable[[Sequence[str]], dict[str, tuple[str, ...]]]
@@ -157,14 +157,14 @@ def _fits(arrow_type: Any, kind: ParamKind) -> bool:
 
 
 def arrow_batch(
-    rows: list[tuple[Any, ...]],
+    rows: Sequence[Any],
     table: SweepTable,
     schema: Any,
     conventions: bool,
     originals: Originals,
     parameters: Parameters | None = None,
 ) -> Any:
-    """Rows of ``sweep_partitions`` as a table of ``schema`` (one row group), with
+    """Rows of ``sweep_rows(..., recorded=True)`` as a table of ``schema`` (one row group), with
     their ``Parameters`` when already decoded."""
     import pyarrow as pa
 
@@ -186,7 +186,7 @@ def arrow_batch(
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _fixed_columns(rows: list[tuple[Any, ...]], schema: Any, originals: Originals) -> list[Any]:
+def _fixed_columns(rows: Sequence[Any], schema: Any, originals: Originals) -> list[Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pa_csv

@@ -32,11 +32,9 @@ from projections.experiments import (
     provenance_columns,
     provenance_of,
     sweep_columns,
-    sweep_partitions,
     sweep_paths,
     sweep_rows,
     text_originals,
-    whole_sweep,
     whole_sweep_rows,
 )
 from projections.search import SearchQuery
@@ -127,17 +125,19 @@ def _parquet(
 ) -> Iterator[bytes]:
     """The typed table, one row group per batch: a sweep that fits one batch is read
     once, its columns found in its own rows; a larger one is scanned for them first."""
-    whole = whole_sweep(conn, query, limit, conventions)
+    whole = whole_sweep_rows(conn, query, limit, conventions, recorded=True)
     parameters = None
     if whole is not None:
         parameters = Parameters([row[RECORDED] for row in whole])
         table = parameters.table(columns)
         table.provenance = provenance_of(row[-1] for row in whole)
-        partitions: Iterable[list[tuple[Any, ...]]] = [whole] if whole else []
+        partitions: Iterable[Sequence[Any]] = [whole] if whole else []
     else:
         table = sweep_columns(conn, query, limit, columns)
         table.provenance = provenance_columns(conn, query, limit)
-        partitions = sweep_partitions(conn, query, limit, conventions, bool(table.provenance))
+        streamed = sweep_rows(conn, query, limit, conventions, bool(table.provenance),
+                              recorded=True)  # fmt: skip
+        partitions = streamed.partitions()
     schema = parquet_schema(table, conventions)
     originals = partial(text_originals, conn)
     batches = (

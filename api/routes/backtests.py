@@ -278,6 +278,21 @@ def _reader_and_version(
         return scope, backtest_version(conn, backtest_id, scope, moment)
 
 
+def _one_document(
+    request: Request[Any, Any, Any],
+    backtest_id: str,
+    kind: documents.DocumentKind,
+    moment: queries.AsOf | None = None,
+) -> Response[Any]:
+    """An API read of one backtest's detail or CSV, by a caller the handler looks up
+    itself (``AUTHENTICATES_ON_READ``)."""
+    kept = kept_answer(request, (backtest_id, kind))
+    conditional = kept is not None or bool(request.headers.get("if-none-match"))
+    scope, found = _reader_and_version(request, backtest_id, moment, conditional)
+    return kept_or_read(request, read_engine(request), scope, backtest_id, kind, found, kept,
+                        moment)  # fmt: skip
+
+
 class BacktestController(Controller):
     path = "/backtests"
     tags = ["backtests"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -423,12 +438,7 @@ class BacktestController(Controller):
         the backtest's stream; ``If-None-Match`` with it answers 304 without reading
         the series, and each process keeps recent details rendered."""
         moment = queries.parse_as_of(as_of) if as_of else None
-        backtest_id = canonical_id(backtest_id)
-        kept = kept_answer(request, (backtest_id, "detail"))
-        conditional = kept is not None or bool(request.headers.get("if-none-match"))
-        scope, found = _reader_and_version(request, backtest_id, moment, conditional)
-        return kept_or_read(request, read_engine(request), scope, backtest_id, "detail", found,
-                            kept, moment)  # fmt: skip
+        return _one_document(request, canonical_id(backtest_id), "detail", moment)
 
     @delete(
         "/{backtest_id:str}",
@@ -479,15 +489,6 @@ class BacktestController(Controller):
         return Response(Excluded(backtest_id, decided.position, reason), status_code=201,
                         headers=headers)  # fmt: skip
 
-    def _csv(
-        self, request: Request[Any, Any, State], backtest_id: str, kind: documents.DocumentKind
-    ) -> Response[bytes]:
-        backtest_id = canonical_id(backtest_id)
-        kept = kept_answer(request, (backtest_id, kind))
-        conditional = kept is not None or bool(request.headers.get("if-none-match"))
-        scope, found = _reader_and_version(request, backtest_id, None, conditional)
-        return kept_or_read(request, read_engine(request), scope, backtest_id, kind, found, kept)
-
     @get(
         "/{backtest_id:str}/daily.csv",
         operation_id="downloadDailyCsv",
@@ -499,7 +500,7 @@ class BacktestController(Controller):
         self, request: Request[None, str, State], backtest_id: BacktestId
     ) -> Response[bytes]:
         """date, equity, return, drawdown (+ cash, position, benchmark_return when given)."""
-        return self._csv(request, backtest_id, "daily")
+        return _one_document(request, canonical_id(backtest_id), "daily")
 
     @get(
         "/{backtest_id:str}/monthly.csv",
@@ -512,7 +513,7 @@ class BacktestController(Controller):
         self, request: Request[None, str, State], backtest_id: BacktestId
     ) -> Response[bytes]:
         """month, return, start_equity, end_equity (derived from daily when not given)."""
-        return self._csv(request, backtest_id, "monthly")
+        return _one_document(request, canonical_id(backtest_id), "monthly")
 
     @get(
         "/{backtest_id:str}/trades.csv",
@@ -525,7 +526,7 @@ class BacktestController(Controller):
         self, request: Request[None, str, State], backtest_id: BacktestId
     ) -> Response[bytes]:
         """trade_no, side, entry_time, exit_time, prices, quantity, pnl, return, fees."""
-        return self._csv(request, backtest_id, "trades")
+        return _one_document(request, canonical_id(backtest_id), "trades")
 
     @get(
         "/{backtest_id:str}/significance",

@@ -43,10 +43,10 @@ def test_a_stream_is_kept_once_all_of_it_is_sent_and_only_if_it_fits() -> None:
     assert cache.get("cut") is None and cache.held == 6
 
 
-def test_a_stream_larger_than_what_a_stream_keeps_lets_go_of_it() -> None:
+def test_a_stream_past_what_a_stream_may_hold_is_not_kept_however_large_the_cache() -> None:
     cache = ByteCache(2**30)  # a quarter is far more than a stream may hold
     part = b"x" * 2**20
     sent = cache.kept_as_sent("big", "t", iter([part, part, part]))
     assert next(sent) == part and next(sent) == part
-    assert next(sent) == part  # past 2 MB: what it held is let go
+    assert next(sent) == part  # past 2 MB (STREAM_KEPT_BYTES), far under a quarter
     assert list(sent) == [] and cache.get("big") is None and cache.held == 0
