@@ -127,9 +127,9 @@ class Settings:
     )  # fmt: skip
     detail_cache_bytes: int = setting(
         "DETAIL_CACHE_MB", "64", _mebibytes,
-        "mebibytes of rendered details and CSVs each worker process keeps, least "
-        "recently used out first (keyed by the backtest's version: never stale); 0 keeps "
-        "none",
+        "mebibytes of rendered details, CSVs and sweep exports each worker process "
+        "keeps, least recently used out first (keyed by the backtest's or the "
+        "experiment's version: never stale); 0 keeps none",
     )  # fmt: skip
     auth_failures_per_minute: int = setting(
         "AUTH_FAILURES_PER_MINUTE", "60", int,

@@ -21,6 +21,7 @@ from api.routes.backtests import (
     attachment_named,
 )
 from api.streams import started_stream
+from infrastructure.byte_cache import ByteCache
 from infrastructure.database import read_connection
 from infrastructure.users import User
 from projections.experiments import (
@@ -87,7 +88,9 @@ def sweep_download(
 ) -> Stream | Response[bytes]:
     """The sweep's table (its first ``limit`` rows), streamed, or 404 (before any byte)
     for an unknown experiment; 304 for a client that holds it as it is (its tag is
-    ``experiment_version`` and the request's own terms)."""
+    ``experiment_version`` and the request's own terms). A table of at most
+    ``STREAM_KEPT_BYTES`` is kept with its tag once sent, as a backtest's detail is: the
+    next reader of the sweep as it is, with the same terms, is sent those bytes."""
     owner = owner_scope(user)
     query = search_query(owner, sort=sort or "created_at", where=where, experiment=name)
     chosen = parse_columns(columns)
@@ -98,12 +101,15 @@ def sweep_download(
     tag = etag("sweep", form, name, owner, version, sort, where, conventions, columns, limit)
     if holds(request, tag):
         return not_modified(tag)
-    return started_stream(
-        stream_sweep(engine, query, form, limit, conventions=conventions, columns=chosen),
-        MEDIA_TYPES[form],
-        {"Content-Disposition": attachment_named(f"{name}_backtests.{form}"),
-         **validators(tag)},
-    )  # fmt: skip
+    headers = {"Content-Disposition": attachment_named(f"{name}_backtests.{form}"),
+               **validators(tag)}  # fmt: skip
+    kept_answers: ByteCache = request.app.state.details
+    key = ("sweep", tag)  # the tag names the reader, the terms and the sweep's version
+    kept = kept_answers.get(key)
+    if kept is not None:
+        return Response(kept[1], media_type=MEDIA_TYPES[form], headers=headers)
+    table = stream_sweep(engine, query, form, limit, conventions=conventions, columns=chosen)
+    return started_stream(kept_answers.kept_as_sent(key, tag, table), MEDIA_TYPES[form], headers)
 
 
 class ExperimentController(Controller):

@@ -16,9 +16,12 @@ import pytest
 import sqlalchemy as sa
 
 from infrastructure.database import write_transaction
+from infrastructure.tables import backtests
 from infrastructure.users import revoke_user
 from projections import documents
 from projections.rebuild import rebuild
+from projections.search import search_query
+from projections.sweep_export import stream_sweep
 from tests.api.conftest import Api
 from tests.factories import backtest_document
 
@@ -195,6 +198,75 @@ def test_a_sweep_export_is_revalidated_until_the_sweep_changes(api: Api, form: s
     assert _again(api, path, tag).status_code == 304
 
 
+@contextmanager
+def sweep_reads() -> Iterator[list[str]]:
+    """The statements that read a sweep's rows (their stored cells), on any engine of
+    this process while the block runs."""
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def heard(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "sweep_row" in statement:
+            with lock:
+                seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", heard)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", heard)
+
+
+def _rendered(api: Api, owner: str | None, form: str, **terms: Any) -> bytes:
+    """A sweep export rendered with no cache in the way, as the API's reader sees it."""
+    query = search_query(owner, sort=terms.pop("sort", "created_at"), experiment="grid")
+    return b"".join(stream_sweep(api.engine, query, form, **terms))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_a_sweep_export_is_kept_and_never_served_stale(api: Api, form: str) -> None:
+    ids = [_record(api, "grid", seed=n) for n in range(3)]
+    with api.engine.connect() as conn:
+        owner = conn.execute(sa.select(backtests.c.owner_id)
+                             .where(backtests.c.backtest_id == ids[0])).scalar_one()  # fmt: skip
+    path = f"/api/v1/experiments/grid/backtests.{form}"
+    with sweep_reads() as seen:
+        first = api.get(path)
+    assert first.status_code == 200 and seen != []  # rendered from the rows once
+    with sweep_reads() as seen:
+        kept = api.get(path)
+    assert seen == [] and kept.content == first.content  # then kept by the process
+    for name in ("etag", "cache-control", "content-type", "content-disposition"):
+        assert kept.headers.get(name) == first.headers.get(name), name
+    assert kept.content == _rendered(api, owner, form)
+    # other terms, another reader: each its own answer, rendered
+    for who, terms in (("alice", {"sort": "-sharpe"}), ("alice", {"limit": 2}),
+                       ("carol", {})):  # fmt: skip
+        with sweep_reads() as seen:
+            other = api.get(path, who, **terms)
+        assert other.status_code == 200 and seen != [], (who, terms)
+        assert other.content == _rendered(api, None if who == "carol" else owner, form,
+                                          **terms)  # fmt: skip
+    # bob has no experiment of that name, whatever alice's reads left kept
+    assert api.get(path, "bob").status_code == 404
+    # every change of the sweep is read again, under a new tag, as rendered afresh
+    tag = first.headers["etag"]
+    changes = [
+        lambda: _record(api, "grid", seed=9),  # a new variant
+        lambda: api.client.post(f"/api/v1/backtests/{ids[0]}/exclusion",
+                                json={"reason": "a test"}, headers=api.auth("alice")),
+        lambda: api.client.delete(f"/api/v1/backtests/{ids[1]}", headers=api.auth("alice")),
+    ]  # fmt: skip
+    for change in changes:
+        change()
+        with sweep_reads() as seen:
+            moved = api.get(path)
+        assert seen != [] and moved.headers["etag"] != tag
+        assert moved.content == _rendered(api, owner, form)
+        tag = moved.headers["etag"]
+    assert ids[1].encode() not in moved.content and len(ids) == 3  # the deleted one's gone
+
+
 def test_an_export_takes_a_limit_and_may_keep_no_row(api: Api) -> None:
     for n in range(5):
         _record(api, "grid", seed=n)
@@ -273,5 +345,9 @@ def test_after_a_rebuild_every_tag_still_names_the_same_bytes(api: Api) -> None:
         assert kept.status_code == 304, path
         again = api.get(path)
         assert again.headers["etag"] == first.headers["etag"] and again.content == first.content
-    # the detail this process kept equals one rendered from the rebuilt models
+    # what this process kept equals what is rendered from the rebuilt models
     assert documents.read_document(api.engine, one, "detail").body == before[detail].content
+    with api.engine.connect() as conn:
+        owner = conn.execute(sa.select(backtests.c.owner_id)
+                             .where(backtests.c.backtest_id == one)).scalar_one()  # fmt: skip
+    assert _rendered(api, owner, "csv") == before[sweep].content
