@@ -41,7 +41,7 @@ from domain.search import (
 from infrastructure.database import as_utc, fetch_rows
 from infrastructure.tables import backtests
 from projections.cursors import BadCursor, seal, unseal
-from projections.documents import page_items
+from projections.documents import added_columns, page_items
 from projections.queries import MAX_PAGE, AsOf, parse_as_of, visible, visible_now
 
 b = backtests.c
@@ -311,8 +311,9 @@ def search_rows(
 def search_json(conn: sa.Connection, query: SearchQuery, fields: Sequence[str] = ()) -> bytes:
     """A page of a search as the list's JSON (``{items, next_cursor}``), from the stored
     list items (with ``fields`` added: ``page_items``)."""
-    rows, next_cursor = search_rows(conn, (b.backtest_id, b.list_item), query)
-    items = page_items(conn, rows, fields)
+    columns = (b.backtest_id, b.list_item, *added_columns(tuple(fields)))
+    rows, next_cursor = search_rows(conn, columns, query)
+    items = page_items(rows, fields)
     return b'{"items":[%b],"next_cursor":%b}' % (
         ",".join(items).encode(),
         msgspec.json.encode(next_cursor),
