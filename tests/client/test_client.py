@@ -4,6 +4,7 @@ proper dtypes, errors as exceptions, bulk recording, search and the feed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import uuid
@@ -222,6 +223,11 @@ def test_search_and_the_experiment_table_have_parameter_columns(ledger: Ledger) 
     assert sorted(every["param.fast"]) == [5, 7] and every["sharpe"].is_monotonic_increasing
     assert set(every.columns) >= {"backtest_id", "sharpe", "max_drawdown", "symbol"}
     assert len(ledger.experiment("grid")) == 3
+    # 30 days from 2024-01-01 (``_equity``), as dates whichever way the table was read
+    # (the list's pages gave NaN: a date is not a number)
+    for read in (every, table, ledger.experiment("grid")):
+        assert set(read["start_date"]) == {dt.date(2024, 1, 1)}
+        assert set(read["end_date"]) == {dt.date(2024, 1, 30)}
     best = ledger.search(experiment="grid", sort="-sharpe", limit=2)
     assert (
         best["backtest_id"].tolist()
