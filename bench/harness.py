@@ -79,6 +79,12 @@ def at_most(
     return Result(name, value, unit, baseline, baseline_value, ratio, f"<= {most}x", ratio <= most)
 
 
+def reported(name: str, value: float, unit: str, baseline: str, baseline_value: float) -> Result:
+    """A figure shown beside its baseline, with no target (``docs`` says why)."""
+    ratio = value / baseline_value if baseline_value else float("nan")
+    return Result(name, value, unit, baseline, baseline_value, ratio, "reported", True)
+
+
 def limit(name: str, value: float, unit: str, ceiling: float, note: str) -> Result:
     """A figure that must stay under an absolute ceiling (memory, latency)."""
     return Result(

@@ -63,7 +63,7 @@ HAND_WRITTEN = (
 PARAMS = ("fast", "slow", "stop")
 
 
-def _submission(rng: np.random.Generator, i: int) -> BacktestSubmission:
+def submission(rng: np.random.Generator, i: int) -> BacktestSubmission:
     days = 60
     returns = rng.normal(rng.normal(0.0004, 0.0006), rng.uniform(0.004, 0.02), days)
     equity = 10_000 * np.cumprod(1 + returns)
@@ -99,7 +99,7 @@ def populate(url: str, user: User, start: int, count: int) -> None:
             projection = Projection()
             for i in range(start + done, start + done + batch):
                 bid = str(uuid.uuid4())
-                event = BacktestRecorded(bid, user.user_id, _submission(rng, i))
+                event = BacktestRecorded(bid, user.user_id, submission(rng, i))
                 append(conn, bid, 0, [event], meta, projection.add, previous_hash=GENESIS)
             projection.flush(conn)
         done += batch
