@@ -20,7 +20,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from api.reads import on_users_database, read_engine
 from api.throttle import FailureThrottle, KnownKeys
-from infrastructure.database import read_connection
+from infrastructure.database import is_sqlite, read_connection
 from infrastructure.replicas import ReadRouting
 from infrastructure.users import Role, User, hash_key, user_by_key
 from projections.versions import backtest_version, caller_and_live_version
@@ -134,6 +134,28 @@ def authenticated_version(
                           lambda: caller_and_live_version(conn, key_hash, backtest_id))  # fmt: skip
         check_role(found.user, roles)
         yield conn, found.user, found.visible_version(backtest_id, owner_scope(found.user))
+
+
+@contextmanager
+def authenticated_with(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    roles: tuple[Role, ...],
+    read: Callable[[sa.Connection, str], tuple[User, T] | None],
+) -> Iterator[tuple[sa.Connection, User, T | None]]:
+    """``authenticated_read`` whose caller ``read`` looks up by the key's hash together
+    with what it reads (one statement, one round trip), held to ``roles`` before what
+    it read is used. On SQLite (no LATERAL) and with standbys (the key on the primary,
+    the rows on a standby): the caller alone, and nothing read (None)."""
+    routing: ReadRouting = connection.app.state.routing
+    if routing.enabled or is_sqlite(routing.primary):
+        with authenticated_read(connection, roles) as (conn, user):
+            yield conn, user, None
+        return
+    key_hash = hash_key(connection.auth)
+    with read_connection(routing.primary) as conn:
+        user, value = throttled(connection, connection.auth, lambda: read(conn, key_hash))
+        check_role(user, roles)
+        yield conn, user, value
 
 
 def rate_limit_identity(request: Request[Any, Any, Any]) -> str:

@@ -23,8 +23,16 @@ import sqlalchemy as sa
 
 from infrastructure.database import read_connection
 from infrastructure.tables import backtest_details, backtest_documents, backtests
+from infrastructure.users import User
 from projections.csv_export import COLUMNS, write_slices
-from projections.queries import AsOf, ListQuery, check_visible, encode_cursor, page_rows
+from projections.queries import (
+    AsOf,
+    ListQuery,
+    callers_page,
+    check_visible,
+    encode_cursor,
+    page_rows,
+)
 from projections.series_parts import PART_ROWS
 from projections.series_reads import (
     MissingDocument,
@@ -233,7 +241,24 @@ def list_json(conn: sa.Connection, query: ListQuery, fields: Sequence[str] = ())
     """The page ``queries.list_backtests`` gives, as the JSON it encodes to, put
     together from the stored list items (with ``fields`` added: ``page_items``)."""
     columns = (*_LIST_COLUMNS, *added_columns(tuple(fields)))
-    rows, limit = page_rows(conn, columns, backtests, query)
+    return _page_json(*page_rows(conn, columns, backtests, query), fields)
+
+
+def callers_list_json(
+    conn: sa.Connection, key_hash: str, query: ListQuery, fields: Sequence[str] = ()
+) -> tuple[User, bytes] | None:
+    """The active user holding the key of this hash (None: nobody), and the page of
+    their own backtests ``list_json`` gives (``query.owner_id`` aside), read in one
+    statement with them (``queries.callers_page``)."""
+    columns = (*_LIST_COLUMNS, *added_columns(tuple(fields)))
+    found = callers_page(conn, columns, key_hash, query)
+    if found is None:
+        return None
+    user, rows, limit = found
+    return user, _page_json(rows, limit, fields)
+
+
+def _page_json(rows: Sequence[Sequence[Any]], limit: int, fields: Sequence[str]) -> bytes:
     items = page_items(rows[:limit], fields)
     next_cursor = None
     if len(rows) > limit:

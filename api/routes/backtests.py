@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.parse
 import uuid
@@ -20,6 +21,7 @@ from api.auth import (
     AUTHENTICATES_ON_READ,
     authenticated_read,
     authenticated_version,
+    authenticated_with,
     owner_scope,
     requires,
 )
@@ -358,6 +360,17 @@ class BacktestController(Controller):
         any metric or list field (nulls last); with ``as_of``, the list exactly as it
         stood then (later deletions shown, later records not)."""
         added = list(dict.fromkeys(fields.split(","))) if fields else []
+        if sort is None and where is None and experiment is None and not (as_of or cursor):
+            # the first page of the list: the caller and their page in one statement
+            own = queries.ListQuery(None, limit=limit, symbol=symbol, strategy=strategy)
+            with authenticated_with(
+                request, READER_ROLES,
+                lambda conn, key_hash: documents.callers_list_json(conn, key_hash, own, added),
+            ) as (conn, user, page):  # fmt: skip
+                if page is None or owner_scope(user) is None:  # an auditor reads everyone's
+                    mine = dataclasses.replace(own, owner_id=owner_scope(user))
+                    page = documents.list_json(conn, mine, added)
+            return Response(page, media_type=MediaType.JSON)
         with authenticated_read(request, READER_ROLES) as (conn, user):
             if sort is None and where is None and experiment is None:
                 query = queries.ListQuery(
