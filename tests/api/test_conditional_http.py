@@ -6,10 +6,8 @@ detail read again in the same process comes from its cache of rendered details."
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -23,28 +21,15 @@ from projections.rebuild import rebuild
 from projections.search import search_query
 from projections.sweep_export import stream_sweep
 from tests.api.conftest import Api
+from tests.api.statements import statements_sent
 from tests.factories import backtest_document
 
 SERIES_TABLES = ("backtest_series", "backtest_documents")
 
 
-@contextmanager
-def series_reads() -> Iterator[list[str]]:
-    """The statements that read a stored series, on any engine of this process while
-    the block runs."""
-    seen: list[str] = []
-    lock = threading.Lock()
-
-    def heard(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if any(table in statement for table in SERIES_TABLES):
-            with lock:
-                seen.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", heard)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", heard)
+def series_reads() -> AbstractContextManager[list[str]]:
+    """The statements that read a stored series while the block runs."""
+    return statements_sent(lambda statement: any(t in statement for t in SERIES_TABLES))
 
 
 def _record(api: Api, experiment: str | None = None, seed: int = 1) -> str:
@@ -198,23 +183,16 @@ def test_a_sweep_export_is_revalidated_until_the_sweep_changes(api: Api, form: s
     assert _again(api, path, tag).status_code == 304
 
 
-@contextmanager
-def sweep_reads() -> Iterator[list[str]]:
-    """The statements that read a sweep's rows (their stored cells), on any engine of
-    this process while the block runs."""
-    seen: list[str] = []
-    lock = threading.Lock()
+def sweep_reads() -> AbstractContextManager[list[str]]:
+    """The statements that read a sweep's rows (their stored cells) while the block
+    runs."""
+    return statements_sent(lambda statement: "sweep_row" in statement)
 
-    def heard(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "sweep_row" in statement:
-            with lock:
-                seen.append(statement)
 
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", heard)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", heard)
+def _owner_of(api: Api, backtest_id: str) -> str:
+    with api.engine.connect() as conn:
+        statement = sa.select(backtests.c.owner_id).where(backtests.c.backtest_id == backtest_id)
+        return str(conn.execute(statement).scalar_one())
 
 
 def _rendered(api: Api, owner: str | None, form: str, **terms: Any) -> bytes:
@@ -226,9 +204,7 @@ def _rendered(api: Api, owner: str | None, form: str, **terms: Any) -> bytes:
 @pytest.mark.parametrize("form", ["csv", "parquet"])
 def test_a_sweep_export_is_kept_and_never_served_stale(api: Api, form: str) -> None:
     ids = [_record(api, "grid", seed=n) for n in range(3)]
-    with api.engine.connect() as conn:
-        owner = conn.execute(sa.select(backtests.c.owner_id)
-                             .where(backtests.c.backtest_id == ids[0])).scalar_one()  # fmt: skip
+    owner = _owner_of(api, ids[0])
     path = f"/api/v1/experiments/grid/backtests.{form}"
     with sweep_reads() as seen:
         first = api.get(path)
@@ -347,7 +323,5 @@ def test_after_a_rebuild_every_tag_still_names_the_same_bytes(api: Api) -> None:
         assert again.headers["etag"] == first.headers["etag"] and again.content == first.content
     # what this process kept equals what is rendered from the rebuilt models
     assert documents.read_document(api.engine, one, "detail").body == before[detail].content
-    with api.engine.connect() as conn:
-        owner = conn.execute(sa.select(backtests.c.owner_id)
-                             .where(backtests.c.backtest_id == one)).scalar_one()  # fmt: skip
+    owner = _owner_of(api, one)
     assert _rendered(api, owner, "csv") == before[sweep].content

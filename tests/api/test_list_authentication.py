@@ -3,18 +3,14 @@ pooled connection per request), and still answers exactly as the middleware does
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-import pytest
 import sqlalchemy as sa
 
 from infrastructure.database import write_transaction
 from infrastructure.users import revoke_user
 from tests.api.conftest import Api
+from tests.api.statements import statements_sent
 
 
 def _checkouts(api: Api, path: str, **params: Any) -> tuple[int, int]:
@@ -61,46 +57,15 @@ def test_the_list_answers_callers_as_every_other_route_does(api: Api) -> None:
     assert api.get("/api/v1/backtests").status_code == 401
 
 
-@contextmanager
-def statements(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every statement the app sends while the block runs: on PostgreSQL as psycopg
-    executes them (SQLAlchemy's and those ``fetch_rows`` sends straight through), on
-    SQLite as SQLAlchemy does."""
-    seen: list[str] = []
-    lock = threading.Lock()
-    if api.engine.dialect.name == "postgresql":
-        execute = psycopg.Cursor.execute
-
-        def counted(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            with lock:
-                seen.append(str(query))
-            return execute(cursor, query, *args, **kwargs)
-
-        with monkeypatch.context() as patched:
-            patched.setattr(psycopg.Cursor, "execute", counted)
-            yield seen
-        return
-
-    def heard(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        with lock:
-            seen.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", heard)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", heard)
-
-
 def test_the_first_page_is_read_with_its_caller_in_one_statement_on_postgresql(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+    api: Api,
 ) -> None:
     """One round trip for the caller and the page: the list then served 0.52–0.59 times
     the trivial route's requests, each two statements where the trivial route sends
     one. SQLite has no LATERAL: there the caller, then the page. The later pages, a
     search, an auditor's list are read as before, and answer the same."""
     first, _ = api.record().json()["backtest_id"], api.record().json()["backtest_id"]
-    with statements(api, monkeypatch) as seen:
+    with statements_sent() as seen:
         page = api.get("/api/v1/backtests", limit=1, fields="parameters")
     assert page.status_code == 200
     [item] = page.json()["items"]
