@@ -20,10 +20,10 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from api.reads import on_users_database, read_engine
 from api.throttle import FailureThrottle, KnownKeys
-from infrastructure.database import is_sqlite, read_connection
+from infrastructure.database import read_connection
 from infrastructure.replicas import ReadRouting
 from infrastructure.users import Role, User, hash_key, user_by_key
-from projections.versions import backtest_version, caller_and_live_version
+from projections.versions import CallerAndVersion, backtest_version, caller_and_live_version
 
 T = TypeVar("T")
 
@@ -117,37 +117,17 @@ def authenticated_read(
 
 
 @contextmanager
-def authenticated_version(
-    connection: ASGIConnection[Any, Any, Any, Any], roles: tuple[Role, ...], backtest_id: str
-) -> Iterator[tuple[sa.Connection, User, tuple[str, int]]]:
-    """``authenticated_read`` for a conditional read of one live backtest: the caller
-    and the backtest's symbol and stream version, read in one statement (401, 403, then
-    404 for a backtest the caller may not read). With standbys, in two, as there."""
-    routing: ReadRouting = connection.app.state.routing
-    if routing.enabled:
-        with authenticated_read(connection, roles) as (conn, user):
-            yield conn, user, backtest_version(conn, backtest_id, owner_scope(user))
-        return
-    key_hash = hash_key(connection.auth)
-    with read_connection(routing.primary) as conn:
-        found = throttled(connection, connection.auth,
-                          lambda: caller_and_live_version(conn, key_hash, backtest_id))  # fmt: skip
-        check_role(found.user, roles)
-        yield conn, found.user, found.visible_version(backtest_id, owner_scope(found.user))
-
-
-@contextmanager
 def authenticated_with(
     connection: ASGIConnection[Any, Any, Any, Any],
     roles: tuple[Role, ...],
     read: Callable[[sa.Connection, str], tuple[User, T] | None],
 ) -> Iterator[tuple[sa.Connection, User, T | None]]:
     """``authenticated_read`` whose caller ``read`` looks up by the key's hash together
-    with what it reads (one statement, one round trip), held to ``roles`` before what
-    it read is used. On SQLite (no LATERAL) and with standbys (the key on the primary,
-    the rows on a standby): the caller alone, and nothing read (None)."""
+    with what it reads (one round trip), held to the throttle and to ``roles`` before
+    what it read is used. With standbys (the key on the primary, the rows on a
+    standby): the caller alone, and nothing read (None)."""
     routing: ReadRouting = connection.app.state.routing
-    if routing.enabled or is_sqlite(routing.primary):
+    if routing.enabled:
         with authenticated_read(connection, roles) as (conn, user):
             yield conn, user, None
         return
@@ -156,6 +136,26 @@ def authenticated_with(
         user, value = throttled(connection, connection.auth, lambda: read(conn, key_hash))
         check_role(user, roles)
         yield conn, user, value
+
+
+@contextmanager
+def authenticated_version(
+    connection: ASGIConnection[Any, Any, Any, Any], roles: tuple[Role, ...], backtest_id: str
+) -> Iterator[tuple[sa.Connection, User, tuple[str, int]]]:
+    """``authenticated_with`` for a conditional read of one live backtest: the caller
+    and the backtest's symbol and stream version (401, 403, then 404 for a backtest the
+    caller may not read)."""
+
+    def read(conn: sa.Connection, key_hash: str) -> tuple[User, CallerAndVersion] | None:
+        found = caller_and_live_version(conn, key_hash, backtest_id)
+        return None if found is None else (found.user, found)
+
+    with authenticated_with(connection, roles, read) as (conn, user, found):
+        scope = owner_scope(user)
+        if found is None:  # with standbys
+            yield conn, user, backtest_version(conn, backtest_id, scope)
+        else:
+            yield conn, user, found.visible_version(backtest_id, scope)
 
 
 def rate_limit_identity(request: Request[Any, Any, Any]) -> str:

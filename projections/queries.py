@@ -15,7 +15,7 @@ from domain.metrics import METRIC_NAMES
 from infrastructure.database import as_utc, fetch_rows
 from infrastructure.event_store import MAX_POSITION, feed_key, in_feed_up_to
 from infrastructure.tables import backtest_details, backtests, users
-from infrastructure.users import ACTIVE_KEY, USER_COLUMNS, User, user_of
+from infrastructure.users import ACTIVE_KEY, USER_COLUMNS, User, user_by_key_hash, user_of
 from projections.cursors import BadCursor, seal, unseal
 from projections.series_reads import (
     daily_results,
@@ -181,7 +181,13 @@ def callers_page(
     a page of their own backtests (``query.owner_id`` aside), in one statement on
     PostgreSQL: one round trip where the caller's lookup and the page took two. With
     two, the list served 0.54–0.56 times the trivial route's requests at 32
-    connections; with one, 0.63–0.65 in the same bench (``bench/reads.py``'s routes)."""
+    connections; with one, 0.63–0.65 in the same bench (``bench/reads.py``'s routes).
+    SQLite has no LATERAL: there, the caller and then the page."""
+    if conn.dialect.name == "sqlite":
+        user = user_by_key_hash(conn, key_hash)
+        if user is None:
+            return None
+        return user, *page_rows(conn, columns, backtests, replace(query, owner_id=user.user_id))
     limit, params = _page_params(replace(query, owner_id=None))
     statement = _callers_page_query(columns, frozenset(params))
     rows = fetch_rows(conn, statement, {**params, "key_hash": key_hash})
