@@ -23,7 +23,7 @@ from api.throttle import FailureThrottle, KnownKeys
 from infrastructure.database import read_connection
 from infrastructure.replicas import ReadRouting
 from infrastructure.users import Role, User, hash_key, user_by_key
-from projections.versions import CallerAndVersion, backtest_version, caller_and_live_version
+from projections.versions import backtest_version, caller_and_live_version
 
 T = TypeVar("T")
 
@@ -144,18 +144,21 @@ def authenticated_version(
 ) -> Iterator[tuple[sa.Connection, User, tuple[str, int]]]:
     """``authenticated_with`` for a conditional read of one live backtest: the caller
     and the backtest's symbol and stream version (401, 403, then 404 for a backtest the
-    caller may not read)."""
-
-    def read(conn: sa.Connection, key_hash: str) -> tuple[User, CallerAndVersion] | None:
-        found = caller_and_live_version(conn, key_hash, backtest_id)
-        return None if found is None else (found.user, found)
-
-    with authenticated_with(connection, roles, read) as (conn, user, found):
-        scope = owner_scope(user)
-        if found is None:  # with standbys
-            yield conn, user, backtest_version(conn, backtest_id, scope)
-        else:
-            yield conn, user, found.visible_version(backtest_id, scope)
+    caller may not read). Written out, not through ``authenticated_with``: on this hot
+    path (every kept detail and every 304), with the extra layer the 304 served
+    0.75–0.80 times the trivial route's requests in four runs of ``bench/reads.py``,
+    0.83–0.86 without it in the three interleaved with them."""
+    routing: ReadRouting = connection.app.state.routing
+    if routing.enabled:
+        with authenticated_read(connection, roles) as (conn, user):
+            yield conn, user, backtest_version(conn, backtest_id, owner_scope(user))
+        return
+    key_hash = hash_key(connection.auth)
+    with read_connection(routing.primary) as conn:
+        found = throttled(connection, connection.auth,
+                          lambda: caller_and_live_version(conn, key_hash, backtest_id))  # fmt: skip
+        check_role(found.user, roles)
+        yield conn, found.user, found.visible_version(backtest_id, owner_scope(found.user))
 
 
 def rate_limit_identity(request: Request[Any, Any, Any]) -> str:
